@@ -1,0 +1,1 @@
+"""The `mc` command line: parse options, make one call, render."""

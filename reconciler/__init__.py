@@ -1,0 +1,1 @@
+"""Reconciler: git source, pure planner, policy, apply, scheduler, lifecycle, runtime."""

@@ -1,0 +1,1 @@
+"""Executors: start agent processes per attempt and turn what they leave behind into Outcomes."""
