@@ -1,1 +1,1 @@
-"""Desired-state models: parse and validate the mission repo's YAML (bottom layer; imports nothing of ours)."""
+"""Desired-state models: parse and validate the mission repo's YAML (bottom layer)."""

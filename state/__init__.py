@@ -1,1 +1,1 @@
-"""Observed state: the DuckDB store behind a read and a write interface (only package importing duckdb)."""
+"""Observed state: the DuckDB store behind a read and a write interface (only user of duckdb)."""

@@ -1,0 +1,236 @@
+"""The `mc` Typer app: each command parses options, makes one call and renders the answer."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from cli import render
+from reconciler import operations as ops
+from reconciler.plan import Plan, plan_to_json
+from specs.errors import MCError
+from specs.fields import duration_seconds
+
+app = typer.Typer(
+    name="mc",
+    help="Mission Control: declare agents, tasks and workflows in git; `mc plan`, `mc apply`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+RevOpt = Annotated[str, typer.Option("--rev", help="Read the desired state from this commit.")]
+WorktreeOpt = Annotated[
+    bool, typer.Option("--worktree", help="Preview uncommitted edits (not appliable).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (stable shape).")]
+
+
+class Globals:
+    repo: Path = Path(".")
+    state: Path | None = None
+
+
+def workspace() -> ops.Workspace:
+    return ops.Workspace.at(Globals.repo, Globals.state)
+
+
+def actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@app.callback()
+def main(
+    repo: Annotated[
+        Path, typer.Option("--repo", "-C", help="The mission repo (default: current directory).")
+    ] = Path("."),
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state", envvar="MC_STATE", help="State file (default: REPO/.mc/state.duckdb)."
+        ),
+    ] = None,
+) -> None:
+    """Mission Control: a GitOps reconciler for AI-agent work."""
+    Globals.repo = repo
+    Globals.state = state
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create the mission repo.")],
+) -> None:
+    """Scaffold a mission repo with one working example and commit it."""
+    from reconciler.scaffold import scaffold
+
+    commit = scaffold(directory)
+    out.print(f"Created mission repo in {directory} (commit {commit[:12]}).")
+    out.print(f"Next: cd {directory} && mc plan && mc apply")
+
+
+@app.command()
+def validate(rev: RevOpt = "HEAD", worktree: WorktreeOpt = False) -> None:
+    """Check every mission file; print each problem as file:line:col: message."""
+    desired = ops.validate(workspace(), None if worktree else rev)
+    counts: dict[str, int] = {}
+    for doc in desired.docs.values():
+        counts[doc.kind] = counts.get(doc.kind, 0) + 1
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    out.print(f"[green]Valid.[/] {summary}")
+
+
+@app.command()
+def plan(
+    rev: RevOpt = "HEAD",
+    worktree: WorktreeOpt = False,
+    as_json: JsonOpt = False,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Save the plan for `mc apply FILE`.")
+    ] = None,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option("--detailed-exitcode", help="Exit 0: no changes, 2: changes, 1: error."),
+    ] = False,
+) -> None:
+    """Show what `mc apply` would change, with risk and approvals per action."""
+    report = ops.make_plan(workspace(), None if worktree else rev)
+    if out_file is not None:
+        if report.plan.commit is None:
+            raise MCError("a --worktree plan cannot be saved: commit your edits and plan again")
+        ops.save_plan(report.plan, out_file)
+    if as_json:
+        body = plan_to_json(report.plan)
+        body["uncommitted"] = list(report.desired.dirty_paths)
+        sys.stdout.write(json.dumps(body, indent=2, default=str) + "\n")
+    else:
+        render.print_plan(out, report.plan, report.desired.dirty_paths)
+        if out_file is not None:
+            out.print(f"\nSaved to {out_file}; apply exactly this with `mc apply {out_file}`.")
+    if detailed_exitcode and report.plan.actions:
+        raise typer.Exit(2)
+
+
+@app.command()
+def apply(
+    plan_file: Annotated[
+        Path | None, typer.Argument(help="A plan saved by `mc plan --out`.")
+    ] = None,
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="Apply without asking for confirmation.")
+    ] = False,
+) -> None:
+    """Apply the plan: LOW-risk actions now, the rest wait for approvals."""
+    ws = workspace()
+    result: ops.ApplyResult | None
+    if plan_file is not None:
+        saved, result = ops.apply_saved(ws, plan_file, actor())
+        render.print_plan(out, saved)
+    else:
+        saved, result = ops.apply_now(ws, actor(), lambda p: _confirm(p, auto_approve))
+    if result is None:
+        if saved.actions:
+            out.print("Apply canceled.")
+        return
+    out.print(
+        f"\n[green]Apply complete.[/] {len(result.applied)} applied,"
+        f" {len(result.pending)} waiting for approval, {len(result.refused)} blocked;"
+        f" state serial {result.serial}."
+    )
+    if result.pending:
+        out.print("See `mc status` for what is waiting and why.")
+
+
+def _confirm(plan: Plan, auto_approve: bool) -> bool:
+    render.print_plan(out, plan)
+    if auto_approve:
+        return True
+    if not sys.stdin.isatty():
+        raise MCError(
+            "refusing to apply without confirmation: run in a terminal or pass --auto-approve"
+        )
+    answer = typer.prompt(
+        "\nApply these changes? Only 'yes' is accepted", default="", show_default=False
+    )
+    return bool(answer.strip() == "yes")
+
+
+@app.command()
+def status(as_json: JsonOpt = False) -> None:
+    """Mission, applied commit, tasks by state, agents and pending approvals."""
+    report = ops.status(workspace())
+    if as_json:
+        sys.stdout.write(json.dumps(render.status_json(report), indent=2, default=str) + "\n")
+    else:
+        render.print_status(out, report)
+
+
+@app.command()
+def events(
+    since: Annotated[
+        str | None, typer.Option("--since", help="A duration (10m, 2h) or an ISO time.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """The audit log: what happened, who did it, and from which commit."""
+    ws = workspace()
+    found = ops.events(ws, _since(since, ws.clock()), limit)
+    if as_json:
+        sys.stdout.write(json.dumps([render.event_json(e) for e in found], indent=2) + "\n")
+    else:
+        render.print_events(out, found)
+
+
+def _since(value: str | None, now: datetime) -> datetime | None:
+    if value is None:
+        return None
+    if re.fullmatch(r"[0-9.]+(ms|s|m|h|d)", value):
+        return now - timedelta(seconds=duration_seconds(value))
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise MCError(f"--since {value!r}: use a duration such as 10m or an ISO time") from None
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of mission files (for editors: yaml-language-server)."""
+    from specs.schema import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+
+
+def fail(lines: list[str]) -> NoReturn:
+    for line in lines:
+        err.print(f"[red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    raise SystemExit(1)
+
+
+def run() -> None:
+    """Entry point: user errors print one line each and exit 1; tracebacks only with MC_DEBUG=1."""
+    debug = os.environ.get("MC_DEBUG") == "1"
+    try:
+        app(standalone_mode=True)
+    except MCError as exc:
+        if debug:
+            raise
+        fail(exc.lines())
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(130) from None
+    except Exception as exc:  # a bug: say so plainly, keep the traceback for MC_DEBUG=1
+        if debug:
+            raise
+        fail([f"internal error: {type(exc).__name__}: {exc} (rerun with MC_DEBUG=1 for details)"])

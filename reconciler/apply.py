@@ -1,0 +1,103 @@
+"""Apply a reviewed plan to the state in one transaction; called by `mc apply`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import assert_never
+
+from reconciler.actions import (
+    CreateResource,
+    DeleteResource,
+    PlannedAction,
+    UpdateResource,
+    verb_of,
+)
+from reconciler.plan import Plan
+from specs.desired import Desired
+from specs.errors import MCError
+from state.records import NewEvent
+from state.store import PendingWrite, ResourceWrite, State
+
+TERMINAL_TASK_STATES = frozenset({"DONE", "FAILED", "CANCELED"})
+
+
+class StalePlan(MCError):
+    """The world moved since the plan was made; applying it would not do what was reviewed."""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    applied: tuple[PlannedAction, ...]
+    pending: tuple[PlannedAction, ...]
+    refused: tuple[PlannedAction, ...]
+    serial: int
+
+
+def check_fresh(plan: Plan, head: str | None, serial: int) -> None:
+    if plan.commit is None:
+        raise StalePlan("this plan was made from the work tree (--worktree); commit and plan again")
+    if head != plan.commit:
+        raise StalePlan(
+            f"stale plan: made from commit {plan.commit[:12]}, but HEAD is now"
+            f" {(head or 'nothing')[:12]}; run `mc plan` again"
+        )
+    if serial != plan.serial:
+        raise StalePlan(
+            f"stale plan: made against state serial {plan.serial}, but the state is now at"
+            f" {serial}; run `mc plan` again"
+        )
+
+
+def apply_plan(
+    plan: Plan, desired: Desired, state: State, now: datetime, actor: str
+) -> ApplyResult:
+    """Apply every action the plan allows; record the rest as pending approvals."""
+    writer = state.writer
+    check_fresh(plan, desired.commit, writer.serial())
+    applied = [a for a in plan.actions if a.status == "apply"]
+    pending = [a for a in plan.actions if a.status == "needs_approval"]
+    refused = [a for a in plan.actions if a.status in ("denied", "unapprovable")]
+    upserts: list[ResourceWrite] = []
+    deletes: list[tuple[str, str]] = []
+    events: list[NewEvent] = []
+    for action in applied:
+        change = action.change
+        data: dict[str, object] = {"rule": action.verdict.rule, "risk": action.verdict.risk}
+        match change:
+            case CreateResource() | UpdateResource():
+                doc = desired.docs[f"{change.kind}/{change.name}"]
+                if doc.digest != change.digest:  # the commit is immutable; this is a bug guard
+                    raise StalePlan(f"{doc.key}: content differs from the plan; plan again")
+                upserts.append(
+                    ResourceWrite(doc.kind, doc.name, doc.labels, doc.spec, doc.digest, doc.path)
+                )
+                verb = "created" if isinstance(change, CreateResource) else "updated"
+                if action.approved_by:
+                    data["approved_by"] = list(action.approved_by)
+                events.append(NewEvent(actor, f"resource.{verb}", doc.key, data, plan.commit))
+            case DeleteResource():
+                deletes.append((change.kind, change.name))
+                events.append(NewEvent(actor, "resource.deleted", action.key, data, plan.commit))
+            case _:
+                assert_never(change)
+    for action in pending + refused:
+        data = {"risk": action.verdict.risk, "rule": action.verdict.rule, "status": action.status}
+        events.append(NewEvent(actor, f"plan.{action.status}", action.key, data, plan.commit))
+    waiting = [
+        PendingWrite(
+            a.key, verb_of(a.change), a.target_digest, a.verdict.risk, a.note or a.verdict.rule
+        )
+        for a in pending + refused
+    ]
+    with state.db.transaction():
+        writer.upsert_resources(upserts, plan.commit, now)
+        writer.delete_resources(deletes)
+        writer.create_tasks([w.name for w in upserts if w.kind == "Task"], now)
+        writer.cancel_tasks([n for k, n in deletes if k == "Task"], "deleted from git", now)
+        writer.replace_pending(waiting, plan.commit, now)
+        writer.append_events(events, now)
+        serial = writer.bump_serial(len(applied)) if applied else writer.serial()
+        if plan.commit:
+            writer.set_meta("applied_commit", plan.commit)
+    return ApplyResult(tuple(applied), tuple(pending), tuple(refused), serial)

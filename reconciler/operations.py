@@ -1,0 +1,156 @@
+"""What each `mc` command does, as one call per command over a mission repo and its state."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.apply import ApplyResult, apply_plan, check_fresh
+
+__all__ = ["ApplyResult"]
+from reconciler.observed import observe
+from reconciler.plan import Plan, build_plan, plan_from_json, plan_to_json
+from reconciler.source import MissionRepo
+from specs.desired import Desired
+from specs.errors import MCError
+from state.records import Event, PendingAction
+from state.store import State
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the form DuckDB TIMESTAMP columns hold."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The repo the user pointed at and where its state lives."""
+
+    repo: MissionRepo
+    clock: Clock = utcnow
+
+    @classmethod
+    def at(cls, root: Path, state: Path | None = None) -> Workspace:
+        env_state = os.environ.get("MC_STATE")
+        path = state or (Path(env_state) if env_state else None)
+        repo = MissionRepo(root, path)
+        repo.ensure_mc_ignored()
+        return cls(repo)
+
+    def read_state(self) -> State:
+        return State.open(self.repo.state_path, write=False)
+
+    def write_state(self) -> State:
+        return State.open(self.repo.state_path, write=True)
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    plan: Plan
+    desired: Desired
+
+
+def validate(ws: Workspace, rev: str | None) -> Desired:
+    return ws.repo.desired(rev)
+
+
+def make_plan(ws: Workspace, rev: str | None) -> PlanReport:
+    desired = ws.repo.desired(rev)
+    with ws.read_state() as state:
+        observed = observe(state.reader)
+    return PlanReport(build_plan(desired, observed, ws.clock()), desired)
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    path.write_text(json.dumps(plan_to_json(plan), indent=2, default=str) + "\n")
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        data = json.loads(path.read_text())
+        return plan_from_json(data)
+    except OSError as exc:
+        raise MCError(f"{path}: cannot read plan ({exc.strerror})") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MCError(f"{path}: not a valid plan file ({exc})") from None
+
+
+def apply_saved(ws: Workspace, path: Path, actor: str) -> tuple[Plan, ApplyResult]:
+    plan = load_plan(path)
+    head = ws.repo.resolve("HEAD") if plan.commit else None
+    with ws.read_state() as state:
+        check_fresh(plan, head, state.reader.serial())  # refuse before taking the write lock
+    assert plan.commit is not None
+    desired = ws.repo.desired(plan.commit)
+    with ws.write_state() as state:
+        return plan, apply_plan(plan, desired, state, ws.clock(), actor)
+
+
+def apply_now(
+    ws: Workspace, actor: str, confirm: Callable[[Plan], bool]
+) -> tuple[Plan, ApplyResult | None]:
+    """Plan against HEAD, show it (via confirm) and apply it under the write lock."""
+    desired = ws.repo.desired("HEAD")
+    with ws.write_state() as state:
+        plan = build_plan(desired, observe(state.reader), ws.clock())
+        if not plan.actions or not confirm(plan):
+            return plan, None
+        return plan, apply_plan(plan, desired, state, ws.clock(), actor)
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    mission: str | None
+    mode: str | None
+    applied_commit: str | None
+    head: str | None
+    serial: int
+    tasks: dict[str, int]
+    pending: list[PendingAction]
+    agents: list[dict[str, Any]]
+    dirty: list[str]
+
+
+def status(ws: Workspace) -> StatusReport:
+    try:
+        head: str | None = ws.repo.resolve("HEAD")
+    except MCError:
+        head = None
+    with ws.read_state() as state:
+        r = state.reader
+        resources = r.resources()
+        mission = next((res for res in resources.values() if res.kind == "Mission"), None)
+        overrides = r.agent_overrides()
+        agents = [
+            {
+                "name": res.name,
+                "status": overrides.get(res.name, (res.spec.get("status", "active"), None))[0],
+                "capabilities": res.spec.get("capabilities", []),
+                "concurrency": res.spec.get("concurrency", 1),
+            }
+            for res in sorted(resources.values(), key=lambda x: x.name)
+            if res.kind == "Agent"
+        ]
+        return StatusReport(
+            mission=mission.name if mission else None,
+            mode=mission.spec.get("mode") if mission else None,
+            applied_commit=r.applied_commit(),
+            head=head,
+            serial=r.serial(),
+            tasks=r.task_counts(),
+            pending=r.pending(),
+            agents=agents,
+            dirty=ws.repo.dirty_paths() if head else [],
+        )
+
+
+def events(ws: Workspace, since: datetime | None, limit: int) -> list[Event]:
+    with ws.read_state() as state:
+        return state.reader.events(since=since, limit=limit)

@@ -1,0 +1,242 @@
+"""The pure planner: (Desired, Observed, now) -> Plan, no I/O; called by `mc plan` / `mc apply`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any, assert_never
+
+from reconciler.actions import (
+    Change,
+    CreateResource,
+    DeleteResource,
+    PlannedAction,
+    Status,
+    UpdateResource,
+    Verdict,
+    key_of,
+    verb_of,
+)
+from reconciler.diff import FieldChange, diff_specs
+from reconciler.observed import Observed
+from reconciler.policy import RUNNING_STATES, Subject, classify, no_approvers_note
+from specs.desired import Desired
+from specs.fields import duration_seconds
+from specs.models import MissionSpec, PolicyRule
+
+KIND_ORDER = {
+    k: i for i, k in enumerate(("Mission", "Agent", "Workflow", "Task", "WorkflowRun", "Approval"))
+}
+VERB_ORDER = {"delete": 0, "update": 1, "create": 2}  # destructive changes first
+PLAN_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A reviewed plan: applying it does exactly this, or is refused as stale."""
+
+    commit: str | None
+    serial: int
+    actions: tuple[PlannedAction, ...]
+    trust_on_first_use: bool
+    digest: str
+
+    @property
+    def changes(self) -> int:
+        return len(self.actions)
+
+    def counts(self) -> dict[str, int]:
+        counts = {"create": 0, "update": 0, "delete": 0, "needs_approval": 0, "blocked": 0}
+        for action in self.actions:
+            counts[verb_of(action.change)] += 1
+            if action.status == "needs_approval":
+                counts["needs_approval"] += 1
+            elif action.status in ("denied", "unapprovable"):
+                counts["blocked"] += 1
+        return counts
+
+
+def build_plan(desired: Desired, observed: Observed, now: datetime) -> Plan:
+    tofu = observed.mission is None
+    rules, approvers, ttl = _judging_policy(desired, observed)
+    actions = []
+    for change, subject in _changes(desired, observed):
+        verdict = classify(subject, rules)
+        if tofu and verdict.rule.startswith("default:") and verdict.risk != "LOW":
+            verdict = Verdict("LOW", "trust on first use", "first apply trusts the initial set")
+        elif _first_approvers(subject, observed, approvers):
+            verdict = Verdict("LOW", "trust on first use", "no approvers were applied yet")
+        actions.append(_decide(change, subject, verdict, approvers, observed, now - ttl))
+    actions.sort(
+        key=lambda a: (VERB_ORDER[verb_of(a.change)], KIND_ORDER[a.change.kind], a.change.name)
+    )
+    return _sealed(desired.commit, observed.serial, tuple(actions), tofu)
+
+
+def _judging_policy(
+    desired: Desired, observed: Observed
+) -> tuple[Sequence[PolicyRule], frozenset[str], timedelta]:
+    """Once approvers are applied, the applied mission judges changes (incl. to itself)."""
+    applied = observed.mission
+    spec = MissionSpec.model_validate(applied.spec) if applied else None
+    if spec is None or not spec.approvers:
+        spec = MissionSpec.model_validate(desired.mission.spec)
+    ttl = timedelta(seconds=duration_seconds(spec.policy.approval_ttl))
+    return spec.policy.rules, frozenset(a.name for a in spec.approvers), ttl
+
+
+def _first_approvers(subject: Subject, observed: Observed, approvers: frozenset[str]) -> bool:
+    applied = observed.mission
+    return (
+        subject.kind == "Mission"
+        and applied is not None
+        and not applied.spec.get("approvers")
+        and any(c.startswith("spec.approvers") for c in subject.changed)
+    )
+
+
+def _changes(desired: Desired, observed: Observed) -> list[tuple[Change, Subject]]:
+    out: list[tuple[Change, Subject]] = []
+    for key, doc in desired.docs.items():
+        applied = observed.resources.get(key)
+        if applied is None:
+            changed = tuple(f"spec.{k}" for k in doc.spec)
+            subject = Subject(doc.kind, doc.name, "create", doc.spec, doc.labels, changed)
+            out.append((CreateResource(doc.kind, doc.name, doc.digest, doc.path), subject))
+        elif applied.digest != doc.digest:
+            diff = diff_specs(applied.spec, doc.spec) + diff_specs(
+                applied.labels, doc.labels, "metadata.labels"
+            )
+            subject = Subject(
+                doc.kind, doc.name, "update", doc.spec, doc.labels, tuple(c.path for c in diff)
+            )
+            change = UpdateResource(
+                doc.kind, doc.name, doc.digest, applied.digest, doc.path, tuple(diff)
+            )
+            out.append((change, subject))
+    for key, applied in observed.resources.items():
+        if key not in desired.docs:
+            running = (
+                applied.kind == "Task" and observed.task_states.get(applied.name) in RUNNING_STATES
+            )
+            subject = Subject(
+                applied.kind, applied.name, "delete", applied.spec, applied.labels, (), running
+            )
+            out.append(
+                (DeleteResource(applied.kind, applied.name, applied.digest, running), subject)
+            )
+    return out
+
+
+def _decide(
+    change: Change,
+    subject: Subject,
+    verdict: Verdict,
+    approvers: frozenset[str],
+    observed: Observed,
+    oldest_valid: datetime,
+) -> PlannedAction:
+    if verdict.risk == "LOW":
+        return PlannedAction(change, verdict, "apply")
+    if verdict.risk == "DENY":
+        return PlannedAction(change, verdict, "denied", note="denied by policy")
+    if not approvers:
+        return PlannedAction(change, verdict, "unapprovable", note=no_approvers_note(subject))
+    digest = change.old_digest if isinstance(change, DeleteResource) else change.digest
+    given = [
+        a
+        for a in observed.approvals.get(key_of(change), ())
+        if a.digest == digest and a.approver in approvers and a.at >= oldest_valid
+    ]
+    if any(a.decision == "deny" for a in given):
+        who = next(a.approver for a in given if a.decision == "deny")
+        return PlannedAction(change, verdict, "denied", note=f"denied by {who}")
+    approved_by = tuple(sorted({a.approver for a in given if a.decision == "approve"}))
+    status: Status = "apply" if len(approved_by) >= verdict.approvals_needed else "needs_approval"
+    return PlannedAction(change, verdict, status, approved_by)
+
+
+# --- serialisation: the saved plan file and `--json` share one shape ----------------------
+
+
+def _sealed(
+    commit: str | None, serial: int, actions: tuple[PlannedAction, ...], tofu: bool
+) -> Plan:
+    body = _body(commit, serial, actions, tofu)
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return Plan(
+        commit, serial, actions, tofu, "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    )
+
+
+def _body(
+    commit: str | None, serial: int, actions: Sequence[PlannedAction], tofu: bool
+) -> dict[str, Any]:
+    return {
+        "format": PLAN_FORMAT,
+        "commit": commit,
+        "state_serial": serial,
+        "trust_on_first_use": tofu,
+        "actions": [action_to_json(a) for a in actions],
+    }
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    return {
+        **_body(plan.commit, plan.serial, plan.actions, plan.trust_on_first_use),
+        "digest": plan.digest,
+        "summary": plan.counts(),
+    }
+
+
+def action_to_json(action: PlannedAction) -> dict[str, Any]:
+    change = action.change
+    out: dict[str, Any] = {
+        "action": verb_of(change),
+        "kind": change.kind,
+        "name": change.name,
+        "risk": action.verdict.risk,
+        "rule": action.verdict.rule,
+        "status": action.status,
+        "approvals_needed": action.verdict.approvals_needed,
+        "approved_by": list(action.approved_by),
+        "note": action.note or action.verdict.note,
+    }
+    match change:
+        case CreateResource():
+            out.update(digest=change.digest, path=change.path)
+        case UpdateResource():
+            out.update(digest=change.digest, old_digest=change.old_digest, path=change.path)
+            out["changes"] = [asdict(c) for c in change.changes]
+        case DeleteResource():
+            out.update(old_digest=change.old_digest, running=change.running)
+        case _:
+            assert_never(change)
+    return out
+
+
+def plan_from_json(data: dict[str, Any]) -> Plan:
+    """Rebuild a saved plan; the digest must still match its content (no hand edits)."""
+    if data.get("format") != PLAN_FORMAT:
+        raise ValueError(f"unsupported plan format {data.get('format')!r}")
+    actions = tuple(_action_from_json(a) for a in data["actions"])
+    plan = _sealed(data["commit"], data["state_serial"], actions, data["trust_on_first_use"])
+    if plan.digest != data.get("digest"):
+        raise ValueError("plan digest does not match its content (was the file edited?)")
+    return plan
+
+
+def _action_from_json(a: dict[str, Any]) -> PlannedAction:
+    change: Change
+    if a["action"] == "create":
+        change = CreateResource(a["kind"], a["name"], a["digest"], a["path"])
+    elif a["action"] == "update":
+        diff = tuple(FieldChange(**c) for c in a["changes"])
+        change = UpdateResource(a["kind"], a["name"], a["digest"], a["old_digest"], a["path"], diff)
+    else:
+        change = DeleteResource(a["kind"], a["name"], a["old_digest"], a["running"])
+    verdict = Verdict(a["risk"], a["rule"], a["note"])
+    return PlannedAction(change, verdict, a["status"], tuple(a["approved_by"]), a["note"])

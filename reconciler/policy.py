@@ -1,0 +1,105 @@
+"""Pure risk classification: the mission's ordered policy rules first, then documented defaults."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from reconciler.actions import Verb, Verdict
+from specs.models import PolicyRule
+
+RUNNING_STATES = frozenset({"ASSIGNED", "IN_PROGRESS", "REVIEW"})
+NO_APPROVERS_HINT = (
+    "mission.yaml declares no approvers, so this can never be approved; declare approvers, or"
+    " lower it with a policy rule such as {name: %s, match: {kind: [%s]%s}, decide: LOW}"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What a rule can look at: one resource and what this action does to it."""
+
+    kind: str
+    name: str
+    verb: Verb
+    spec: dict[str, Any]  # new spec, or the old one for a delete
+    labels: dict[str, str]
+    changed: tuple[str, ...]  # changed field paths; every field for a create
+    running: bool = False
+
+
+def classify(subject: Subject, rules: Sequence[PolicyRule]) -> Verdict:
+    """First matching mission rule wins; otherwise the defaults below."""
+    for rule in rules:
+        if matches(rule, subject):
+            return Verdict(rule.decide, f"rule {rule.name!r}")
+    return default_verdict(subject)
+
+
+def default_verdict(s: Subject) -> Verdict:
+    """The defaults, in order (README: Policy):
+
+    - changing the approver set is RED (judged by the approvers already applied);
+    - changing the policy rules is HIGH (a rule could otherwise waive its own approval);
+    - a new agent, or a changed agent command or env, is HIGH (it decides what runs here);
+    - deleting a task with work in flight is HIGH;
+    - everything else is LOW.
+    """
+    if s.kind == "Mission" and s.verb == "update" and _touches(s.changed, "spec.approvers"):
+        return Verdict("RED", "default: approver set changed")
+    if s.kind == "Mission" and s.verb == "update" and _touches(s.changed, "spec.policy"):
+        return Verdict("HIGH", "default: policy rules changed")
+    agent_exec = _touches(s.changed, "spec.command") or _touches(s.changed, "spec.env")
+    if s.kind == "Agent" and s.verb != "delete" and agent_exec:
+        return Verdict("HIGH", "default: agent command/env")
+    if s.kind == "Task" and s.verb == "delete" and s.running:
+        return Verdict("HIGH", "default: deleting a running task")
+    return Verdict("LOW", "default: low risk")
+
+
+def matches(rule: PolicyRule, s: Subject) -> bool:
+    m = rule.match
+    checks = (
+        not m.kind or s.kind in m.kind,
+        not m.action or s.verb in m.action,
+        not m.name or any(fnmatch.fnmatchcase(s.name, pattern) for pattern in m.name),
+        not m.agent or _agent_of(s) in m.agent,
+        not m.capability or bool(set(m.capability) & _capabilities_of(s)),
+        all(s.labels.get(k) == v for k, v in m.labels.items()),
+        not m.fields or any(_touches(s.changed, f) for f in m.fields),
+        m.cost_over is None or _estimated_cost(s) > m.cost_over,
+    )
+    return all(checks)
+
+
+def no_approvers_note(s: Subject) -> str:
+    fields = ", fields: [spec.command, spec.env]" if s.kind == "Agent" else ""
+    return NO_APPROVERS_HINT % (f"allow-{s.kind.lower()}-{s.verb}", s.kind, fields)
+
+
+def _touches(changed: Sequence[str], field: str) -> bool:
+    return any(
+        c == field or c.startswith(field + ".") or field.startswith(c + ".") for c in changed
+    )
+
+
+def _agent_of(s: Subject) -> str | None:
+    if s.kind == "Agent":
+        return s.name
+    agent = s.spec.get("agent")
+    return agent if isinstance(agent, str) else None
+
+
+def _capabilities_of(s: Subject) -> set[str]:
+    if s.kind == "Agent":
+        return set(s.spec.get("capabilities", []))
+    return set(s.spec.get("requires", []))
+
+
+def _estimated_cost(s: Subject) -> Decimal:
+    budget = s.spec.get("budget") or {}
+    value = budget.get("estimated_usd") or budget.get("per_run_usd")
+    return Decimal(str(value)) if value is not None else Decimal(0)

@@ -1,0 +1,220 @@
+"""Read the desired state from a git commit (or the work tree), parsing each blob at most once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from specs.desired import Desired, build_desired
+from specs.errors import MCError, SpecError, SpecProblem
+from specs.loader import ParsedDoc, parse_file
+from specs.locate import locate
+
+SPEC_DIRS = ("mission.yaml", "agents", "tasks", "workflows", "runs", "approvals")
+CACHE_VERSION = 1  # bump when parsing or the models change what a blob parses to
+_Cached = tuple[tuple[str, str, dict[str, str], dict[str, Any], str, int], ...]
+
+
+class RepoError(MCError):
+    """The repository cannot serve as a mission repo (not git, no commits, bad revision)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    path: str
+    sha: str
+
+
+class MissionRepo:
+    """A mission repository on disk: where it is, where its state lives, how to read a commit."""
+
+    def __init__(self, root: Path, state_path: Path | None = None) -> None:
+        self.root = root.resolve()
+        if not self.root.is_dir():
+            raise RepoError(f"{root}: no such directory")
+        top = self._git("rev-parse", "--show-toplevel", check=False)
+        if top is None:
+            raise RepoError(f"{root}: not a git repository (create one with `mc init {root}`)")
+        self.root = Path(top.strip())
+        self.mc_dir = self.root / ".mc"
+        self.state_path = state_path or self.mc_dir / "state.duckdb"
+
+    # --- git plumbing (one subprocess per question; GitPython is used for writes) ---------
+
+    def _git(self, *args: str, check: bool = True, data: bytes | None = None) -> str | None:
+        out = self._git_bytes(*args, check=check, data=data)
+        return out.decode() if out is not None else None
+
+    def _git_bytes(self, *args: str, check: bool = True, data: bytes | None = None) -> bytes | None:
+        proc = subprocess.run(
+            ["git", "-C", str(self.root), *args], input=data, capture_output=True, check=False
+        )
+        if proc.returncode != 0:
+            if check:
+                raise RepoError(f"git {args[0]}: {proc.stderr.decode().strip()}")
+            return None
+        return proc.stdout
+
+    def resolve(self, rev: str) -> str:
+        sha = self._git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
+        if sha is None:
+            if rev == "HEAD":
+                raise RepoError(
+                    f"{self.root}: no commits yet; commit the mission (or preview with --worktree)"
+                )
+            raise RepoError(f"{self.root}: unknown revision {rev!r}")
+        return sha.strip()
+
+    def ensure_mc_ignored(self) -> None:
+        """Keep .mc/ (state, cache, workspaces) out of git without touching tracked files."""
+        git_dir = self._git("rev-parse", "--git-common-dir")
+        assert git_dir is not None
+        exclude = (self.root / git_dir.strip()).resolve() / "info" / "exclude"
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        text = exclude.read_text() if exclude.exists() else ""
+        if ".mc/" not in text.split():
+            exclude.write_text(text + ("" if text.endswith("\n") or not text else "\n") + ".mc/\n")
+
+    def dirty_paths(self) -> list[str]:
+        """Uncommitted changes to mission files (they are not part of a committed plan)."""
+        out = self._git("status", "--porcelain", "-z", "--untracked-files=all", "--", *SPEC_DIRS)
+        entries = [e for e in (out or "").split("\0") if e]
+        return sorted({e[3:] for e in entries if len(e) > 3 and _is_spec_path(e[3:])})
+
+    def tree_blobs(self, commit: str) -> list[Blob]:
+        out = self._git("ls-tree", "-r", "-z", "--full-tree", commit, "--", *SPEC_DIRS) or ""
+        blobs = []
+        for entry in out.split("\0"):
+            if not entry:
+                continue
+            meta, path = entry.split("\t", 1)
+            _mode, kind, sha = meta.split()
+            if kind == "blob" and _is_spec_path(path):
+                blobs.append(Blob(path, sha))
+        return blobs
+
+    def read_blobs(self, shas: Sequence[str]) -> dict[str, bytes]:
+        """Contents of many blobs through one `git cat-file --batch`."""
+        if not shas:
+            return {}
+        out = self._git_bytes("cat-file", "--batch", data="\n".join(shas).encode() + b"\n")
+        assert out is not None
+        result, pos = {}, 0
+        for sha in shas:
+            header_end = out.index(b"\n", pos)
+            header = out[pos:header_end].split()
+            size = int(header[2])
+            result[sha] = out[header_end + 1 : header_end + 1 + size]
+            pos = header_end + 1 + size + 1
+        return result
+
+    def worktree_files(self) -> dict[str, bytes]:
+        files: dict[str, bytes] = {}
+        for top in SPEC_DIRS:
+            base = self.root / top
+            paths = [base] if base.is_file() else sorted(base.rglob("*")) if base.is_dir() else []
+            for p in paths:
+                rel = p.relative_to(self.root).as_posix()
+                if p.is_file() and _is_spec_path(rel):
+                    files[rel] = p.read_bytes()
+        return files
+
+    # --- desired state --------------------------------------------------------------------
+
+    def desired(self, rev: str | None = "HEAD") -> Desired:
+        """Parse and validate the mission at `rev` (None: the work tree); raise SpecError."""
+        if rev is None:
+            files = self.worktree_files()
+            blobs = [Blob(p, _blob_sha(d)) for p, d in files.items()]
+            commit, dirty = None, []
+            contents = {b.sha: files[b.path] for b in blobs}
+        else:
+            commit = self.resolve(rev)
+            blobs = self.tree_blobs(commit)
+            dirty = self.dirty_paths() if rev == "HEAD" else []
+            contents = {}
+        if not any(b.path == "mission.yaml" for b in blobs):
+            where = f"commit {commit[:12]}" if commit else "the work tree"
+            hint = "create it with `mc init`, then commit"
+            raise SpecError([SpecProblem("mission.yaml", f"missing in {where}", hint=hint)])
+        docs = self._parse(blobs, contents)
+        texts = {b.path: b.sha for b in blobs}
+
+        def locator(path: str, index: int, loc: Sequence[str | int]) -> tuple[int, int] | None:
+            data = contents.get(texts[path]) or self.read_blobs([texts[path]])[texts[path]]
+            return locate(data.decode("utf-8", "replace"), index, loc)
+
+        return build_desired(commit, docs, locator, dirty)
+
+    def _parse(self, blobs: list[Blob], contents: dict[str, bytes]) -> list[ParsedDoc]:
+        cache = _BlobCache(self.mc_dir / "cache" / f"specs-v{CACHE_VERSION}.pickle")
+        missing = [b.sha for b in blobs if b.sha not in cache and b.sha not in contents]
+        contents.update(self.read_blobs(sorted(set(missing))))
+        docs: list[ParsedDoc] = []
+        problems: list[SpecProblem] = []
+        for blob in blobs:
+            cached = cache.get(blob.sha)
+            if cached is None:
+                parsed, found = parse_file(blob.path, contents[blob.sha])
+                problems.extend(found)
+                if not found:
+                    cache.put(blob.sha, parsed)
+                docs.extend(parsed)
+            else:
+                docs.extend(
+                    ParsedDoc(k, n, lab, s, d, blob.path, i) for k, n, lab, s, d, i in cached
+                )
+        if problems:
+            raise SpecError(problems)
+        cache.save()
+        return docs
+
+
+def _is_spec_path(path: str) -> bool:
+    return path.endswith((".yaml", ".yml")) and (path == "mission.yaml" or "/" in path)
+
+
+def _blob_sha(data: bytes) -> str:
+    """The id git gives these bytes as a blob, so work-tree files share the commit cache."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+class _BlobCache:
+    """Parsed documents by blob id under .mc/cache: an unchanged file is never parsed twice."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, _Cached] = {}
+        self.dirty = False
+        try:
+            with path.open("rb") as fh:
+                self.entries = pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+            self.entries = {}
+
+    def __contains__(self, sha: str) -> bool:
+        return sha in self.entries
+
+    def get(self, sha: str) -> _Cached | None:
+        return self.entries.get(sha)
+
+    def put(self, sha: str, docs: Iterable[ParsedDoc]) -> None:
+        self.entries[sha] = tuple(
+            (d.kind, d.name, d.labels, d.spec, d.digest, d.index) for d in docs
+        )
+        self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump(self.entries, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(self.path)

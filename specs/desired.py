@@ -1,0 +1,212 @@
+"""The desired state: every validated document of one commit, checked across documents."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from specs.errors import SpecError, SpecProblem
+from specs.graph import find_cycle
+from specs.loader import ParsedDoc
+
+Locator = Callable[[str, int, Sequence[str | int]], tuple[int, int] | None]
+MISSION_FILE = "mission.yaml"
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What the repo at `commit` asks for, keyed by 'Kind/name'."""
+
+    commit: str | None
+    docs: dict[str, ParsedDoc]
+    dirty_paths: tuple[str, ...] = field(default=())
+
+    @property
+    def mission(self) -> ParsedDoc:
+        return self.docs["Mission/" + self.mission_name]
+
+    @property
+    def mission_name(self) -> str:
+        return next(d.name for d in self.docs.values() if d.kind == "Mission")
+
+    def of_kind(self, kind: str) -> list[ParsedDoc]:
+        return sorted((d for d in self.docs.values() if d.kind == kind), key=lambda d: d.name)
+
+    def get(self, kind: str, name: str) -> ParsedDoc | None:
+        return self.docs.get(f"{kind}/{name}")
+
+
+def build_desired(
+    commit: str | None, docs: Iterable[ParsedDoc], locator: Locator, dirty: Sequence[str] = ()
+) -> Desired:
+    """Index the documents and run every cross-document check; raise SpecError listing all."""
+    found: list[tuple[ParsedDoc | None, tuple[str | int, ...], str, str | None]] = []
+    index: dict[str, ParsedDoc] = {}
+    for doc in docs:
+        first = index.get(doc.key)
+        if first is not None:
+            where = f"{first.path}" + (f" document {first.index + 1}" if first.index else "")
+            found.append(
+                (doc, ("metadata", "name"), f"duplicate {doc.key} (first in {where})", None)
+            )
+            continue
+        index[doc.key] = doc
+    found.extend(_check_placement(index))
+    found.extend(_check_tasks(index))
+    found.extend(_check_workflows(index))
+    found.extend(_check_runs(index))
+    if found:
+        raise SpecError([_problem(d, loc, msg, hint, locator) for d, loc, msg, hint in found])
+    return Desired(commit, index, tuple(dirty))
+
+
+def _problem(
+    doc: ParsedDoc | None, loc: tuple[str | int, ...], msg: str, hint: str | None, locator: Locator
+) -> SpecProblem:
+    if doc is None:
+        return SpecProblem(MISSION_FILE, msg, None, None, hint)
+    where = locator(doc.path, doc.index, loc)
+    line, col = where if where else (None, None)
+    return SpecProblem(doc.path, msg, line, col, hint)
+
+
+Found = list[tuple[ParsedDoc | None, tuple[str | int, ...], str, str | None]]
+
+
+def _check_placement(index: dict[str, ParsedDoc]) -> Found:
+    out: Found = []
+    missions = [d for d in index.values() if d.kind == "Mission"]
+    if not missions:
+        out.append((None, (), "missing the Mission document", "create mission.yaml (`mc init`)"))
+    for doc in missions:
+        if doc.path != MISSION_FILE:
+            out.append((doc, ("kind",), "the Mission belongs in mission.yaml", None))
+    if len(missions) > 1:
+        for doc in missions[1:]:
+            out.append((doc, ("kind",), "a repo declares exactly one Mission", None))
+    for doc in index.values():
+        if doc.kind == "Approval" and not doc.path.startswith("approvals/"):
+            out.append((doc, ("kind",), "approvals must live under approvals/", None))
+    return out
+
+
+def _names(index: dict[str, ParsedDoc], kind: str) -> list[str]:
+    return [d.name for d in index.values() if d.kind == kind]
+
+
+def _unknown(kind: str, name: str, known: list[str]) -> tuple[str, str | None]:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"unknown {kind} {name!r}", (f"did you mean {close[0]!r}?" if close else None)
+
+
+def _capabilities(index: dict[str, ParsedDoc]) -> dict[str, set[str]]:
+    return {d.name: set(d.spec["capabilities"]) for d in index.values() if d.kind == "Agent"}
+
+
+def _check_runner(
+    doc: ParsedDoc, base: tuple[str | int, ...], body: dict[str, Any], caps: dict[str, set[str]]
+) -> Found:
+    """An `agent:` must exist and `requires:` must be met by some agent (the named one if any)."""
+    out: Found = []
+    agent, requires = body.get("agent"), set(body.get("requires") or [])
+    if agent is not None and agent not in caps:
+        msg, hint = _unknown("agent", agent, list(caps))
+        out.append((doc, (*base, "agent"), msg, hint))
+    elif agent is not None and not requires <= caps[agent]:
+        missing = ", ".join(sorted(requires - caps[agent]))
+        out.append((doc, (*base, "requires"), f"agent {agent!r} lacks capability {missing}", None))
+    elif agent is None and requires and not any(requires <= c for c in caps.values()):
+        wanted = ", ".join(sorted(requires))
+        out.append((doc, (*base, "requires"), f"no agent has the capabilities: {wanted}", None))
+    return out
+
+
+def _check_tasks(index: dict[str, ParsedDoc]) -> Found:
+    out: Found = []
+    caps = _capabilities(index)
+    tasks = {d.name: d for d in index.values() if d.kind == "Task"}
+    for doc in tasks.values():
+        out.extend(_check_runner(doc, ("spec",), doc.spec, caps))
+        for i, dep in enumerate(doc.spec["depends_on"]):
+            if dep not in tasks:
+                msg, hint = _unknown("task", dep, list(tasks))
+                out.append((doc, ("spec", "depends_on", i), f"depends on {msg}", hint))
+    graph = {name: [d for d in t.spec["depends_on"] if d in tasks] for name, t in tasks.items()}
+    for cycle in _cycles(graph):
+        doc = tasks[cycle[0]]
+        out.append((doc, ("spec", "depends_on"), "dependency cycle: " + " → ".join(cycle), None))
+    return out
+
+
+def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    cycles: list[list[str]] = []
+    seen: set[str] = set()
+    while True:
+        cycle = find_cycle({k: v for k, v in graph.items() if k not in seen})
+        if cycle is None:
+            return cycles
+        cycles.append(cycle)
+        seen.update(cycle)
+
+
+def _check_workflows(index: dict[str, ParsedDoc]) -> Found:
+    out: Found = []
+    caps = _capabilities(index)
+    for doc in (d for d in index.values() if d.kind == "Workflow"):
+        steps = doc.spec["steps"]
+        ids = [s["id"] for s in steps]
+        for i, step in enumerate(steps):
+            base = ("spec", "steps", i)
+            if ids.index(step["id"]) != i:
+                out.append((doc, (*base, "id"), f"duplicate step id {step['id']!r}", None))
+            out.extend(_check_runner(doc, base, step, caps))
+            for j, dep in enumerate(step["depends_on"]):
+                if dep not in ids:
+                    msg, hint = _unknown("step", dep, ids)
+                    out.append((doc, (*base, "depends_on", j), f"depends on {msg}", hint))
+            if step["verifies"] is not None and step["verifies"] not in ids:
+                msg, hint = _unknown("step", step["verifies"], ids)
+                out.append((doc, (*base, "verifies"), f"verifies {msg}", hint))
+        graph = {s["id"]: [d for d in s["depends_on"] if d in ids] for s in steps}
+        for cycle in _cycles(graph):
+            where = ("spec", "steps", ids.index(cycle[0]), "depends_on")
+            out.append((doc, where, "step cycle: " + " → ".join(cycle), None))
+    return out
+
+
+def _check_runs(index: dict[str, ParsedDoc]) -> Found:
+    out: Found = []
+    workflows = {d.name: d for d in index.values() if d.kind == "Workflow"}
+    for doc in (d for d in index.values() if d.kind == "WorkflowRun"):
+        wf = workflows.get(doc.spec["workflow"])
+        if wf is None:
+            msg, hint = _unknown("workflow", doc.spec["workflow"], list(workflows))
+            out.append((doc, ("spec", "workflow"), msg, hint))
+            continue
+        out.extend(_check_inputs(doc, wf))
+    return out
+
+
+def _check_inputs(run: ParsedDoc, wf: ParsedDoc) -> Found:
+    out: Found = []
+    declared: dict[str, dict[str, Any]] = wf.spec["inputs"]
+    given: dict[str, Any] = run.spec["inputs"]
+    for key in given:
+        if key not in declared:
+            msg, hint = _unknown(f"input of workflow {wf.name!r}:", key, list(declared))
+            out.append((run, ("spec", "inputs", key), msg, hint))
+    for key, decl in declared.items():
+        if decl["required"] and key not in given and decl["default"] is None:
+            out.append((run, ("spec", "inputs"), f"missing required input {key!r}", None))
+        elif key in given and decl["enum"] is not None and given[key] not in decl["enum"]:
+            allowed = ", ".join(map(str, decl["enum"]))
+            msg = f"input {key!r} is {given[key]!r}; expected one of {allowed}"
+            out.append((run, ("spec", "inputs", key), msg, None))
+    return out
+
+
+def raise_if(problems: list[SpecProblem]) -> None:
+    if problems:
+        raise SpecError(problems)

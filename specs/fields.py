@@ -1,0 +1,52 @@
+"""Field types shared by every kind: names, durations, money, secret references."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h|d)$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+Name = Annotated[
+    str,
+    Field(
+        pattern=NAME_PATTERN,
+        max_length=63,
+        description="DNS-label-like name: lowercase letters, digits and '-', at most 63 characters",
+    ),
+]
+Duration = Annotated[
+    str, Field(pattern=DURATION_PATTERN, description="A duration such as 90s, 10m, 2h, 1d")
+]
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=6, description="USD")]
+Risk = Literal["LOW", "HIGH", "RED"]
+Decision = Literal["LOW", "HIGH", "RED", "DENY"]
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_RE = re.compile(DURATION_PATTERN)
+
+
+def duration_seconds(value: str) -> float:
+    """Seconds in a validated duration string ('90s' -> 90.0)."""
+    match = _DURATION_RE.match(value)
+    if match is None:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 10m, 2h)")
+    unit = match.group(2)
+    return float(value[: -len(unit)]) * _UNITS[unit]
+
+
+class Strict(BaseModel):
+    """Base of every spec model: unknown fields are errors and parsed specs never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(Strict):
+    """A secret named by reference; its value is read from the reconciler's environment."""
+
+    from_env: Annotated[str, Field(pattern=ENV_NAME_PATTERN)]

@@ -1,0 +1,280 @@
+"""Pydantic models of every kind in a mission repo; the JSON Schema is generated from them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from specs.fields import (
+    ENV_NAME_PATTERN,
+    Decision,
+    Duration,
+    Money,
+    Name,
+    Risk,
+    SecretRef,
+    Strict,
+)
+
+API_VERSION = "mc/v1"
+Kind = Literal["Mission", "Agent", "Task", "Workflow", "WorkflowRun", "Approval"]
+KINDS: tuple[Kind, ...] = ("Mission", "Agent", "Task", "Workflow", "WorkflowRun", "Approval")
+AgentStatus = Literal["active", "paused", "draining", "quarantined"]
+MissionMode = Literal["normal", "paused", "draining"]
+Protocol = Literal["files", "stdout", "claude-code"]
+ApprovalMode = Literal["none", "before", "after"]
+EnvValue = str | SecretRef
+
+
+class Metadata(Strict):
+    name: Name
+    labels: dict[str, str] = {}
+
+
+# --- Mission -------------------------------------------------------------------------------
+
+
+class Approver(Strict):
+    """A person whose signed commits and Telegram confirmations count as approvals."""
+
+    name: Name
+    ssh_keys: list[str] = Field(default=[], description="SSH public keys ('ssh-ed25519 AAAA…')")
+    gpg_keys: list[str] = Field(default=[], description="ASCII-armored GPG public keys")
+    telegram_ids: list[int] = []
+
+
+class RuleMatch(Strict):
+    """What a policy rule applies to; every given criterion must match (empty = anything)."""
+
+    kind: list[Kind] = []
+    action: list[Literal["create", "update", "delete", "dispatch"]] = []
+    name: list[str] = Field(default=[], description="Resource names; '*' globs allowed")
+    agent: list[Name] = []
+    capability: list[Name] = []
+    labels: dict[str, str] = {}
+    fields: list[str] = Field(
+        default=[], description="Changed field paths such as spec.command (prefix match)"
+    )
+    cost_over: Money | None = Field(default=None, description="Estimated cost above this (USD)")
+
+
+class PolicyRule(Strict):
+    name: str
+    match: RuleMatch = RuleMatch()
+    decide: Decision
+
+
+class Policy(Strict):
+    rules: list[PolicyRule] = []
+    approval_ttl: Duration = "24h"
+
+
+class MissionBudget(Strict):
+    daily_usd: Money | None = None
+
+
+class TelegramConfig(Strict):
+    chat_id: int
+    token: SecretRef
+    base_url: str | None = None
+
+
+class ExecutorConfig(Strict):
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = None
+
+
+class MissionSpec(Strict):
+    description: str = ""
+    mode: MissionMode = "normal"
+    approvers: list[Approver] = []
+    policy: Policy = Policy()
+    budget: MissionBudget = MissionBudget()
+    telegram: TelegramConfig | None = None
+    executor: ExecutorConfig = ExecutorConfig()
+
+    @field_validator("approvers")
+    @classmethod
+    def _unique_approvers(cls, value: list[Approver]) -> list[Approver]:
+        names = [a.name for a in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"approver declared twice: {', '.join(dupes)}")
+        return value
+
+
+# --- Agent ---------------------------------------------------------------------------------
+
+
+class AgentBudget(Strict):
+    daily_usd: Money | None = None
+    per_run_usd: Money | None = None
+
+
+class AgentSpec(Strict):
+    role: str = ""
+    capabilities: list[Name] = []
+    command: list[str] = Field(min_length=1, description="argv run once per task attempt")
+    protocol: Protocol = "files"
+    env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], EnvValue] = Field(
+        default={}, description="Plain values, or secrets by reference: {from_env: NAME}"
+    )
+    concurrency: int = Field(default=1, ge=1, le=1024)
+    timeout: Duration = "10m"
+    heartbeat_timeout: Duration | None = None
+    budget: AgentBudget = AgentBudget()
+    status: AgentStatus = "active"
+
+    @field_validator("command")
+    @classmethod
+    def _non_empty_program(cls, value: list[str]) -> list[str]:
+        if not value[0].strip():
+            raise ValueError("the program (first element of command) is empty")
+        return value
+
+
+# --- Task ----------------------------------------------------------------------------------
+
+
+class RetryPolicy(Strict):
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    initial_interval: Duration = "10s"
+    backoff: float = Field(default=2.0, ge=1.0, le=10.0)
+    max_interval: Duration = "5m"
+    jitter: float = Field(default=0.1, ge=0.0, le=1.0)
+    non_retryable_exit_codes: list[int] = []
+
+
+class TaskBudget(Strict):
+    per_run_usd: Money | None = None
+    estimated_usd: Money | None = None
+
+
+class TaskSpec(Strict):
+    title: str = Field(min_length=1)
+    prompt: str = ""
+    agent: Name | None = None
+    requires: list[Name] = Field(default=[], description="Capabilities the agent must have")
+    depends_on: list[Name] = []
+    inputs: dict[str, Any] = {}
+    priority: int = 0
+    risk: Risk | None = None
+    approval: ApprovalMode = "none"
+    retry: RetryPolicy = RetryPolicy()
+    timeout: Duration | None = None
+    budget: TaskBudget = TaskBudget()
+
+    @model_validator(mode="after")
+    def _agent_or_requires(self) -> TaskSpec:
+        if self.agent is None and not self.requires:
+            raise ValueError("a task needs `agent: NAME` or `requires: [capability, …]`")
+        return self
+
+
+# --- Workflow ------------------------------------------------------------------------------
+
+
+class WorkflowInput(Strict):
+    required: bool = False
+    default: Any = None
+    enum: list[Any] | None = None
+    description: str = ""
+
+
+class WorkflowStep(Strict):
+    id: Name
+    agent: Name | None = None
+    requires: list[Name] = []
+    depends_on: list[Name] = []
+    prompt: str = ""
+    when: str | None = None
+    retry: RetryPolicy | None = None
+    timeout: Duration | None = None
+    risk: Risk | None = None
+    approval: ApprovalMode = "none"
+    verifies: Name | None = None
+    max_rework: int = Field(default=2, ge=0, le=20)
+    on_failure: Literal["escalate", "fail", "continue"] = "escalate"
+
+    @model_validator(mode="after")
+    def _agent_or_requires(self) -> WorkflowStep:
+        if self.agent is None and not self.requires:
+            raise ValueError(f"step {self.id!r} needs `agent: NAME` or `requires: [capability]`")
+        return self
+
+
+class WorkflowSpec(Strict):
+    description: str = ""
+    inputs: dict[Name | str, WorkflowInput] = {}
+    steps: list[WorkflowStep] = Field(min_length=1)
+
+
+class WorkflowRunSpec(Strict):
+    workflow: Name
+    inputs: dict[str, Any] = {}
+    retry_nonce: int = 0
+
+
+# --- Approval ------------------------------------------------------------------------------
+
+TARGET_PATTERN = r"^(Mission|Agent|Task|Workflow|WorkflowRun)/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+
+
+class ApprovalSpec(Strict):
+    target: Annotated[str, Field(pattern=TARGET_PATTERN, description="Kind/name")]
+    digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+    decision: Literal["approve", "deny"] = "approve"
+    reason: str = ""
+
+
+# --- Documents -----------------------------------------------------------------------------
+
+
+class _Doc(Strict):
+    apiVersion: Literal["mc/v1"]
+    metadata: Metadata
+
+
+class MissionDoc(_Doc):
+    kind: Literal["Mission"]
+    spec: MissionSpec = MissionSpec()
+
+
+class AgentDoc(_Doc):
+    kind: Literal["Agent"]
+    spec: AgentSpec
+
+
+class TaskDoc(_Doc):
+    kind: Literal["Task"]
+    spec: TaskSpec
+
+
+class WorkflowDoc(_Doc):
+    kind: Literal["Workflow"]
+    spec: WorkflowSpec
+
+
+class WorkflowRunDoc(_Doc):
+    kind: Literal["WorkflowRun"]
+    spec: WorkflowRunSpec
+
+
+class ApprovalDoc(_Doc):
+    kind: Literal["Approval"]
+    spec: ApprovalSpec
+
+
+Document = Annotated[
+    MissionDoc | AgentDoc | TaskDoc | WorkflowDoc | WorkflowRunDoc | ApprovalDoc,
+    Field(discriminator="kind"),
+]
+SPEC_MODELS: dict[str, type[Strict]] = {
+    "Mission": MissionSpec,
+    "Agent": AgentSpec,
+    "Task": TaskSpec,
+    "Workflow": WorkflowSpec,
+    "WorkflowRun": WorkflowRunSpec,
+    "Approval": ApprovalSpec,
+}

@@ -1,0 +1,246 @@
+"""The two interfaces over the state file: StateReader for everyone, StateWriter for the applier."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from state.db import Database, open_database
+from state.records import AppliedResource, Event, NewEvent, PendingAction, TaskRow
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceWrite:
+    kind: str
+    name: str
+    labels: dict[str, str]
+    spec: dict[str, Any]
+    digest: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingWrite:
+    key: str
+    action: str
+    digest: str | None
+    risk: str
+    reason: str
+
+
+class StateReader:
+    """Everything the CLI, dashboard and planner may ask of the observed state."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @property
+    def path(self) -> str:
+        return self.db.path
+
+    def serial(self) -> int:
+        row = self.db.fetchone("SELECT value FROM meta WHERE key = 'serial'")
+        return int(row[0]) if row else 0
+
+    def resources(self) -> dict[str, AppliedResource]:
+        rows = self.db.fetchall(
+            "SELECT kind, name, digest, generation, spec, labels, path, commit FROM resources"
+        )
+        return {f"{r[0]}/{r[1]}": AppliedResource(*r) for r in rows}
+
+    def resource(self, kind: str, name: str) -> AppliedResource | None:
+        row = self.db.fetchone(
+            "SELECT kind, name, digest, generation, spec, labels, path, commit FROM resources"
+            " WHERE kind = ? AND name = ?",
+            [kind, name],
+        )
+        return AppliedResource(*row) if row else None
+
+    def applied_commit(self) -> str | None:
+        row = self.db.fetchone("SELECT value FROM meta WHERE key = 'applied_commit'")
+        return row[0] if row else None
+
+    def pending(self) -> list[PendingAction]:
+        rows = self.db.fetchall(
+            "SELECT key, action, digest, risk, reason, commit, since FROM pending ORDER BY key"
+        )
+        return [PendingAction(*r) for r in rows]
+
+    def events(
+        self, *, since: datetime | None = None, after_seq: int = 0, limit: int = 100
+    ) -> list[Event]:
+        """The newest `limit` events (after `since` / `after_seq`), oldest first."""
+        rows = self.db.fetchall(
+            "SELECT * FROM (SELECT seq, time, actor, kind, subject, data, commit FROM events"
+            " WHERE seq > ? AND time >= ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+            [after_seq, since or datetime(1970, 1, 1), limit],
+        )
+        return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
+
+    def task_states(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.db.fetchall("SELECT name, state FROM tasks")}
+
+    def task_counts(self) -> dict[str, int]:
+        rows = self.db.fetchall("SELECT state, count(*) FROM tasks GROUP BY state")
+        return {r[0]: int(r[1]) for r in rows}
+
+    def tasks(self, names: Sequence[str] | None = None) -> list[TaskRow]:
+        sql = (
+            "SELECT name, state, reason, agent, attempts, abandoned, next_attempt_at, output,"
+            " outputs, created_at, updated_at, workflow_run, step FROM tasks"
+        )
+        rows = (
+            self.db.fetchall(sql + " WHERE name IN (SELECT unnest(?)) ORDER BY name", [list(names)])
+            if names is not None
+            else self.db.fetchall(sql + " ORDER BY name")
+        )
+        return [_task_row(r) for r in rows]
+
+    def agent_overrides(self) -> dict[str, tuple[str, str | None]]:
+        """Observed agent status set by the system (e.g. the loop breaker's quarantine)."""
+        rows = self.db.fetchall("SELECT name, status, reason FROM agents")
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def _task_row(r: tuple[Any, ...]) -> TaskRow:
+    output = json.loads(r[7]) if r[7] is not None else None
+    outputs = json.loads(r[8]) if r[8] is not None else None
+    return TaskRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], output, outputs, *r[9:])
+
+
+class StateWriter(StateReader):
+    """Writes, grouped by the caller into transactions; only apply and runtime hold one."""
+
+    def bump_serial(self, by: int = 1) -> int:
+        row = self.db.fetchone(
+            "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + ? AS VARCHAR)"
+            " WHERE key = 'serial' RETURNING value",
+            [by],
+        )
+        assert row is not None
+        return int(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    def upsert_resources(
+        self, writes: Sequence[ResourceWrite], commit: str | None, now: datetime
+    ) -> None:
+        if not writes:
+            return
+        self.db.execute(
+            "INSERT OR REPLACE INTO resources"
+            " SELECT w.kind, w.name, w.labels::JSON, w.spec::JSON, w.digest, w.path, ?,"
+            " coalesce(r.generation, 0) + 1, ?"
+            " FROM (SELECT unnest(?) AS kind, unnest(?) AS name, unnest(?) AS labels,"
+            " unnest(?) AS spec, unnest(?) AS digest, unnest(?) AS path) w"
+            " LEFT JOIN resources r ON r.kind = w.kind AND r.name = w.name",
+            [
+                commit,
+                now,
+                [w.kind for w in writes],
+                [w.name for w in writes],
+                [_json(w.labels) for w in writes],
+                [_json(w.spec) for w in writes],
+                [w.digest for w in writes],
+                [w.path for w in writes],
+            ],
+        )
+
+    def delete_resources(self, keys: Sequence[tuple[str, str]]) -> None:
+        if keys:
+            self.db.execute(
+                "DELETE FROM resources WHERE (kind, name) IN (SELECT (unnest(?), unnest(?)))",
+                [[k for k, _ in keys], [n for _, n in keys]],
+            )
+
+    def replace_pending(
+        self, pending: Sequence[PendingWrite], commit: str | None, now: datetime
+    ) -> None:
+        """Pending approvals mirror the latest plan: keep `since` for ones still waiting."""
+        keep = self.db.fetchall("SELECT key, digest, since FROM pending")
+        since = {(k, d): s for k, d, s in keep}
+        self.db.execute("DELETE FROM pending")
+        if pending:
+            self.db.execute(
+                "INSERT INTO pending SELECT unnest(?), unnest(?), unnest(?), unnest(?),"
+                " unnest(?), ?, unnest(?)",
+                [
+                    [p.key for p in pending],
+                    [p.action for p in pending],
+                    [p.digest for p in pending],
+                    [p.risk for p in pending],
+                    [p.reason for p in pending],
+                    commit,
+                    [since.get((p.key, p.digest), now) for p in pending],
+                ],
+            )
+
+    def append_events(self, events: Sequence[NewEvent], now: datetime) -> None:
+        if not events:
+            return
+        self.db.execute(
+            "INSERT INTO events (time, actor, kind, subject, data, commit)"
+            " SELECT ?, unnest(?), unnest(?), unnest(?), unnest(?)::JSON, unnest(?)",
+            [
+                now,
+                [e.actor for e in events],
+                [e.kind for e in events],
+                [e.subject for e in events],
+                [_json(e.data) for e in events],
+                [e.commit for e in events],
+            ],
+        )
+
+    def create_tasks(self, names: Sequence[str], now: datetime) -> None:
+        """New tasks start in INBOX; a name that already has a row keeps its history."""
+        if names:
+            self.db.execute(
+                "INSERT INTO tasks (name, state, created_at, updated_at)"
+                " SELECT unnest(?), 'INBOX', ?, ? ON CONFLICT DO NOTHING",
+                [list(names), now, now],
+            )
+
+    def cancel_tasks(self, names: Sequence[str], reason: str, now: datetime) -> None:
+        if names:
+            self.db.execute(
+                "UPDATE tasks SET state = 'CANCELED', reason = ?, updated_at = ?"
+                " WHERE name IN (SELECT unnest(?)) AND state NOT IN ('DONE', 'FAILED', 'CANCELED')",
+                [reason, now, list(names)],
+            )
+
+
+class State:
+    """An open state file: `reader` always, `writer` only when opened for writing."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.reader = StateReader(db)
+        self._writer = StateWriter(db) if db.writable else None
+
+    @classmethod
+    def open(cls, path: Path | None, *, write: bool) -> State:
+        return cls(open_database(path, write=write))
+
+    @property
+    def writer(self) -> StateWriter:
+        if self._writer is None:
+            raise RuntimeError("state was opened read-only")
+        return self._writer
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
