@@ -10,95 +10,100 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reconciler.actions import CreateResource, DeleteResource, PlannedAction, UpdateResource
+from cli.ansi import Styler
+from reconciler.actions import (
+    CreateResource,
+    DeleteResource,
+    PlannedAction,
+    UpdateResource,
+    verb_of,
+)
 from reconciler.operations import StatusReport
 from reconciler.plan import Plan
 from state.records import Event
 
 SYMBOL = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red")}
+RISK_STYLE = {"LOW": ("dim",), "HIGH": ("yellow",), "RED": ("bold", "red"), "DENY": ("bold", "red")}
 STATUS_TEXT = {
-    "apply": "",
-    "needs_approval": "[bold yellow]needs approval[/]",
-    "denied": "[bold red]denied[/]",
-    "unapprovable": "[bold red]cannot be approved[/]",
+    "apply": ("", ()),
+    "needs_approval": ("needs approval", ("bold", "yellow")),
+    "denied": ("denied", ("bold", "red")),
+    "unapprovable": ("cannot be approved", ("bold", "red")),
 }
 
 
 def _value(v: Any) -> str:
-    return escape(json.dumps(v, default=str, ensure_ascii=False))
+    return json.dumps(v, default=str, ensure_ascii=False)
 
 
-def plan_lines(plan: Plan) -> list[str]:
-    """Terraform-style lines: one per action, field diffs under updates."""
+def plan_lines(plan: Plan, s: Styler) -> list[str]:
+    """Terraform-style lines: one per action, field diffs under updates, notes under blocks."""
     lines: list[str] = []
     for action in plan.actions:
-        lines.extend(_action_lines(action))
+        lines.extend(_action_lines(action, s))
     return lines
 
 
-def _action_lines(action: PlannedAction) -> list[str]:
+def _action_lines(action: PlannedAction, s: Styler) -> list[str]:
     change = action.change
-    risk = action.verdict.risk
-    risk_style = {"LOW": "dim", "HIGH": "yellow", "RED": "bold red", "DENY": "bold red"}[risk]
-    approvals = ""
+    verdict = action.verdict
+    text, style = STATUS_TEXT[action.status]
+    tail = f"  {s(verdict.risk, *RISK_STYLE[verdict.risk])} {s(f'({verdict.rule})', 'dim')}"
+    if text:
+        tail += " " + s(text, *style)
     if action.status == "needs_approval":
-        have = len(action.approved_by)
-        approvals = f" {have}/{action.verdict.approvals_needed} approvals"
-    tail = f"  [{risk_style}]{risk}[/] [dim]({escape(action.verdict.rule)})[/]"
-    tail += f" {STATUS_TEXT[action.status]}{approvals}"
+        tail += f" {len(action.approved_by)}/{verdict.approvals_needed} approvals"
+    symbol, colour = SYMBOL[verb_of(change)]
+    head = s(f"{symbol} {change.kind}/{change.name}", colour)
+    extra: list[str] = []
     match change:
         case CreateResource():
-            symbol, colour = SYMBOL["create"]
-            head = f"[{colour}]{symbol} {change.kind}/{escape(change.name)}[/]"
-            return [head + tail + _note(action)]
+            pass
         case UpdateResource():
-            symbol, colour = SYMBOL["update"]
-            head = f"[{colour}]{symbol} {change.kind}/{escape(change.name)}[/]"
-            diff = [
-                f"    [yellow]~[/] {escape(c.path)}: {_value(c.old)} [dim]→[/] {_value(c.new)}"
+            extra = [
+                f"    {s('~', 'yellow')} {c.path}: {_value(c.old)} {s('→', 'dim')} {_value(c.new)}"
                 for c in change.changes
             ]
-            return [head + tail + _note(action), *diff]
         case DeleteResource():
-            symbol, colour = SYMBOL["delete"]
-            running = " [bold red](running: its work will be stopped)[/]" if change.running else ""
-            head = f"[{colour}]{symbol} {change.kind}/{escape(change.name)}[/]{running}"
-            return [head + tail + _note(action)]
+            if change.running:
+                head += " " + s("(running: its work will be stopped)", "bold", "red")
         case _:
             assert_never(change)
+    note = action.note or verdict.note
+    if note and action.status != "apply":
+        extra.append("    " + s(note, "dim"))
+    return [head + tail, *extra]
 
 
-def _note(action: PlannedAction) -> str:
-    note = action.note or action.verdict.note
-    return f"\n    [dim]{escape(note)}[/]" if note and action.status != "apply" else ""
-
-
-def print_plan(console: Console, plan: Plan, dirty: Sequence[str] = ()) -> None:
+def print_plan(plan: Plan, dirty: Sequence[str] = (), s: Styler | None = None) -> None:
+    s = s or Styler()
     where = f"commit {plan.commit[:12]}" if plan.commit else "the work tree (uncommitted preview)"
-    console.print(f"Plan for {where}, against state serial {plan.serial}", highlight=False)
+    lines = [f"Plan for {where}, against state serial {plan.serial}"]
     if plan.trust_on_first_use:
-        console.print(
-            "[bold]Trust on first use:[/] the state is empty, so this first apply trusts the"
-            " initial agents and approvers; from then on changes to them need approval."
+        lines.append(
+            s("Trust on first use:", "bold") + " the state is empty, so this first apply trusts"
+            " the initial agents and approvers; from then on changes to them need approval."
         )
     if dirty:
         shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
-        console.print(
-            f"[yellow]Note:[/] uncommitted changes are not part of this plan: {escape(shown)}"
+        lines.append(
+            s("Note:", "yellow") + f" uncommitted changes are not part of this plan: {shown}"
             " (commit them, or preview with --worktree)"
         )
     if not plan.actions:
-        console.print("[green]No changes.[/] The state matches the desired state.")
+        lines.append(s("No changes.", "green") + " The state matches the desired state.")
+        s.write_lines(lines)
         return
-    console.print()
-    console.print("\n".join(plan_lines(plan)), highlight=False, soft_wrap=True)
+    lines.append("")
+    lines.extend(plan_lines(plan, s))
     c = plan.counts()
-    console.print(
-        f"\nPlan: [green]{c['create']} to create[/], [yellow]{c['update']} to update[/],"
-        f" [red]{c['delete']} to delete[/]; {c['needs_approval']} waiting for approval,"
-        f" {c['blocked']} blocked.",
-        highlight=False,
+    lines.append(
+        f"\nPlan: {s(str(c['create']) + ' to create', 'green')},"
+        f" {s(str(c['update']) + ' to update', 'yellow')},"
+        f" {s(str(c['delete']) + ' to delete', 'red')};"
+        f" {c['needs_approval']} waiting for approval, {c['blocked']} blocked."
     )
+    s.write_lines(lines)
 
 
 def print_status(console: Console, report: StatusReport) -> None:

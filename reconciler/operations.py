@@ -64,7 +64,7 @@ def validate(ws: Workspace, rev: str | None) -> Desired:
 def make_plan(ws: Workspace, rev: str | None) -> PlanReport:
     desired = ws.repo.desired(rev)
     with ws.read_state() as state:
-        observed = observe(state.reader)
+        observed = observe(state.reader, desired)
     return PlanReport(build_plan(desired, observed, ws.clock()), desired)
 
 
@@ -99,7 +99,7 @@ def apply_now(
     """Plan against HEAD, show it (via confirm) and apply it under the write lock."""
     desired = ws.repo.desired("HEAD")
     with ws.write_state() as state:
-        plan = build_plan(desired, observe(state.reader), ws.clock())
+        plan = build_plan(desired, observe(state.reader, desired), ws.clock())
         if not plan.actions or not confirm(plan):
             return plan, None
         return plan, apply_plan(plan, desired, state, ws.clock(), actor)

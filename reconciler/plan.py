@@ -101,12 +101,15 @@ def _first_approvers(subject: Subject, observed: Observed, approvers: frozenset[
 def _changes(desired: Desired, observed: Observed) -> list[tuple[Change, Subject]]:
     out: list[tuple[Change, Subject]] = []
     for key, doc in desired.docs.items():
+        applied_digest = observed.digests.get(key)
+        if applied_digest == doc.digest:
+            continue
         applied = observed.resources.get(key)
         if applied is None:
             changed = tuple(f"spec.{k}" for k in doc.spec)
             subject = Subject(doc.kind, doc.name, "create", doc.spec, doc.labels, changed)
             out.append((CreateResource(doc.kind, doc.name, doc.digest, doc.path), subject))
-        elif applied.digest != doc.digest:
+        else:
             diff = diff_specs(applied.spec, doc.spec) + diff_specs(
                 applied.labels, doc.labels, "metadata.labels"
             )
@@ -117,17 +120,11 @@ def _changes(desired: Desired, observed: Observed) -> list[tuple[Change, Subject
                 doc.kind, doc.name, doc.digest, applied.digest, doc.path, tuple(diff)
             )
             out.append((change, subject))
-    for key, applied in observed.resources.items():
-        if key not in desired.docs:
-            running = (
-                applied.kind == "Task" and observed.task_states.get(applied.name) in RUNNING_STATES
-            )
-            subject = Subject(
-                applied.kind, applied.name, "delete", applied.spec, applied.labels, (), running
-            )
-            out.append(
-                (DeleteResource(applied.kind, applied.name, applied.digest, running), subject)
-            )
+    for key in sorted(observed.digests.keys() - desired.docs.keys()):
+        old = observed.resources[key]
+        running = old.kind == "Task" and observed.task_states.get(old.name) in RUNNING_STATES
+        subject = Subject(old.kind, old.name, "delete", old.spec, old.labels, (), running)
+        out.append((DeleteResource(old.kind, old.name, old.digest, running), subject))
     return out
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from reconciler.actions import Verb, Verdict
 from specs.models import PolicyRule
 
+AGENT_EXEC_FIELDS = ("spec.command", "spec.env")
 RUNNING_STATES = frozenset({"ASSIGNED", "IN_PROGRESS", "REVIEW"})
 NO_APPROVERS_HINT = (
     "mission.yaml declares no approvers, so this can never be approved; declare approvers, or"
@@ -52,8 +53,7 @@ def default_verdict(s: Subject) -> Verdict:
         return Verdict("RED", "default: approver set changed")
     if s.kind == "Mission" and s.verb == "update" and _touches(s.changed, "spec.policy"):
         return Verdict("HIGH", "default: policy rules changed")
-    agent_exec = _touches(s.changed, "spec.command") or _touches(s.changed, "spec.env")
-    if s.kind == "Agent" and s.verb != "delete" and agent_exec:
+    if s.kind == "Agent" and s.verb != "delete" and _touches_any(s.changed, AGENT_EXEC_FIELDS):
         return Verdict("HIGH", "default: agent command/env")
     if s.kind == "Task" and s.verb == "delete" and s.running:
         return Verdict("HIGH", "default: deleting a running task")
@@ -62,22 +62,25 @@ def default_verdict(s: Subject) -> Verdict:
 
 def matches(rule: PolicyRule, s: Subject) -> bool:
     m = rule.match
-    checks = (
-        not m.kind or s.kind in m.kind,
-        not m.action or s.verb in m.action,
-        not m.name or any(fnmatch.fnmatchcase(s.name, pattern) for pattern in m.name),
-        not m.agent or _agent_of(s) in m.agent,
-        not m.capability or bool(set(m.capability) & _capabilities_of(s)),
-        all(s.labels.get(k) == v for k, v in m.labels.items()),
-        not m.fields or any(_touches(s.changed, f) for f in m.fields),
-        m.cost_over is None or _estimated_cost(s) > m.cost_over,
+    return (
+        (not m.kind or s.kind in m.kind)
+        and (not m.action or s.verb in m.action)
+        and (not m.name or any(fnmatch.fnmatchcase(s.name, pattern) for pattern in m.name))
+        and (not m.agent or _agent_of(s) in m.agent)
+        and (not m.capability or bool(set(m.capability) & _capabilities_of(s)))
+        and all(s.labels.get(k) == v for k, v in m.labels.items())
+        and (not m.fields or _touches_any(s.changed, m.fields))
+        and (m.cost_over is None or _estimated_cost(s) > m.cost_over)
     )
-    return all(checks)
 
 
 def no_approvers_note(s: Subject) -> str:
     fields = ", fields: [spec.command, spec.env]" if s.kind == "Agent" else ""
     return NO_APPROVERS_HINT % (f"allow-{s.kind.lower()}-{s.verb}", s.kind, fields)
+
+
+def _touches_any(changed: Sequence[str], fields: Sequence[str]) -> bool:
+    return any(_touches(changed, f) for f in fields)
 
 
 def _touches(changed: Sequence[str], field: str) -> bool:

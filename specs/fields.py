@@ -6,7 +6,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h|d)$"
@@ -23,7 +23,18 @@ Name = Annotated[
 Duration = Annotated[
     str, Field(pattern=DURATION_PATTERN, description="A duration such as 90s, 10m, 2h, 1d")
 ]
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=6, description="USD")]
+
+
+def _plain_decimal(value: Decimal) -> str:
+    """'5', '5.0' and '5.00' are one amount: dump them alike so the spec digest agrees."""
+    return format(value.normalize(), "f")
+
+
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=14, decimal_places=6, description="USD"),
+    PlainSerializer(_plain_decimal, return_type=str, when_used="json"),
+]
 Risk = Literal["LOW", "HIGH", "RED"]
 Decision = Literal["LOW", "HIGH", "RED", "DENY"]
 
@@ -43,7 +54,9 @@ def duration_seconds(value: str) -> float:
 class Strict(BaseModel):
     """Base of every spec model: unknown fields are errors and parsed specs never change."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a warm `mc plan` validates almost nothing, so building every validator at
+    # import (~70 ms) would be wasted; each model builds on first use instead.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class SecretRef(Strict):

@@ -3,22 +3,78 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
+from yaml.composer import Composer, ComposerError
 
 from specs.errors import SpecProblem
 from specs.locate import SafeLoader, locate
-from specs.models import KINDS, SPEC_MODELS, Document, Metadata
+from specs.models import DOC_MODELS, KINDS, Document, Metadata
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_EXPANDED_NODES = 200_000
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(Document)
+MAX_NESTING = 100
+
+
+@functools.cache
+def _adapter() -> TypeAdapter[Any]:
+    """Built on first parse: a warm plan served from the blob cache never needs it."""
+    return TypeAdapter(Document)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _StrictLoader(Composer, SafeLoader):
+    """The C parser with PyYAML's Python composer, which we can bound and make strict.
+
+    libyaml's composer recurses in C and crashes the process on deeply nested input; PyYAML
+    keeps the last of two equal keys without a word; and `<<` merges copy every merged pair,
+    so nested merges grow exponentially. A careless or hostile file can cause each of them.
+    """
+
+    def __init__(self, stream: str) -> None:
+        SafeLoader.__init__(self, stream)
+        Composer.__init__(self)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.depth >= MAX_NESTING:
+            mark: Any = self.peek_event().start_mark  # type: ignore[union-attr]
+            raise ComposerError(None, None, f"nested deeper than {MAX_NESTING} levels", mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def compose_mapping_node(self, anchor: Any) -> yaml.MappingNode:
+        node = super().compose_mapping_node(anchor)
+        first: dict[object, yaml.Node] = {}
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
+                seen = first.setdefault(_key_id(key), key)
+                if seen is not key:
+                    line = seen.start_mark.line + 1
+                    problem = f"duplicate key {key.value!r} (first on line {line})"
+                    raise ComposerError(None, None, problem, key.start_mark)
+        return node
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        super().flatten_mapping(node)
+        unique = {_key_id(k): (k, v) for k, v in node.value}  # later pairs win, as in a dict
+        node.value = list(unique.values())
+
+
+def _key_id(key: yaml.Node) -> object:
+    return (key.tag, key.value) if isinstance(key, yaml.ScalarNode) else id(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +112,7 @@ def parse_file(path: str, data: bytes) -> tuple[list[ParsedDoc], list[SpecProble
         line = data[: exc.start].count(b"\n") + 1
         return [], [SpecProblem(path, f"not UTF-8 text (byte 0x{data[exc.start]:02x})", line)]
     try:
-        raw_docs = [d for d in yaml.load_all(text, Loader=SafeLoader) if d is not None]
+        loaded = list(yaml.load_all(text, Loader=_StrictLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = f"invalid YAML: {exc.problem or exc}"
@@ -65,13 +121,15 @@ def parse_file(path: str, data: bytes) -> tuple[list[ParsedDoc], list[SpecProble
         return [], [SpecProblem(path, message, mark.line + 1, mark.column + 1)]
     except yaml.YAMLError as exc:
         return [], [SpecProblem(path, f"invalid YAML: {exc}")]
+    # empty documents are skipped but keep their number, so that locate() finds the others
+    raw_docs = [(index, raw) for index, raw in enumerate(loaded) if raw is not None]
     if not raw_docs:
         return [], [SpecProblem(path, "file is empty: expected at least one document")]
-    if "&" in text and _expanded_size(raw_docs) > MAX_EXPANDED_NODES:
+    if "&" in text and _expanded_size([raw for _, raw in raw_docs]) > MAX_EXPANDED_NODES:
         return [], [SpecProblem(path, "YAML aliases expand to too many nodes (an alias bomb?)")]
     docs: list[ParsedDoc] = []
     problems: list[SpecProblem] = []
-    for index, raw in enumerate(raw_docs):
+    for index, raw in raw_docs:
         doc, found = _validate(path, index, raw)
         if doc is not None:
             docs.append(doc)
@@ -85,7 +143,7 @@ def _validate(
     if not isinstance(raw, dict):
         return None, [((), f"document {index + 1} is not a mapping (apiVersion/kind/…)", None)]
     try:
-        model: Any = _ADAPTER.validate_python(raw)
+        model: Any = _adapter().validate_python(raw)
     except ValidationError as exc:
         return None, [_explain(err, raw) for err in exc.errors()]
     spec: BaseModel = model.spec
@@ -115,23 +173,51 @@ def _explain(
     kind = raw.get("kind")
     if loc and loc[0] == kind:
         loc = loc[1:]  # drop the discriminator tag pydantic puts first
-    field = ".".join(str(p) for p in loc)
+    path = _yaml_path(loc, raw)
+    is_key = bool(loc) and loc[-1] == "[key]"  # a bad mapping key: name the mapping it is in
+    field = ".".join(str(p) for p in (path[:-1] if is_key else path))
     etype = err["type"]
     if etype == "union_tag_invalid":
         return ("kind",), f"unknown kind {kind!r}", f"one of {', '.join(KINDS)}"
     if etype == "union_tag_not_found":
         return (), "missing `kind`", f"one of {', '.join(KINDS)}"
     if etype == "extra_forbidden":
-        return loc, f"unknown field `{field}`", _suggest(loc, kind)
+        return path, f"unknown field `{field}`", _suggest(path, kind)
     if etype == "missing":
-        return loc, f"missing required field `{field}`", None
+        return path, f"missing required field `{field}`", None
+    message = err["msg"]
     if etype == "string_pattern_mismatch":
-        return loc, f"{field}: {_pattern_message(loc, err['input'])}", None
-    return loc, f"{field}: {err['msg']}" if field else err["msg"], None
+        message = _pattern_message(loc, err["input"])
+    elif etype == "value_error" and "error" in err.get("ctx", {}):
+        message = str(err["ctx"]["error"])  # without pydantic's "Value error, " prefix
+    return path, f"{field}: {message}" if field else message, None
+
+
+def _yaml_path(loc: tuple[str | int, ...], raw: Any) -> tuple[str | int, ...]:
+    """The part of a pydantic error location that exists in the YAML document.
+
+    Drops union tags ('secret', 'plain') and '[key]'; keeps a missing field's own name.
+    """
+    path: list[str | int] = []
+    node = raw
+    for i, part in enumerate(loc):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            node = node[part]
+        elif i < len(loc) - 1 or part == "[key]" or not isinstance(node, dict):
+            continue  # a tag, not a place; only a mapping can lack a (last) field
+        path.append(part)
+    return tuple(path)
 
 
 def _pattern_message(loc: tuple[str | int, ...], value: Any) -> str:
     last = str(loc[-1]) if loc else ""
+    if last == "from_env" or (last == "[key]" and "env" in loc):
+        return (
+            f"invalid environment variable name {value!r}; "
+            "use letters, digits and '_', not starting with a digit"
+        )
     if last in ("timeout", "heartbeat_timeout", "initial_interval", "max_interval", "approval_ttl"):
         return f"invalid duration {value!r}; use a number and a unit: 90s, 10m, 2h, 1d"
     if last == "digest":
@@ -142,11 +228,27 @@ def _pattern_message(loc: tuple[str | int, ...], value: Any) -> str:
 
 
 def _suggest(loc: tuple[str | int, ...], kind: Any) -> str | None:
-    if len(loc) != 2 or loc[0] != "spec" or kind not in SPEC_MODELS:
+    model = DOC_MODELS.get(kind) if isinstance(kind, str) else None
+    fields = _fields_at(model, loc[:-1]) if loc else []
+    if not fields:
         return None
-    fields = list(SPEC_MODELS[kind].model_fields)
-    close = difflib.get_close_matches(str(loc[1]), fields, n=1)
+    close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
     return f"did you mean `{close[0]}`?" if close else f"allowed: {', '.join(fields)}"
+
+
+def _fields_at(annotation: Any, path: tuple[str | int, ...]) -> list[str]:
+    """Field names of the model reached by following `path` from `annotation` (else [])."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if not path:
+            return list(annotation.model_fields)
+        field = annotation.model_fields.get(str(path[0]))
+        return _fields_at(field.annotation, path[1:]) if field else []
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (list, dict) and path:
+        return _fields_at(args[-1], path[1:])  # path[0] is an index or a key
+    if origin in (typing.Annotated, typing.Union, types.UnionType):
+        return next((found for arg in args if (found := _fields_at(arg, path))), [])
+    return []
 
 
 def _expanded_size(value: Any) -> int:

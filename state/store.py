@@ -56,6 +56,21 @@ class StateReader:
         )
         return {f"{r[0]}/{r[1]}": AppliedResource(*r) for r in rows}
 
+    def resource_digests(self) -> dict[str, str]:
+        """Kind/name -> digest of everything applied: all a plan needs for unchanged resources."""
+        rows = self.db.fetchall("SELECT kind || '/' || name, digest FROM resources")
+        return {r[0]: r[1] for r in rows}
+
+    def resources_by_key(self, keys: Sequence[str]) -> dict[str, AppliedResource]:
+        if not keys:
+            return {}
+        rows = self.db.fetchall(
+            "SELECT kind, name, digest, generation, spec, labels, path, commit FROM resources"
+            " WHERE kind || '/' || name IN (SELECT unnest(?))",
+            [list(keys)],
+        )
+        return {f"{r[0]}/{r[1]}": AppliedResource(*r) for r in rows}
+
     def resource(self, kind: str, name: str) -> AppliedResource | None:
         row = self.db.fetchone(
             "SELECT kind, name, digest, generation, spec, labels, path, commit FROM resources"
@@ -87,6 +102,14 @@ class StateReader:
 
     def task_states(self) -> dict[str, str]:
         return {r[0]: r[1] for r in self.db.fetchall("SELECT name, state FROM tasks")}
+
+    def task_states_of(self, names: Sequence[str]) -> dict[str, str]:
+        if not names:
+            return {}
+        rows = self.db.fetchall(
+            "SELECT name, state FROM tasks WHERE name IN (SELECT unnest(?))", [list(names)]
+        )
+        return {r[0]: r[1] for r in rows}
 
     def task_counts(self) -> dict[str, int]:
         rows = self.db.fetchall("SELECT state, count(*) FROM tasks GROUP BY state")
