@@ -49,5 +49,12 @@ MIGRATIONS: list[list[str]] = [
             updated_at TIMESTAMP NOT NULL)""",
         "INSERT INTO meta VALUES ('serial', '0')",
     ],
+    [
+        # idempotent transitions: the key of the last transition applied to each task
+        "ALTER TABLE tasks ADD COLUMN transition_key VARCHAR",
+        "ALTER TABLE agents ADD COLUMN digest VARCHAR",
+        "CREATE INDEX runs_task ON runs (task)",
+        "CREATE INDEX ledger_day ON ledger (day)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

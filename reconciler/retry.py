@@ -1,0 +1,23 @@
+"""Retry timing: a pure function of the policy, the attempt number and an injected random source."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from specs.fields import duration_seconds
+from specs.models import RetryPolicy
+
+
+def retry_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
+    """Seconds before attempt `attempt + 1`: min(initial × backoff^(attempt−1), max) ± jitter."""
+    base = duration_seconds(policy.initial_interval) * policy.backoff ** max(attempt - 1, 0)
+    capped = min(base, duration_seconds(policy.max_interval))
+    spread = capped * policy.jitter
+    return max(0.0, capped + rng.uniform(-spread, spread))
+
+
+def next_attempt_at(
+    policy: RetryPolicy, attempt: int, now: datetime, rng: random.Random
+) -> datetime:
+    return now + timedelta(seconds=retry_delay(policy, attempt, rng))

@@ -1,0 +1,193 @@
+"""The pure scheduler: which waiting tasks run now, on which agent, and which must wait and why."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+FAILED_DEPENDENCY = ("FAILED", "CANCELED")
+BUDGET, DEPENDENCY = "budget", "dependency"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    name: str
+    state: str
+    reason: str | None
+    agent: str | None
+    requires: frozenset[str]
+    depends_on: tuple[str, ...]
+    priority: int
+    created_at: datetime
+    next_attempt_at: datetime | None = None
+    gated: bool = False  # needs an approval before dispatch
+    approved: bool = False
+    denied: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    name: str
+    capabilities: frozenset[str]
+    concurrency: int
+    status: str  # active | paused | draining | quarantined
+    running: int = 0
+    spent_today: Decimal = Decimal(0)
+    reserved: Decimal = Decimal(0)  # per-run caps of runs in flight
+    daily_cap: Decimal | None = None
+    per_run_cap: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MissionView:
+    mode: str = "normal"  # normal | paused | draining
+    spent_today: Decimal = Decimal(0)
+    reserved: Decimal = Decimal(0)
+    daily_cap: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    task: str
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    task: str
+    reason: str  # starts with its category: "budget: …", "dependency: …"
+
+
+@dataclass(frozen=True, slots=True)
+class Unblock:
+    task: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitApproval:
+    task: str
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """An approval arrived for a task waiting in NEEDS_APPROVAL."""
+
+    task: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    task: str
+
+
+Decision = Dispatch | Block | Unblock | AwaitApproval | Release | Deny
+
+
+def schedule(
+    tasks: Iterable[TaskView],
+    states: Mapping[str, str],
+    agents: Mapping[str, AgentView],
+    mission: MissionView,
+    now: datetime,
+) -> list[Decision]:
+    """Decisions for this instant. `states` maps every task name to its state (dependencies).
+
+    Order of dispatch: priority (high first), then age (old first), then name; each task goes
+    to the least-loaded eligible agent with a free slot, which respects `concurrency`.
+    """
+    decisions: list[Decision] = []
+    ready: list[TaskView] = []
+    for task in tasks:
+        decision = _gate(task, states, agents, mission)
+        if decision is not None:
+            decisions.append(decision)
+        elif task.state == "INBOX" and _runnable(task, states, now):
+            ready.append(task)
+    if mission.mode != "normal":
+        return decisions
+    load = {a.name: a.running for a in agents.values()}
+    reserved = {a.name: a.reserved for a in agents.values()}
+    mission_reserved = mission.reserved
+    ready.sort(key=lambda t: (-t.priority, t.created_at, t.name))
+    for task in ready:
+        candidates = [a for a in _eligible(task, agents) if load[a.name] < a.concurrency]
+        if not candidates:
+            continue
+        agent = min(candidates, key=lambda a: (load[a.name] / a.concurrency, a.name))
+        over = _over_budget(agent, reserved[agent.name], mission, mission_reserved)
+        if over:
+            decisions.append(Block(task.name, over))
+            continue
+        load[agent.name] += 1
+        reserved[agent.name] += agent.per_run_cap or 0
+        mission_reserved += agent.per_run_cap or 0
+        decisions.append(Dispatch(task.name, agent.name))
+    return decisions
+
+
+def _gate(
+    task: TaskView, states: Mapping[str, str], agents: Mapping[str, AgentView], mission: MissionView
+) -> Decision | None:
+    """Moves in and out of BLOCKED / NEEDS_APPROVAL; None when nothing changes."""
+    failed = [d for d in task.depends_on if states.get(d) in FAILED_DEPENDENCY]
+    if task.state == "INBOX":
+        if failed:
+            return Block(task.name, f"{DEPENDENCY}: {failed[0]} is {states[failed[0]]}")
+        if task.gated and not task.approved:
+            return AwaitApproval(task.name)
+        return None
+    if task.state == "NEEDS_APPROVAL":
+        if task.denied:
+            return Deny(task.name)
+        return Release(task.name) if task.approved else None
+    if task.state == "BLOCKED" and task.reason:
+        if task.reason.startswith(DEPENDENCY) and not failed:
+            return Unblock(task.name, "dependency recovered")
+        if task.reason.startswith(BUDGET) and _budget_recovered(task, agents, mission):
+            return Unblock(task.name, "budget available again")
+    return None
+
+
+def _runnable(task: TaskView, states: Mapping[str, str], now: datetime) -> bool:
+    if task.next_attempt_at is not None and task.next_attempt_at > now:
+        return False
+    return all(states.get(d) == "DONE" for d in task.depends_on)
+
+
+def _eligible(task: TaskView, agents: Mapping[str, AgentView]) -> list[AgentView]:
+    if task.agent is not None:
+        agent = agents.get(task.agent)
+        found = [agent] if agent is not None and task.requires <= agent.capabilities else []
+    else:
+        found = [a for a in agents.values() if task.requires <= a.capabilities]
+    return [a for a in found if a.status == "active"]
+
+
+def _over_budget(
+    agent: AgentView, reserved: Decimal, mission: MissionView, mission_reserved: Decimal
+) -> str | None:
+    """Why a new run may not start: caps count money spent plus what runs in flight may spend."""
+    if agent.daily_cap is not None and agent.spent_today + reserved >= agent.daily_cap:
+        return (
+            f"{BUDGET}: agent {agent.name} at ${agent.spent_today + reserved:.2f}"
+            f" of its ${agent.daily_cap:.2f} daily cap"
+        )
+    if (
+        mission.daily_cap is not None
+        and mission.spent_today + mission_reserved >= mission.daily_cap
+    ):
+        return (
+            f"{BUDGET}: mission at ${mission.spent_today + mission_reserved:.2f}"
+            f" of its ${mission.daily_cap:.2f} daily cap"
+        )
+    return None
+
+
+def _budget_recovered(
+    task: TaskView, agents: Mapping[str, AgentView], mission: MissionView
+) -> bool:
+    eligible = _eligible(task, agents)
+    return any(_over_budget(a, a.reserved, mission, mission.reserved) is None for a in eligible)

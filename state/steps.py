@@ -1,0 +1,298 @@
+"""Batched writes of one reconcile step: each list is one statement, all in one transaction."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from state.db import Database
+from state.records import NewEvent
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskWrite:
+    """A checked transition (source -> target, idempotency key) plus the fields it sets."""
+
+    name: str
+    source: str
+    target: str
+    key: str
+    actor: str
+    reason: str
+    agent: str | None = None
+    attempts: int | None = None
+    abandoned: int | None = None
+    next_attempt_at: datetime | None = None
+    output: Any = None
+    outputs: Any = None
+    commit: str | None = None
+    via: tuple[str, ...] = ()  # states passed through on the way, each with its own event
+
+    def hops(self) -> list[tuple[str, str]]:
+        path = [self.source, *self.via, self.target]
+        return list(itertools.pairwise(path))
+
+
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    id: str
+    task: str
+    attempt: int
+    agent: str
+    executor: str
+    owner_pid: int
+    workspace: str
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunUpdate:
+    """Fields to set on a run; None leaves a field as it is."""
+
+    id: str
+    state: str
+    pid: int | None = None
+    proc_start: int | None = None
+    ended_at: datetime | None = None
+    exit_code: int | None = None
+    status: str | None = None
+    error_class: str | None = None
+    error: str | None = None
+    cost_usd: Decimal | None = None
+    tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    time: datetime
+    day: date
+    run_id: str
+    agent: str
+    task: str
+    cost_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryWrite:
+    scope: str  # agent:<name> | task:<name>
+    key: str
+    value: Any  # None deletes the key
+
+
+@dataclass(frozen=True, slots=True)
+class DropWrite:
+    run_id: str
+    task: str
+    path: str
+    sha256: str
+    size: int
+    media_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatusWrite:
+    name: str
+    status: str
+    reason: str | None
+    digest: str | None  # the agent spec it applies to; a new spec in git lifts it
+
+
+@dataclass
+class Step:
+    """Everything one reconcile step decided; written by `write_step` in one transaction."""
+
+    tasks: list[TaskWrite] = field(default_factory=list)
+    run_starts: list[RunStart] = field(default_factory=list)
+    run_updates: list[RunUpdate] = field(default_factory=list)
+    ledger: list[LedgerEntry] = field(default_factory=list)
+    memory: list[MemoryWrite] = field(default_factory=list)
+    drops: list[DropWrite] = field(default_factory=list)
+    agents: list[AgentStatusWrite] = field(default_factory=list)
+    events: list[NewEvent] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not any(
+            (
+                self.tasks,
+                self.run_starts,
+                self.run_updates,
+                self.ledger,
+                self.memory,
+                self.drops,
+                self.agents,
+                self.events,
+            )
+        )
+
+
+def _cols(rows: Sequence[Any], *names: str) -> list[list[Any]]:
+    return [[getattr(r, n) for r in rows] for n in names]
+
+
+def write_step(db: Database, step: Step, now: datetime) -> list[str]:
+    """Write the step; return the task transitions actually applied (others were replays)."""
+    applied: list[str] = []
+    with db.transaction():
+        if step.run_starts:
+            db.execute(
+                "INSERT INTO runs (id, task, attempt, agent, executor, state, owner_pid, workspace,"
+                " started_at) SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?),"
+                " 'LAUNCHING', unnest(?), unnest(?), unnest(?)",
+                _cols(
+                    step.run_starts,
+                    "id",
+                    "task",
+                    "attempt",
+                    "agent",
+                    "executor",
+                    "owner_pid",
+                    "workspace",
+                    "started_at",
+                ),
+            )
+        if step.tasks:
+            applied = _write_tasks(db, step.tasks, now)
+        if step.run_updates:
+            _write_runs(db, step.run_updates)
+        if step.ledger:
+            db.execute(
+                "INSERT INTO ledger SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?),"
+                " unnest(?)",
+                _cols(step.ledger, "time", "day", "run_id", "agent", "task", "cost_usd"),
+            )
+        if step.memory:
+            _write_memory(db, step.memory, now)
+        if step.drops:
+            db.execute(
+                "INSERT INTO drops SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?),"
+                " unnest(?), ?",
+                [*_cols(step.drops, "run_id", "task", "path", "sha256", "size", "media_type"), now],
+            )
+        if step.agents:
+            db.execute(
+                "INSERT OR REPLACE INTO agents (name, status, reason, updated_at, digest)"
+                " SELECT unnest(?), unnest(?), unnest(?), ?, unnest(?)",
+                [
+                    *_cols(step.agents, "name", "status", "reason")[:3],
+                    now,
+                    [a.digest for a in step.agents],
+                ],
+            )
+        moved = set(applied)
+        events = list(step.events) + [
+            NewEvent(
+                t.actor,
+                "task.transition",
+                f"Task/{t.name}",
+                {"from": src, "to": dst, "reason": t.reason, "key": t.key},
+                t.commit,
+            )
+            for t in step.tasks
+            if t.name in moved
+            for src, dst in t.hops()
+        ]
+        if events:
+            db.execute(
+                "INSERT INTO events (time, actor, kind, subject, data, commit)"
+                " SELECT ?, unnest(?), unnest(?), unnest(?), unnest(?)::JSON, unnest(?)",
+                [
+                    now,
+                    *_cols(events, "actor", "kind", "subject"),
+                    [_json(e.data) for e in events],
+                    [e.commit for e in events],
+                ],
+            )
+    return applied
+
+
+def _write_tasks(db: Database, writes: Sequence[TaskWrite], now: datetime) -> list[str]:
+    """One UPDATE for all transitions; a row only moves if it is still in `source` and this
+    key was not the last one applied, which makes replays (after a crash) harmless."""
+    rows = db.fetchall(
+        "UPDATE tasks SET state = v.target, reason = v.reason, transition_key = v.key,"
+        " agent = coalesce(v.agent, tasks.agent), attempts = coalesce(v.attempts, tasks.attempts),"
+        " abandoned = coalesce(v.abandoned, tasks.abandoned), next_attempt_at = v.next_at,"
+        " output = coalesce(v.output::JSON, tasks.output),"
+        " outputs = coalesce(v.outputs::JSON, tasks.outputs), updated_at = ?"
+        " FROM (SELECT unnest(?) AS name, unnest(?) AS source, unnest(?) AS target,"
+        " unnest(?) AS key, unnest(?) AS reason, unnest(?) AS agent, unnest(?) AS attempts,"
+        " unnest(?) AS abandoned, unnest(?::TIMESTAMP[]) AS next_at, unnest(?) AS output,"
+        " unnest(?) AS outputs) v"
+        " WHERE tasks.name = v.name AND tasks.state = v.source"
+        " AND coalesce(tasks.transition_key, '') <> v.key RETURNING tasks.name",
+        [
+            now,
+            *_cols(
+                writes,
+                "name",
+                "source",
+                "target",
+                "key",
+                "reason",
+                "agent",
+                "attempts",
+                "abandoned",
+                "next_attempt_at",
+            ),
+            [_json(w.output) for w in writes],
+            [_json(w.outputs) for w in writes],
+        ],
+    )
+    return [r[0] for r in rows]
+
+
+def _write_runs(db: Database, updates: Sequence[RunUpdate]) -> None:
+    db.execute(
+        "UPDATE runs SET state = v.state, pid = coalesce(v.pid, runs.pid),"
+        " proc_start = coalesce(v.proc_start, runs.proc_start),"
+        " ended_at = coalesce(v.ended_at, runs.ended_at),"
+        " exit_code = coalesce(v.exit_code, runs.exit_code),"
+        " status = coalesce(v.status, runs.status),"
+        " error_class = coalesce(v.error_class, runs.error_class),"
+        " error = coalesce(v.error, runs.error),"
+        " cost_usd = coalesce(v.cost_usd, runs.cost_usd), tokens = coalesce(v.tokens, runs.tokens)"
+        " FROM (SELECT unnest(?) AS id, unnest(?) AS state, unnest(?) AS pid,"
+        " unnest(?::BIGINT[]) AS proc_start, unnest(?::TIMESTAMP[]) AS ended_at,"
+        " unnest(?::INTEGER[]) AS exit_code, unnest(?::VARCHAR[]) AS status,"
+        " unnest(?::VARCHAR[]) AS error_class, unnest(?::VARCHAR[]) AS error,"
+        " unnest(?::DECIMAL(18,6)[]) AS cost_usd, unnest(?::BIGINT[]) AS tokens) v"
+        " WHERE runs.id = v.id",
+        _cols(
+            updates,
+            "id",
+            "state",
+            "pid",
+            "proc_start",
+            "ended_at",
+            "exit_code",
+            "status",
+            "error_class",
+            "error",
+            "cost_usd",
+            "tokens",
+        ),
+    )
+
+
+def _write_memory(db: Database, writes: Sequence[MemoryWrite], now: datetime) -> None:
+    deletes = [w for w in writes if w.value is None]
+    sets = [w for w in writes if w.value is not None]
+    if sets:
+        db.execute(
+            "INSERT OR REPLACE INTO memory SELECT unnest(?), unnest(?), unnest(?)::JSON, ?",
+            [*_cols(sets, "scope", "key"), [_json(w.value) for w in sets], now],
+        )
+    if deletes:
+        db.execute(
+            "DELETE FROM memory WHERE (scope, key) IN (SELECT (unnest(?), unnest(?)))",
+            _cols(deletes, "scope", "key"),
+        )
