@@ -1,0 +1,245 @@
+"""Output adapters: turn what an exited agent left behind into a Verdict; executors call them.
+
+One function per agent protocol (`files`, `stdout`, `claude-code`), each reading only the
+workspace and the exit code. How the exit code and result.json combine (files protocol):
+
+- exit 0: result.json is trusted as written; missing -> failed (permanent).
+- exit != 0 or killed by a signal: the run is a temporary failure (retry) unless result.json
+  itself says `failed`, `blocked` or `retry`, which are deliberate statements and kept.
+  A result.json saying `done` next to a crash is not believed. Unreadable result.json with a
+  non-zero exit is also `retry` (the crash probably cut the write short).
+- result.json that is too big, not a regular file, not JSON or not the schema, with exit 0:
+  failed (permanent), with the reason.
+
+Cost and tokens are kept from whatever the agent reported, whatever the status.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, assert_never
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .types import AgentProtocol, OutcomeStatus
+from .workspace import WorkspacePaths, read_capped
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """What the executor knows about an exited agent process."""
+
+    returncode: int  # negative: killed by that signal
+    paths: WorkspacePaths
+    stdout_kept: int  # content bytes in stdout.log
+    stdout_truncated: bool
+    result_cap_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The agent's own account of the run, before the executor's overrides (kills, caps)."""
+
+    status: OutcomeStatus
+    error: str | None
+    output: Any = None
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    cost_usd: Decimal = Decimal(0)
+    tokens: int = 0
+    memory: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ResultFile(BaseModel):
+    """Schema of result.json; unknown keys are rejected so a typo cannot hide a cost."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: Literal["done", "retry", "failed", "blocked"]
+    output: Any = None
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    cost_usd: Decimal = Field(default=Decimal(0), ge=0, allow_inf_nan=False)
+    tokens: int = Field(default=0, ge=0, strict=True)
+    memory: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class _ClaudeUsage(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    input_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)
+
+
+class ClaudeResult(BaseModel):
+    """The part of `claude -p ... --output-format json` output the runtime uses."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    type: Literal["result"]
+    subtype: str | None = None
+    is_error: bool = False
+    result: str | None = None
+    total_cost_usd: Decimal = Field(default=Decimal(0), ge=0, allow_inf_nan=False)
+    usage: _ClaudeUsage = Field(default_factory=_ClaudeUsage)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Collapse whitespace so a message fits the one-line error contract."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _last_stderr_line(path: Path) -> str | None:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(f.seek(0, 2) - 4096, 0))
+            tail = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    lines = [ln.strip() for ln in tail.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("[mc: ")]
+    return one_line(lines[-1], 200) if lines else None
+
+
+def describe_exit(returncode: int, paths: WorkspacePaths) -> str:
+    """'exited with code 3: <last stderr line>' or 'killed by signal SIGSEGV: ...'."""
+    if returncode < 0:
+        try:
+            what = f"killed by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            what = f"killed by signal {-returncode}"
+    else:
+        what = f"exited with code {returncode}"
+    last = _last_stderr_line(paths.stderr_log)
+    return f"{what}: {last}" if last else what
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _read_result_file(fin: Finished) -> ResultFile | str | None:
+    """The parsed result.json, a one-line problem, or None if the agent wrote none."""
+    read = read_capped(fin.paths.result_json, fin.result_cap_bytes)
+    if read.kind == "missing":
+        return None
+    if read.kind == "too_big":
+        return f"result.json is {read.size} bytes; limit {fin.result_cap_bytes}"
+    if read.kind == "not_regular":
+        return "result.json is not a regular file (symlinks are not followed)"
+    try:
+        return ResultFile.model_validate(json.loads(read.data))
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        if isinstance(exc, ValidationError):
+            return one_line(f"result.json does not match the schema: {_validation_message(exc)}")
+        return one_line(f"result.json is not valid JSON: {exc}")
+
+
+def _from_result(res: ResultFile, status: OutcomeStatus, error: str | None) -> Verdict:
+    return Verdict(
+        status=status,
+        error=error,
+        output=res.output,
+        outputs=res.outputs,
+        cost_usd=res.cost_usd,
+        tokens=res.tokens,
+        memory=res.memory,
+    )
+
+
+def files_verdict(fin: Finished) -> Verdict:
+    """The `files` protocol: result.json, combined with the exit code (see module doc)."""
+    res = _read_result_file(fin)
+    ok = fin.returncode == 0
+    if res is None:
+        if ok:
+            return Verdict("failed", "agent exited 0 without writing result.json")
+        return Verdict("retry", describe_exit(fin.returncode, fin.paths))
+    if isinstance(res, str):
+        if ok:
+            return Verdict("failed", res)
+        return Verdict("retry", f"{describe_exit(fin.returncode, fin.paths)}; {res}")
+    if res.status == "done":
+        if ok:
+            return _from_result(res, "done", res.error)
+        crash = describe_exit(fin.returncode, fin.paths)
+        return _from_result(res, "retry", f"result.json says done but the agent {crash}")
+    reason = res.error or (
+        describe_exit(fin.returncode, fin.paths) if not ok else f"agent reported {res.status}"
+    )
+    return _from_result(res, res.status, one_line(reason))
+
+
+def _stdout_text(fin: Finished) -> str:
+    try:
+        with fin.paths.stdout_log.open("rb") as f:
+            data = f.read(fin.stdout_kept)
+    except OSError:
+        return ""
+    return data.decode("utf-8", errors="replace")
+
+
+def stdout_verdict(fin: Finished) -> Verdict:
+    """The `stdout` protocol: exit 0 means done and stdout (capped, stripped) is the output."""
+    if fin.returncode != 0:
+        return Verdict("retry", describe_exit(fin.returncode, fin.paths))
+    return Verdict("done", None, output=_stdout_text(fin).strip())
+
+
+def _parse_claude(fin: Finished) -> ClaudeResult | str:
+    if fin.stdout_truncated:
+        return f"claude-code output is longer than the log cap ({fin.stdout_kept} bytes)"
+    text = _stdout_text(fin).strip()
+    candidates = [text, *text.splitlines()[-1:]]  # the whole text, then its last line
+    problem = "claude-code printed nothing"
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            return ClaudeResult.model_validate(json.loads(candidate))
+        except ValidationError as exc:
+            problem = f"claude-code output does not match: {_validation_message(exc)}"
+        except ValueError as exc:
+            problem = f"claude-code output is not valid JSON: {exc}"
+    return one_line(problem)
+
+
+def claude_code_verdict(fin: Finished) -> Verdict:
+    """The `claude-code` protocol: `--output-format json` on stdout; is_error means retry."""
+    parsed = _parse_claude(fin)
+    if isinstance(parsed, str):
+        if fin.returncode == 0:
+            return Verdict("failed", parsed)
+        return Verdict("retry", describe_exit(fin.returncode, fin.paths))
+    cost = parsed.total_cost_usd
+    tokens = parsed.usage.input_tokens + parsed.usage.output_tokens
+    if parsed.is_error:
+        detail = parsed.result or parsed.subtype or "no detail"
+        error = one_line(f"claude-code reported an error: {detail}")
+        return Verdict("retry", error, cost_usd=cost, tokens=tokens)
+    if fin.returncode != 0:
+        error = describe_exit(fin.returncode, fin.paths)
+        return Verdict("retry", error, cost_usd=cost, tokens=tokens)
+    return Verdict("done", None, output=parsed.result, cost_usd=cost, tokens=tokens)
+
+
+def interpret(protocol: AgentProtocol, fin: Finished) -> Verdict:
+    """Dispatch to the adapter of the agent's protocol."""
+    match protocol:
+        case "files":
+            return files_verdict(fin)
+        case "stdout":
+            return stdout_verdict(fin)
+        case "claude-code":
+            return claude_code_verdict(fin)
+        case _:
+            assert_never(protocol)
