@@ -20,7 +20,7 @@ from cli import render
 from reconciler import operations as ops
 from reconciler.plan import Plan, plan_to_json
 from specs.errors import MCError
-from specs.fields import duration_seconds
+from specs.fields import DURATION_PATTERN, duration_seconds
 
 app = typer.Typer(
     name="mc",
@@ -131,26 +131,44 @@ def apply(
     auto_approve: Annotated[
         bool, typer.Option("--auto-approve", help="Apply without asking for confirmation.")
     ] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Only record the changes; do not drive the work.")
+    ] = False,
 ) -> None:
-    """Apply the plan: LOW-risk actions now, the rest wait for approvals."""
+    """Apply the plan (LOW risk now, the rest waits for approvals), then drive the work until
+    nothing more can happen without a person. Ctrl-C stops cleanly; `mc apply` carries on."""
+    from cli.live import LiveView, Stopper
+
     ws = workspace()
-    result: ops.ApplyResult | None
-    if plan_file is not None:
-        saved, result = ops.apply_saved(ws, plan_file, actor())
-        render.print_plan(saved)
-    else:
-        saved, result = ops.apply_now(ws, actor(), lambda p: _confirm(p, auto_approve))
-    if result is None:
-        if saved.actions:
-            out.print("Apply canceled.")
+    view, stopper = LiveView(out), Stopper()
+    drive = None if no_wait else ops.Drive(progress=view, should_stop=stopper)
+    try:
+        with stopper.installed():
+            if plan_file is not None:
+                done = ops.apply_saved(ws, plan_file, actor(), drive)
+                render.print_plan(done.plan)
+            else:
+                done = ops.apply_now(ws, actor(), lambda p: _confirm(p, auto_approve), drive)
+    finally:
+        view.close()
+    result = done.result
+    if result is None and done.plan.actions:
+        out.print("Apply canceled.")
         return
-    out.print(
-        f"\n[green]Apply complete.[/] {len(result.applied)} applied,"
-        f" {len(result.pending)} waiting for approval, {len(result.refused)} blocked;"
-        f" state serial {result.serial}."
-    )
-    if result.pending:
-        out.print("See `mc status` for what is waiting and why.")
+    if result is None:
+        out.print("No changes to apply.")
+    else:
+        out.print(
+            f"\n[green]Apply complete.[/] {len(result.applied)} applied,"
+            f" {len(result.pending)} waiting for approval, {len(result.refused)} blocked;"
+            f" state serial {result.serial}."
+        )
+        if result.pending:
+            out.print("See `mc status` for what is waiting and why.")
+    if done.converged is not None:
+        render.print_converged(out, done.converged)
+        if done.converged.interrupted:
+            raise typer.Exit(130)
 
 
 def _confirm(plan: Plan, auto_approve: bool) -> bool:
@@ -197,7 +215,7 @@ def events(
 def _since(value: str | None, now: datetime) -> datetime | None:
     if value is None:
         return None
-    if re.fullmatch(r"[0-9.]+(ms|s|m|h|d)", value):
+    if re.fullmatch(DURATION_PATTERN, value):
         return now - timedelta(seconds=duration_seconds(value))
     try:
         return datetime.fromisoformat(value)

@@ -18,6 +18,7 @@ from reconciler.actions import (
     UpdateResource,
     verb_of,
 )
+from reconciler.converge import Converged
 from reconciler.operations import StatusReport
 from reconciler.plan import Plan
 from state.records import Event
@@ -177,3 +178,15 @@ def print_events(console: Console, events: Sequence[Event]) -> None:
             f" {escape(e.subject)} [dim]{escape(e.actor)}[/] {escape(data)}",
             highlight=False,
         )
+
+
+def print_converged(console: Console, converged: Converged) -> None:
+    summary = converged.summary
+    if converged.recovered:
+        console.print(f"[yellow]Recovered {converged.recovered} run(s) left by a stopped mc.[/]")
+    counts = "  ".join(f"{k}: {v}" for k, v in sorted(summary["tasks"].items()))
+    console.print(f"Tasks: {counts or 'none'}   spent today: ${summary['spent_today']}")
+    if converged.interrupted:
+        console.print("[yellow]Stopped.[/] Running agents were stopped; `mc apply` carries on.")
+    elif any(summary["tasks"].get(s) for s in ("FAILED", "BLOCKED", "NEEDS_APPROVAL", "REVIEW")):
+        console.print("Some tasks need a person: see `mc status` and `mc runs`.")

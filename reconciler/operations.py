@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.apply import ApplyResult, apply_plan, check_fresh
+from reconciler.converge import Converged, Progress, converge
 
 __all__ = ["ApplyResult"]
 from reconciler.observed import observe
@@ -82,7 +83,22 @@ def load_plan(path: Path) -> Plan:
         raise MCError(f"{path}: not a valid plan file ({exc})") from None
 
 
-def apply_saved(ws: Workspace, path: Path, actor: str) -> tuple[Plan, ApplyResult]:
+@dataclass(frozen=True)
+class Drive:
+    """How `mc apply` follows the work after applying (None: record only, `--no-wait`)."""
+
+    progress: Progress | None = None
+    should_stop: Callable[[], bool] = lambda: False
+
+
+@dataclass(frozen=True)
+class Applied:
+    plan: Plan
+    result: ApplyResult | None  # None: nothing to apply, or the person said no
+    converged: Converged | None = None
+
+
+def apply_saved(ws: Workspace, path: Path, actor: str, drive: Drive | None) -> Applied:
     plan = load_plan(path)
     head = ws.repo.resolve("HEAD") if plan.commit else None
     with ws.read_state() as state:
@@ -90,19 +106,27 @@ def apply_saved(ws: Workspace, path: Path, actor: str) -> tuple[Plan, ApplyResul
     assert plan.commit is not None
     desired = ws.repo.desired(plan.commit)
     with ws.write_state() as state:
-        return plan, apply_plan(plan, desired, state, ws.clock(), actor)
+        result = apply_plan(plan, desired, state, ws.clock(), actor)
+        return Applied(plan, result, _drive(ws, state, drive))
 
 
 def apply_now(
-    ws: Workspace, actor: str, confirm: Callable[[Plan], bool]
-) -> tuple[Plan, ApplyResult | None]:
-    """Plan against HEAD, show it (via confirm) and apply it under the write lock."""
+    ws: Workspace, actor: str, confirm: Callable[[Plan], bool], drive: Drive | None
+) -> Applied:
+    """Plan against HEAD, show it (via confirm), apply it and drive the work, under one lock."""
     desired = ws.repo.desired("HEAD")
     with ws.write_state() as state:
         plan = build_plan(desired, observe(state.reader, desired), ws.clock())
-        if not plan.actions or not confirm(plan):
-            return plan, None
-        return plan, apply_plan(plan, desired, state, ws.clock(), actor)
+        if plan.actions and not confirm(plan):
+            return Applied(plan, None)
+        result = apply_plan(plan, desired, state, ws.clock(), actor) if plan.actions else None
+        return Applied(plan, result, _drive(ws, state, drive))
+
+
+def _drive(ws: Workspace, state: State, drive: Drive | None) -> Converged | None:
+    if drive is None:
+        return None
+    return converge(ws.repo, state, ws.clock, drive.progress, drive.should_stop)
 
 
 @dataclass(frozen=True)

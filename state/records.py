@@ -88,6 +88,17 @@ class TaskRow:
 
 
 @dataclass(frozen=True, slots=True)
+class DropRow:
+    run_id: str
+    task: str
+    path: str
+    sha256: str
+    size: int
+    media_type: str
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class RunRow:
     id: str
     task: str

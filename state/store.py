@@ -5,12 +5,26 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from state.db import Database, open_database
-from state.records import AppliedResource, Event, NewEvent, PendingAction, TaskRow
+from state.records import (
+    AppliedResource,
+    DropRow,
+    Event,
+    NewEvent,
+    PendingAction,
+    RunRow,
+    TaskRow,
+)
+
+RUN_COLUMNS = (
+    "id, task, attempt, agent, executor, state, owner_pid, pid, proc_start, workspace,"
+    " started_at, ended_at, exit_code, status, error_class, error, cost_usd, tokens"
+)
 
 
 def _json(value: Any) -> str:
@@ -127,10 +141,93 @@ class StateReader:
         )
         return [_task_row(r) for r in rows]
 
+    # --- execution ---------------------------------------------------------------------------
+
+    def runs(
+        self, *, task: str | None = None, states: Sequence[str] | None = None, limit: int = 1000
+    ) -> list[RunRow]:
+        """Runs, newest first, optionally of one task or in some states."""
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        if task is not None:
+            where.append("task = ?")
+            params.append(task)
+        if states is not None:
+            where.append("state IN (SELECT unnest(?))")
+            params.append(list(states))
+        rows = self.db.fetchall(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE {' AND '.join(where)}"
+            " ORDER BY started_at DESC, id DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [RunRow(*r) for r in rows]
+
+    def run(self, run_id: str) -> RunRow | None:
+        row = self.db.fetchone(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", [run_id])
+        return RunRow(*row) if row else None
+
+    def run_counts(self) -> dict[str, int]:
+        return {
+            r[0]: int(r[1])
+            for r in self.db.fetchall("SELECT task, count(*) FROM runs GROUP BY task")
+        }
+
+    def recent_outcomes(self, per_agent: int = 10) -> dict[str, list[tuple[str, datetime]]]:
+        """The last ended runs of each agent, newest first: (status, started_at)."""
+        rows = self.db.fetchall(
+            "SELECT agent, status, started_at FROM (SELECT agent, status, started_at,"
+            " row_number() OVER (PARTITION BY agent ORDER BY started_at DESC, id DESC) AS n"
+            " FROM runs WHERE ended_at IS NOT NULL) WHERE n <= ? ORDER BY agent, n",
+            [per_agent],
+        )
+        out: dict[str, list[tuple[str, datetime]]] = {}
+        for agent, status, started in rows:
+            out.setdefault(agent, []).append((status, started))
+        return out
+
+    def spend_by_agent(self, day: date) -> dict[str, Decimal]:
+        rows = self.db.fetchall(
+            "SELECT agent, sum(cost_usd) FROM ledger WHERE day = ? GROUP BY agent", [day]
+        )
+        return {r[0]: Decimal(r[1]) for r in rows}
+
+    def spend_since(self, day: date) -> list[tuple[str, date, Decimal]]:
+        rows = self.db.fetchall(
+            "SELECT agent, day, sum(cost_usd) FROM ledger WHERE day >= ? GROUP BY agent, day"
+            " ORDER BY day, agent",
+            [day],
+        )
+        return [(r[0], r[1], Decimal(r[2])) for r in rows]
+
+    def memory(self, scope_prefix: str = "") -> dict[str, dict[str, Any]]:
+        rows = self.db.fetchall(
+            "SELECT scope, key, value FROM memory WHERE starts_with(scope, ?) ORDER BY scope, key",
+            [scope_prefix],
+        )
+        out: dict[str, dict[str, Any]] = {}
+        for scope, key, value in rows:
+            out.setdefault(scope, {})[key] = json.loads(value)
+        return out
+
+    def drops(self, task: str | None = None) -> list[DropRow]:
+        """Content drops, of one task or all; oldest first."""
+        sql = "SELECT run_id, task, path, sha256, size, media_type, time FROM drops"
+        rows = (
+            self.db.fetchall(sql + " WHERE task = ? ORDER BY time, path", [task])
+            if task is not None
+            else self.db.fetchall(sql + " ORDER BY time, path")
+        )
+        return [DropRow(*r) for r in rows]
+
     def agent_overrides(self) -> dict[str, tuple[str, str | None]]:
         """Observed agent status set by the system (e.g. the loop breaker's quarantine)."""
         rows = self.db.fetchall("SELECT name, status, reason FROM agents")
         return {r[0]: (r[1], r[2]) for r in rows}
+
+    def agent_status_rows(self) -> dict[str, tuple[str, str | None, str | None, datetime]]:
+        """name -> (status, reason, agent digest it was set for, when)."""
+        rows = self.db.fetchall("SELECT name, status, reason, digest, updated_at FROM agents")
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
 
 
 def _task_row(r: tuple[Any, ...]) -> TaskRow:

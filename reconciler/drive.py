@@ -1,0 +1,515 @@
+"""The execution loop: outcomes in, scheduling decisions out, one batched transaction per tick.
+
+Called by `mc apply` (until nothing more can happen without a person) and by `mc serve`.
+Intent before side effect: a run row (LAUNCHING) is committed before its process is spawned,
+so a crash at any point leaves something `recover()` can find and finish.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, assert_never
+
+from reconciler.launch import MissingSecret, Paths, build_request, per_run_cap
+from reconciler.lifecycle import transition
+from reconciler.runtime.procs import kill_process_group
+from reconciler.runtime.types import Executor, LaunchRequest, Outcome
+from reconciler.scheduler import (
+    AgentView,
+    AwaitApproval,
+    Block,
+    Decision,
+    Deny,
+    Dispatch,
+    MissionView,
+    Release,
+    TaskView,
+    Unblock,
+    schedule,
+)
+from reconciler.settle import settle
+from reconciler.world import AgentRec, InFlight, TaskRec, World, load_world
+from state.records import NewEvent
+from state.steps import (
+    AgentStatusWrite,
+    DropWrite,
+    LedgerEntry,
+    MemoryWrite,
+    RunStart,
+    RunUpdate,
+    Step,
+    TaskWrite,
+    write_step,
+)
+from state.store import State
+
+WAITING = ("INBOX", "BLOCKED", "NEEDS_APPROVAL")
+ACTOR = "reconciler"
+
+
+@dataclass
+class TickReport:
+    dispatched: int = 0
+    finished: int = 0
+    changed: int = 0
+    wake_at: datetime | None = None  # earliest future retry among waiting tasks
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.dispatched or self.finished or self.changed)
+
+
+@dataclass
+class Engine:
+    state: State
+    paths: Paths
+    executor: Executor
+    clock: Callable[[], datetime]
+    rng: random.Random = field(default_factory=random.Random)
+    world: World | None = None
+    stopping: bool = False
+    _launches: list[LaunchRequest] = field(default_factory=list)
+
+    # --- setup ---------------------------------------------------------------------------
+
+    def load(self) -> bool:
+        self.world = load_world(self.state.reader, self.clock().date())
+        return self.world is not None
+
+    def recover(self) -> int:
+        """Finish runs a dead reconciler left behind: kill what still runs, requeue the task."""
+        runs = self.state.reader.runs(states=["LAUNCHING", "RUNNING"])
+        if not runs:
+            return 0
+        now = self.clock()
+        step = Step()
+        tasks = {t.name: t for t in self.state.reader.tasks([r.task for r in runs])}
+        for run in runs:
+            if run.pid and run.proc_start:
+                kill_process_group(run.pid, run.proc_start, grace_s=2.0)
+            else:
+                _kill_by_run_id(run.id)
+            why = f"abandoned: reconciler pid {run.owner_pid} stopped while it ran"
+            step.run_updates.append(
+                RunUpdate(
+                    run.id,
+                    "ENDED",
+                    ended_at=now,
+                    status="abandoned",
+                    error_class="abandoned",
+                    error=why,
+                )
+            )
+            task = tasks.get(run.task)
+            if task is not None and task.state in ("ASSIGNED", "IN_PROGRESS"):
+                t = transition(task.name, task.state, "INBOX", ACTOR, why, run.id)
+                step.tasks.append(
+                    TaskWrite(
+                        task.name,
+                        t.source,
+                        t.target,
+                        t.key,
+                        ACTOR,
+                        why,
+                        attempts=max(task.attempts - 1, 0),
+                        abandoned=task.abandoned + 1,
+                    )
+                )
+            step.events.append(
+                NewEvent(ACTOR, "run.recovered", f"Run/{run.id}", {"task": run.task})
+            )
+        write_step(self.state.db, step, now)
+        return len(runs)
+
+    # --- one tick --------------------------------------------------------------------------
+
+    def tick(self) -> TickReport:
+        world = self.world
+        assert world is not None, "load() first"
+        now = self.clock()
+        world.roll_day(now.date())
+        report = TickReport()
+        step = Step()
+        outcomes = self.executor.poll()
+        finished = {o.run_id for o in outcomes}
+        self._mark_running(step, finished)
+        for outcome in outcomes:
+            self._finish(step, outcome, now)
+        report.finished = len(outcomes)
+        if not self.stopping:
+            decisions = self._decide(now)
+            for decision in decisions:
+                self._enact(step, decision, now, report)
+            report.wake_at = self._next_wake(now)
+        if not step.empty():
+            write_step(self.state.db, step, now)
+        launches, self._launches = self._launches, []
+        for req in launches:  # spawn only after the intent is committed
+            handle = self.executor.launch(req)
+            flight = world.in_flight.get(req.run_id)
+            if flight is not None:
+                flight.pid, flight.proc_start = handle.pid, handle.start_time
+        return report
+
+    def _mark_running(self, step: Step, finished: set[str]) -> None:
+        """Record pids of runs spawned last tick; a run that already ended skips straight on."""
+        assert self.world is not None
+        for flight in self.world.in_flight.values():
+            if flight.marked_running or flight.pid is None or flight.run_id in finished:
+                continue
+            flight.marked_running = True
+            if flight.pid == 0:
+                continue  # never started: its outcome explains why
+            step.run_updates.append(
+                RunUpdate(flight.run_id, "RUNNING", pid=flight.pid, proc_start=flight.proc_start)
+            )
+            task = self.world.tasks[flight.task]
+            t = transition(
+                task.name, task.state, "IN_PROGRESS", ACTOR, "agent started", flight.run_id
+            )
+            step.tasks.append(TaskWrite(task.name, t.source, t.target, t.key, ACTOR, t.reason))
+            task.state = "IN_PROGRESS"
+
+    def _finish(self, step: Step, outcome: Outcome, now: datetime) -> None:
+        world = self.world
+        assert world is not None
+        flight = world.in_flight.pop(outcome.run_id, None)
+        if flight is None:
+            return
+        task, agent = world.tasks[flight.task], world.agents.get(flight.agent)
+        result = settle(
+            task.spec, task.attempts, task.abandoned, outcome, now, self.rng, self.stopping
+        )
+        source = task.state
+        started = bool(flight.pid)  # pid 0: the process never started (e.g. binary missing)
+        via = ("IN_PROGRESS",) if source == "ASSIGNED" and started else ()
+        for hop_from, hop_to in zip((source, *via), (*via, result.target), strict=True):
+            transition(task.name, hop_from, hop_to, ACTOR, result.reason, outcome.run_id)
+        key = f"{task.name}:{source}>{result.target}:{outcome.run_id}"
+        output = outcome.output if result.target in ("DONE", "REVIEW") else None
+        outputs = dict(outcome.outputs) if result.target in ("DONE", "REVIEW") else None
+        step.tasks.append(
+            TaskWrite(
+                task.name,
+                source,
+                result.target,
+                key,
+                ACTOR,
+                result.reason,
+                attempts=result.attempts,
+                abandoned=result.abandoned,
+                next_attempt_at=result.next_attempt_at,
+                output=output,
+                outputs=outputs,
+                via=via,
+            )
+        )
+        step.run_updates.append(
+            RunUpdate(
+                outcome.run_id,
+                "ENDED",
+                pid=flight.pid or None,
+                proc_start=flight.proc_start or None,
+                ended_at=now,
+                exit_code=outcome.exit_code,
+                status=outcome.status,
+                error_class=result.error_class,
+                error=outcome.error,
+                cost_usd=outcome.cost_usd,
+                tokens=outcome.tokens,
+            )
+        )
+        step.events.append(
+            NewEvent(
+                ACTOR,
+                "run.ended",
+                f"Run/{outcome.run_id}",
+                {
+                    "task": task.name,
+                    "agent": flight.agent,
+                    "status": outcome.status,
+                    "error": outcome.error,
+                    "cost_usd": str(outcome.cost_usd),
+                },
+            )
+        )
+        task.state, task.reason = result.target, result.reason
+        task.attempts, task.abandoned = result.attempts, result.abandoned
+        task.next_attempt_at = result.next_attempt_at
+        if output is not None or outputs is not None:
+            task.output, task.outputs = output, outputs
+        self._account(step, outcome, flight, now)
+        self._remember(step, outcome, task, flight.agent)
+        self._keep_drops(step, outcome, task)
+        if agent is not None:
+            agent.running = max(agent.running - 1, 0)
+            if outcome.status not in ("canceled", "abandoned"):
+                agent.recent.append(outcome.status in ("retry", "failed"))
+                self._maybe_quarantine(step, agent)
+        if result.target == "FAILED":
+            step.events.append(
+                NewEvent(ACTOR, "task.failed", f"Task/{task.name}", {"reason": result.reason})
+            )
+
+    def _account(self, step: Step, outcome: Outcome, flight: InFlight, now: datetime) -> None:
+        assert self.world is not None
+        if outcome.cost_usd <= 0:
+            return
+        step.ledger.append(
+            LedgerEntry(
+                now, now.date(), outcome.run_id, flight.agent, flight.task, outcome.cost_usd
+            )
+        )
+        agent = self.world.agents.get(flight.agent)
+        if agent is not None:
+            agent.spent_today += outcome.cost_usd
+
+    def _remember(self, step: Step, outcome: Outcome, task: TaskRec, agent: str) -> None:
+        """result.json `memory: {agent: {k: v}, task: {k: v}}`; a null value forgets the key."""
+        assert self.world is not None
+        for scope_kind, name in (("agent", agent), ("task", task.name)):
+            updates = outcome.memory.get(scope_kind)
+            if not isinstance(updates, dict):
+                continue
+            scope = f"{scope_kind}:{name}"
+            bucket = self.world.memory.setdefault(scope, {})
+            for key, value in updates.items():
+                step.memory.append(MemoryWrite(scope, str(key), value))
+                if value is None:
+                    bucket.pop(str(key), None)
+                else:
+                    bucket[str(key)] = value
+
+    def _keep_drops(self, step: Step, outcome: Outcome, task: TaskRec) -> None:
+        """Copy files from out/ into the content-addressed store under .mc/drops/."""
+        assert self.world is not None
+        from state.records import DropRow
+
+        kept = []
+        for drop in outcome.drops:
+            target = self.paths.drop_file(drop.sha256)
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_suffix(".tmp")
+                shutil.copyfile(drop.local_path, tmp)
+                tmp.replace(target)
+            write = DropWrite(
+                outcome.run_id, task.name, drop.path, drop.sha256, drop.size, drop.media_type
+            )
+            step.drops.append(write)
+            kept.append(
+                DropRow(
+                    write.run_id,
+                    write.task,
+                    write.path,
+                    write.sha256,
+                    write.size,
+                    write.media_type,
+                    self.clock(),
+                )
+            )
+        if kept:
+            self.world.drops[task.name] = kept  # later tasks read the latest run's drops
+
+    def _maybe_quarantine(self, step: Step, agent: AgentRec) -> None:
+        if agent.status != "active" or not agent.breaker_tripped():
+            return
+        failures = sum(agent.recent)
+        reason = f"loop breaker: {failures} of its last {len(agent.recent)} runs failed"
+        agent.status, agent.reason = "quarantined", reason
+        step.agents.append(AgentStatusWrite(agent.name, "quarantined", reason, agent.digest))
+        step.events.append(
+            NewEvent(ACTOR, "agent.quarantined", f"Agent/{agent.name}", {"reason": reason})
+        )
+        self.quarantine_runs(agent.name, reason)
+
+    def quarantine_runs(self, agent: str, reason: str) -> None:
+        assert self.world is not None
+        for flight in list(self.world.in_flight.values()):
+            if flight.agent == agent:
+                self.executor.cancel(flight.run_id, f"agent quarantined: {reason}")
+
+    # --- scheduling ------------------------------------------------------------------------
+
+    def _decide(self, now: datetime) -> list[Decision]:
+        world = self.world
+        assert world is not None
+        views = [_task_view(t) for t in world.tasks.values() if t.state in WAITING]
+        if not views:
+            return []
+        reserved: dict[str, Decimal] = {}
+        for flight in world.in_flight.values():
+            reserved[flight.agent] = reserved.get(flight.agent, Decimal(0)) + (
+                flight.per_run_cap or 0
+            )
+        agents = {
+            a.name: _agent_view(a, reserved.get(a.name, Decimal(0))) for a in world.agents.values()
+        }
+        mission = MissionView(
+            mode=world.mission.mode,
+            spent_today=world.mission_spent_today,
+            reserved=sum(reserved.values(), Decimal(0)),
+            daily_cap=world.mission.budget.daily_usd,
+        )
+        return schedule(views, world.states(), agents, mission, now)
+
+    def _enact(self, step: Step, decision: Decision, now: datetime, report: TickReport) -> None:
+        world = self.world
+        assert world is not None
+        match decision:
+            case Dispatch(task=name, agent=agent_name):
+                self._dispatch(step, world.tasks[name], world.agents[agent_name], now)
+                report.dispatched += 1
+                return
+            case Block(task=name, reason=reason):
+                target, why = "BLOCKED", reason
+            case Unblock(task=name, reason=reason):
+                target, why = "INBOX", reason
+            case AwaitApproval(task=name):
+                target, why = "NEEDS_APPROVAL", "approval required before dispatch"
+            case Release(task=name):
+                target, why = "INBOX", "approved"
+            case Deny(task=name):
+                target, why = "FAILED", "approval denied"
+            case _:
+                assert_never(decision)
+        self._move(step, world.tasks[name], target, why, now)
+        report.changed += 1
+
+    def _move(self, step: Step, task: TaskRec, target: str, why: str, now: datetime) -> None:
+        cause = now.isoformat()
+        t = transition(task.name, task.state, target, ACTOR, why, cause)
+        step.tasks.append(TaskWrite(task.name, t.source, t.target, t.key, ACTOR, why))
+        task.state, task.reason = target, why
+
+    def _dispatch(self, step: Step, task: TaskRec, agent: AgentRec, now: datetime) -> None:
+        world = self.world
+        assert world is not None
+        run_id = "r-" + uuid.uuid4().hex[:16]
+        try:
+            req = build_request(world, task, agent, run_id, self.paths, now)
+        except MissingSecret as exc:
+            self._move(step, task, "BLOCKED", f"secret: {exc}", now)
+            return
+        t = transition(
+            task.name, task.state, "ASSIGNED", ACTOR, f"dispatched to {agent.name}", run_id
+        )
+        step.tasks.append(
+            TaskWrite(
+                task.name,
+                t.source,
+                t.target,
+                t.key,
+                ACTOR,
+                t.reason,
+                agent=agent.name,
+                attempts=task.attempts + 1,
+            )
+        )
+        step.run_starts.append(
+            RunStart(
+                run_id,
+                task.name,
+                task.attempts + 1,
+                agent.name,
+                "local",
+                os.getpid(),
+                str(req.workspace),
+                now,
+            )
+        )
+        task.state, task.agent, task.attempts, task.runs = (
+            "ASSIGNED",
+            agent.name,
+            task.attempts + 1,
+            task.runs + 1,
+        )
+        agent.running += 1
+        world.in_flight[run_id] = InFlight(
+            run_id, task.name, agent.name, req.attempt, per_run_cap(task, agent)
+        )
+        self._launches.append(req)
+
+    def _next_wake(self, now: datetime) -> datetime | None:
+        assert self.world is not None
+        waits = [
+            t.next_attempt_at
+            for t in self.world.tasks.values()
+            if t.state == "INBOX" and t.next_attempt_at is not None and t.next_attempt_at > now
+        ]
+        return min(waits) if waits else None
+
+    # --- stopping --------------------------------------------------------------------------
+
+    def stop(self, grace_s: float = 2.0) -> None:
+        """Kill every child and record their runs as requeued (they do not count as attempts)."""
+        self.stopping = True
+        self.executor.shutdown(grace_s)
+        self.tick()
+
+    def summary(self) -> dict[str, Any]:
+        assert self.world is not None
+        counts: dict[str, int] = {}
+        for t in self.world.tasks.values():
+            counts[t.state] = counts.get(t.state, 0) + 1
+        return {
+            "tasks": counts,
+            "running": len(self.world.in_flight),
+            "spent_today": str(self.world.mission_spent_today),
+        }
+
+
+def _task_view(t: TaskRec) -> TaskView:
+    spec = t.spec
+    return TaskView(
+        name=t.name,
+        state=t.state,
+        reason=t.reason,
+        agent=spec.agent,
+        requires=frozenset(spec.requires),
+        depends_on=tuple(spec.depends_on),
+        priority=spec.priority,
+        created_at=t.created_at,
+        next_attempt_at=t.next_attempt_at,
+        gated=spec.approval == "before" or spec.risk in ("HIGH", "RED"),
+    )
+
+
+def _agent_view(a: AgentRec, reserved: Decimal) -> AgentView:
+    return AgentView(
+        name=a.name,
+        capabilities=frozenset(a.spec.capabilities),
+        concurrency=a.spec.concurrency,
+        status=a.status,
+        running=a.running,
+        spent_today=a.spent_today,
+        reserved=reserved,
+        daily_cap=a.spec.budget.daily_usd,
+        per_run_cap=a.spec.budget.per_run_usd,
+    )
+
+
+def _kill_by_run_id(run_id: str) -> None:
+    """A run recorded LAUNCHING has no pid yet: find its process by the MC_RUN_ID it was given."""
+    from reconciler.runtime.procs import process_start_time
+
+    needle = f"MC_RUN_ID={run_id}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle not in fh.read().split(b"\0"):
+                    continue
+        except OSError:
+            continue
+        start = process_start_time(int(entry))
+        if start is not None:
+            kill_process_group(int(entry), start, grace_s=2.0)

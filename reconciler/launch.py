@@ -1,0 +1,127 @@
+"""Turn a dispatch into a LaunchRequest: workspace, task.json, env with secrets resolved."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from reconciler.runtime.types import LaunchRequest
+from reconciler.world import AgentRec, TaskRec, World
+from specs.fields import SecretRef, duration_seconds
+
+
+class MissingSecret(Exception):
+    """A secret named by reference is not in the reconciler's environment."""
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    repo: Path
+    mc_dir: Path
+
+    @property
+    def work(self) -> Path:
+        return self.mc_dir / "work"
+
+    @property
+    def drops(self) -> Path:
+        return self.mc_dir / "drops"
+
+    def drop_file(self, sha256: str) -> Path:
+        return self.drops / sha256[:2] / sha256
+
+
+def resolve_env(env: Mapping[str, str | SecretRef], environ: Mapping[str, str]) -> dict[str, str]:
+    """Plain values as given; secrets read from the reconciler's environment by name."""
+    out: dict[str, str] = {}
+    for key, value in env.items():
+        if isinstance(value, SecretRef):
+            if value.from_env not in environ:
+                raise MissingSecret(f"secret {value.from_env} is not set in mc's environment")
+            out[key] = environ[value.from_env]
+        else:
+            out[key] = value
+    return out
+
+
+def per_run_cap(task: TaskRec, agent: AgentRec) -> Decimal | None:
+    caps = [c for c in (task.spec.budget.per_run_usd, agent.spec.budget.per_run_usd) if c]
+    return min(caps) if caps else None
+
+
+def build_request(
+    world: World, task: TaskRec, agent: AgentRec, run_id: str, paths: Paths, now: datetime
+) -> LaunchRequest:
+    seq = task.runs + 1
+    timeout = duration_seconds(task.spec.timeout or agent.spec.timeout)
+    workspace = paths.work / task.name / str(seq)
+    command = tuple(
+        arg.replace("{repo}", str(paths.repo)).replace("{workspace}", str(workspace))
+        for arg in agent.spec.command
+    )
+    env = resolve_env(agent.spec.env, os.environ)
+    secrets = tuple(
+        env[k] for k, v in agent.spec.env.items() if isinstance(v, SecretRef) and env[k]
+    )
+    heartbeat = agent.spec.heartbeat_timeout
+    return LaunchRequest(
+        run_id=run_id,
+        task=task.name,
+        attempt=task.attempts + 1,
+        workspace=workspace,
+        command=command,
+        env={**env, "MC_REPO": str(paths.repo)},
+        protocol=agent.spec.protocol,
+        task_json=task_json(world, task, agent, run_id, paths, now + timedelta(seconds=timeout)),
+        timeout_s=timeout,
+        heartbeat_timeout_s=duration_seconds(heartbeat) if heartbeat else None,
+        per_run_cap_usd=per_run_cap(task, agent),
+        secret_values=secrets,
+    )
+
+
+def task_json(
+    world: World, task: TaskRec, agent: AgentRec, run_id: str, paths: Paths, deadline: datetime
+) -> dict[str, Any]:
+    """What the agent reads: the work, its inputs, upstream results, memory. Never secrets."""
+    spec = task.spec
+    upstream = {}
+    for dep in spec.depends_on:
+        rec = world.tasks.get(dep)
+        upstream[dep] = {
+            "output": rec.output if rec else None,
+            "outputs": (rec.outputs if rec else None) or {},
+            "drops": [
+                {
+                    "path": d.path,
+                    "sha256": d.sha256,
+                    "size": d.size,
+                    "media_type": d.media_type,
+                    "file": str(paths.drop_file(d.sha256)),
+                }
+                for d in world.drops.get(dep, [])
+            ],
+        }
+    return {
+        "run_id": run_id,
+        "task": task.name,
+        "attempt": task.attempts + 1,
+        "title": spec.title,
+        "prompt": spec.prompt,
+        "inputs": spec.inputs,
+        "agent": {"name": agent.name, "role": agent.spec.role},
+        "mission": world.mission_name,
+        "deadline": deadline.isoformat() + "Z",
+        "repo": str(paths.repo),
+        "upstream": upstream,
+        "memory": {
+            "agent": world.memory.get(f"agent:{agent.name}", {}),
+            "task": world.memory.get(f"task:{task.name}", {}),
+        },
+        "feedback": (task.outputs or {}).get("_feedback") if task.outputs else None,
+    }

@@ -1,0 +1,151 @@
+"""The engine's in-memory mirror of the state it drives, loaded once, kept in step with writes."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from specs.models import AgentSpec, MissionSpec, TaskSpec
+from state.records import DropRow
+from state.store import StateReader
+
+FAILURE_STATUSES = frozenset({"retry", "failed"})
+BREAKER_WINDOW, BREAKER_FAILURES = 10, 5
+
+
+@dataclass
+class TaskRec:
+    name: str
+    spec: TaskSpec
+    digest: str
+    state: str
+    reason: str | None
+    agent: str | None
+    attempts: int
+    abandoned: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    output: Any = None
+    outputs: dict[str, Any] | None = None
+    runs: int = 0  # every run ever started, abandoned ones included (workspace numbering)
+
+
+@dataclass
+class AgentRec:
+    name: str
+    spec: AgentSpec
+    digest: str
+    status: str  # effective: git status unless the system quarantined this exact spec
+    reason: str | None = None
+    running: int = 0
+    spent_today: Decimal = Decimal(0)
+    recent: deque[bool] = field(default_factory=lambda: deque(maxlen=BREAKER_WINDOW))
+
+    def breaker_tripped(self) -> bool:
+        return sum(self.recent) >= BREAKER_FAILURES
+
+
+@dataclass
+class InFlight:
+    run_id: str
+    task: str
+    agent: str
+    attempt: int
+    per_run_cap: Decimal | None
+    pid: int | None = None
+    proc_start: int | None = None
+    marked_running: bool = False
+
+
+@dataclass
+class World:
+    mission_name: str
+    mission: MissionSpec
+    commit: str | None
+    tasks: dict[str, TaskRec]
+    agents: dict[str, AgentRec]
+    day: date
+    memory: dict[str, dict[str, Any]]
+    drops: dict[str, list[DropRow]]
+    in_flight: dict[str, InFlight] = field(default_factory=dict)
+
+    @property
+    def mission_spent_today(self) -> Decimal:
+        return sum((a.spent_today for a in self.agents.values()), Decimal(0))
+
+    def states(self) -> dict[str, str]:
+        return {t.name: t.state for t in self.tasks.values()}
+
+    def roll_day(self, today: date) -> bool:
+        """Budgets are per UTC day; a new day resets what was spent."""
+        if today == self.day:
+            return False
+        self.day = today
+        for agent in self.agents.values():
+            agent.spent_today = Decimal(0)
+        return True
+
+
+def load_world(reader: StateReader, today: date) -> World | None:
+    """Everything the engine needs, in a handful of statements; None when nothing is applied."""
+    resources = reader.resources()
+    mission_res = next((r for r in resources.values() if r.kind == "Mission"), None)
+    if mission_res is None:
+        return None
+    specs = {r.name: r for r in resources.values() if r.kind == "Task"}
+    counts = reader.run_counts()
+    tasks = {
+        row.name: TaskRec(
+            row.name,
+            TaskSpec.model_validate(specs[row.name].spec),
+            specs[row.name].digest,
+            row.state,
+            row.reason,
+            row.agent,
+            row.attempts,
+            row.abandoned,
+            row.next_attempt_at,
+            row.created_at,
+            row.output,
+            row.outputs,
+            counts.get(row.name, 0),
+        )
+        for row in reader.tasks()
+        if row.name in specs
+    }
+    overrides = reader.agent_status_rows()
+    spent = reader.spend_by_agent(today)
+    recent = reader.recent_outcomes(BREAKER_WINDOW)
+    agents: dict[str, AgentRec] = {}
+    for res in (r for r in resources.values() if r.kind == "Agent"):
+        spec = AgentSpec.model_validate(res.spec)
+        status: str = spec.status
+        reason: str | None = None
+        override = overrides.get(res.name)
+        since: datetime | None = None
+        if override is not None and override[2] == res.digest:
+            status, reason, since = override[0], override[1], override[3]
+        elif override is not None:
+            since = override[3]  # a new spec lifted the quarantine: count failures afresh
+        agent = AgentRec(
+            res.name, spec, res.digest, status, reason, 0, spent.get(res.name, Decimal(0))
+        )
+        window = [s for s, started in recent.get(res.name, []) if since is None or started > since]
+        agent.recent.extend(s in FAILURE_STATUSES for s in reversed(window))
+        agents[res.name] = agent
+    drops: dict[str, list[DropRow]] = {}
+    for d in reader.drops():
+        drops.setdefault(d.task, []).append(d)
+    return World(
+        mission_name=mission_res.name,
+        mission=MissionSpec.model_validate(mission_res.spec),
+        commit=reader.applied_commit(),
+        tasks=tasks,
+        agents=agents,
+        day=today,
+        memory=reader.memory(),
+        drops=drops,
+    )
