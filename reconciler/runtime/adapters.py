@@ -172,7 +172,8 @@ def files_verdict(fin: Finished) -> Verdict:
         if ok:
             return _from_result(res, "done", res.error)
         crash = describe_exit(fin.returncode, fin.paths)
-        return _from_result(res, "retry", f"result.json says done but the agent {crash}")
+        was = "was " if fin.returncode < 0 else ""
+        return _from_result(res, "retry", f"result.json says done but the agent {was}{crash}")
     reason = res.error or (
         describe_exit(fin.returncode, fin.paths) if not ok else f"agent reported {res.status}"
     )

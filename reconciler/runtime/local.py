@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import math
 import os
@@ -35,6 +36,7 @@ from .workspace import (
     collect_drops,
     prepare_workspace,
     read_capped,
+    redact_text,
     secrets_to_redact,
 )
 
@@ -89,7 +91,9 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def _launch_error(exc: OSError, argv0: str) -> tuple[OutcomeStatus, str]:
+def _launch_error(exc: OSError | ValueError, argv0: str) -> tuple[OutcomeStatus, str]:
+    if isinstance(exc, ValueError):
+        return "failed", one_line(f"could not start agent command {argv0}: {exc}")
     if isinstance(exc, FileNotFoundError):
         return "failed", f"agent command not found: {argv0}"
     if isinstance(exc, PermissionError):
@@ -100,12 +104,8 @@ def _launch_error(exc: OSError, argv0: str) -> tuple[OutcomeStatus, str]:
 
 def _open_pipe() -> tuple[int, int]:
     r, w = os.pipe2(os.O_CLOEXEC)
-    try:
-        import fcntl
-
-        fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)  # fewer wake-ups for chatty agents
-    except (OSError, AttributeError):
-        pass
+    with contextlib.suppress(OSError):  # a bigger pipe means fewer wake-ups for chatty agents
+        fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
     return r, w
 
 
@@ -123,6 +123,12 @@ class LocalExecutor:
         self._dirty = False
         self._closed = False
         self._pump = OutputPump()
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown(self._grace_s)
 
     # -- launch ---------------------------------------------------------------------------
 
@@ -160,8 +166,16 @@ class LocalExecutor:
         logs: tuple[CappedLog, CappedLog],
         started_at: float,
     ) -> _Run | RunHandle:
-        out_r, out_w = _open_pipe()
-        err_r, err_w = _open_pipe()
+        try:
+            out_r, out_w = _open_pipe()
+        except OSError as exc:
+            return self._fail_launch(req, started_at, "retry", f"cannot create a pipe: {exc}")
+        try:
+            err_r, err_w = _open_pipe()
+        except OSError as exc:
+            os.close(out_r)
+            os.close(out_w)
+            return self._fail_launch(req, started_at, "retry", f"cannot create a pipe: {exc}")
         try:
             proc = subprocess.Popen(
                 list(req.command),
@@ -173,7 +187,7 @@ class LocalExecutor:
                 start_new_session=True,
                 close_fds=True,
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in argv or env
             os.close(out_r)
             os.close(err_r)
             status, message = _launch_error(exc, req.command[0])
@@ -262,9 +276,11 @@ class LocalExecutor:
         due = math.inf
         for run in self._runs.values():
             if run.returncode is not None:
-                due = min(due, run.drain_deadline)
+                if not run.drain_forced:
+                    due = min(due, run.drain_deadline)
             elif run.stop is not None:
-                due = min(due, run.kill_at)
+                if not run.sigkilled:  # after SIGKILL only the exit (a pump event) is awaited
+                    due = min(due, run.kill_at)
             else:
                 due = min(due, run.deadline, self._heartbeat_due(run))
                 if run.req.per_run_cap_usd is not None:
@@ -404,7 +420,7 @@ class LocalExecutor:
         return Outcome(
             run_id=run.handle.run_id,
             status=verdict.status,
-            error=verdict.error,
+            error=redact_text(verdict.error, secrets_to_redact(run.req)),
             exit_code=run.returncode,
             output=verdict.output,
             outputs=verdict.outputs,

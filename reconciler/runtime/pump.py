@@ -90,7 +90,7 @@ class OutputPump:
                         self._close_all()
                         return
                 else:
-                    self._dispatch(key.data)
+                    self._dispatch_guarded(key.data)
 
     def _drain_wake_pipe(self) -> bool:
         """Run queued requests; False once stop() was called."""
@@ -105,6 +105,22 @@ class OutputPump:
         for request in requests:
             self._guarded(request)
         return not stopping
+
+    def _dispatch_guarded(self, watch: _Stream | _Exit) -> None:
+        """Never let one broken watch end the thread: drop it (as if at EOF/exit) instead."""
+        try:
+            self._dispatch(watch)
+        except Exception:
+            _log.exception("runtime output pump: dropping fd %d", watch.fd)
+            if self._selector.get_map().get(watch.fd) is not None:
+                self._selector.unregister(watch.fd)
+                with contextlib.suppress(OSError):
+                    os.close(watch.fd)
+                if isinstance(watch, _Stream):
+                    self._guarded(watch.sink.close)
+                    self._guarded(watch.on_eof)
+                else:
+                    self._guarded(watch.on_exit)
 
     def _dispatch(self, watch: _Stream | _Exit) -> None:
         if isinstance(watch, _Exit):

@@ -138,6 +138,15 @@ def secrets_to_redact(req: LaunchRequest) -> list[bytes]:
     return [v.encode() for v in values if v]
 
 
+def redact_text(text: str | None, secrets: Sequence[bytes]) -> str | None:
+    """Replace secret values in a message bound for the state store."""
+    if text is None:
+        return None
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret.decode(errors="replace"), "[redacted]")
+    return text
+
+
 def _regular_files(top: Path) -> Iterator[Path]:
     """Regular files under top, never following a symlink (to a file or a directory)."""
     for dirpath, dirnames, filenames in os.walk(top, followlinks=False):

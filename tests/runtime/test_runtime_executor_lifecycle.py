@@ -61,6 +61,30 @@ json.dump({"status": "done", "output": {
                 assert SECRET.encode() not in Path(path).read_bytes(), path
 
 
+def test_secret_in_an_error_message_is_redacted(executor: LocalExecutor, agents: Agents) -> None:
+    code = """
+import json, os
+error = "auth failed for key " + os.environ["API_KEY"]
+json.dump({"status": "failed", "error": error}, open(os.environ["MC_RESULT_JSON"], "w"))
+"""
+    outcome = run_one(executor, agents.request(code, env={"API_KEY": SECRET}))
+    assert outcome.status == "failed"
+    assert outcome.error == "auth failed for key [redacted]"
+
+
+def test_explicit_secret_values_replace_the_default(
+    executor: LocalExecutor, agents: Agents
+) -> None:
+    code = "import os\nprint(os.environ['PIN'], os.environ['MODEL_NAME'])"
+    req = agents.request(
+        code,
+        protocol="stdout",
+        env={"PIN": "4711", "MODEL_NAME": "claude-sonnet-4"},
+        secret_values=("4711",),
+    )
+    assert run_one(executor, req).output == "[redacted] claude-sonnet-4"
+
+
 def test_cancel_stops_the_whole_group(executor: LocalExecutor, agents: Agents) -> None:
     req = agents.request(SLEEPER)
     handle = executor.launch(req)

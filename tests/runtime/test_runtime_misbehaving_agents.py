@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from decimal import Decimal
 
@@ -201,3 +203,25 @@ def run_one_after_launch(executor: LocalExecutor, run_id: str) -> Outcome:
     outcomes = executor.poll()
     assert [o.run_id for o in outcomes] == [run_id]
     return outcomes[0]
+
+
+def test_empty_command_is_a_permanent_failure(executor: LocalExecutor, agents: Agents) -> None:
+    outcome = run_one(executor, _bare_request(agents, ()))
+    assert (outcome.status, outcome.error) == ("failed", "agent command is empty")
+
+
+def test_escaped_process_holding_stdout_does_not_hold_up_the_outcome(
+    executor: LocalExecutor, agents: Agents
+) -> None:
+    code = """
+import json, os, subprocess
+escaped = subprocess.Popen(["sleep", "300"], start_new_session=True)  # leaves our group
+json.dump({"status": "done", "output": escaped.pid}, open(os.environ["MC_RESULT_JSON"], "w"))
+"""
+    started = time.monotonic()
+    outcome = run_one(executor, agents.request(code))
+    try:
+        assert outcome.status == "done"
+        assert time.monotonic() - started < GRACE_S + 2  # stopped waiting for the pipe
+    finally:
+        os.kill(outcome.output, signal.SIGKILL)
