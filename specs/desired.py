@@ -77,7 +77,9 @@ Found = list[tuple[ParsedDoc | None, tuple[str | int, ...], str, str | None]]
 
 def _check_placement(index: dict[str, ParsedDoc]) -> Found:
     out: Found = []
+    # the one in mission.yaml (if any) is the Mission; the others are the extra ones
     missions = [d for d in index.values() if d.kind == "Mission"]
+    missions.sort(key=lambda d: d.path != MISSION_FILE)
     if not missions:
         out.append((None, (), "missing the Mission document", "create mission.yaml (`mc init`)"))
     for doc in missions:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.composer import Composer, ComposerError
+from yaml.constructor import ConstructorError
 
 from specs.errors import SpecProblem
 from specs.locate import SafeLoader, locate
@@ -29,19 +30,33 @@ MAX_NESTING = 100
 def _adapter() -> TypeAdapter[Any]:
     """Built on first parse: a warm plan served from the blob cache never needs it."""
     return TypeAdapter(Document)
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-class _StrictLoader(Composer, SafeLoader):
-    """The C parser with PyYAML's Python composer, which we can bound and make strict.
+class _StrictLoader(SafeLoader):
+    """The C loader, made strict: a key twice in one mapping is an error; `<<` stays linear.
 
-    libyaml's composer recurses in C and crashes the process on deeply nested input; PyYAML
-    keeps the last of two equal keys without a word; and `<<` merges copy every merged pair,
-    so nested merges grow exponentially. A careless or hostile file can cause each of them.
+    PyYAML keeps the last of two equal keys without a word, and copies every merged pair, so
+    nested merges grow exponentially.
+    """
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        keys = [_key_id(k) for k, _ in node.value]
+        if len(set(keys)) < len(keys):
+            _raise_duplicate_key(node, keys)
+        super().flatten_mapping(node)
+        if ("tag:yaml.org,2002:merge", "<<") in keys:
+            unique = {_key_id(k): (k, v) for k, v in node.value}  # later pairs win, as in a dict
+            node.value = list(unique.values())
+
+
+class _BoundedLoader(Composer, _StrictLoader):
+    """The strict loader with PyYAML's Python composer, which refuses deep nesting.
+
+    libyaml's composer recurses in C and crashes the whole process on deeply nested input.
     """
 
     def __init__(self, stream: str) -> None:
-        SafeLoader.__init__(self, stream)
+        _StrictLoader.__init__(self, stream)
         Composer.__init__(self)
         self.depth = 0
 
@@ -55,22 +70,24 @@ class _StrictLoader(Composer, SafeLoader):
         finally:
             self.depth -= 1
 
-    def compose_mapping_node(self, anchor: Any) -> yaml.MappingNode:
-        node = super().compose_mapping_node(anchor)
-        first: dict[object, yaml.Node] = {}
-        for key, _ in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
-                seen = first.setdefault(_key_id(key), key)
-                if seen is not key:
-                    line = seen.start_mark.line + 1
-                    problem = f"duplicate key {key.value!r} (first on line {line})"
-                    raise ComposerError(None, None, problem, key.start_mark)
-        return node
 
-    def flatten_mapping(self, node: yaml.MappingNode) -> None:
-        super().flatten_mapping(node)
-        unique = {_key_id(k): (k, v) for k, v in node.value}  # later pairs win, as in a dict
-        node.value = list(unique.values())
+def _loader_for(text: str) -> type[_StrictLoader]:
+    """The C composer (~30% faster) when `text` provably cannot nest MAX_NESTING deep.
+
+    Every collection on a path owns at least one indicator of its own ('[', '{', '-', '?',
+    ':'), so fewer indicators than MAX_NESTING in the whole text bound the depth below it.
+    """
+    indicators = sum(text.count(c) for c in "[{-?:")
+    return _StrictLoader if indicators < MAX_NESTING else _BoundedLoader
+
+
+def _raise_duplicate_key(node: yaml.MappingNode, keys: list[object]) -> None:
+    first: dict[object, yaml.Node] = {}
+    for (key, _), ident in zip(node.value, keys, strict=True):
+        seen = first.setdefault(ident, key)
+        if seen is not key:
+            problem = f"duplicate key {key.value!r} (first on line {seen.start_mark.line + 1})"
+            raise ConstructorError(None, None, problem, key.start_mark)
 
 
 def _key_id(key: yaml.Node) -> object:
@@ -112,7 +129,7 @@ def parse_file(path: str, data: bytes) -> tuple[list[ParsedDoc], list[SpecProble
         line = data[: exc.start].count(b"\n") + 1
         return [], [SpecProblem(path, f"not UTF-8 text (byte 0x{data[exc.start]:02x})", line)]
     try:
-        loaded = list(yaml.load_all(text, Loader=_StrictLoader))
+        loaded = list(yaml.load_all(text, Loader=_loader_for(text)))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = f"invalid YAML: {exc.problem or exc}"

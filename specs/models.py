@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from specs.fields import (
     ENV_NAME_PATTERN,
@@ -24,7 +24,17 @@ AgentStatus = Literal["active", "paused", "draining", "quarantined"]
 MissionMode = Literal["normal", "paused", "draining"]
 Protocol = Literal["files", "stdout", "claude-code"]
 ApprovalMode = Literal["none", "before", "after"]
-EnvValue = str | SecretRef
+
+
+def _env_value_kind(value: Any) -> str:
+    """A mapping is a secret reference, anything else a plain value (one error, not two)."""
+    return "secret" if isinstance(value, dict | SecretRef) else "plain"
+
+
+EnvValue = Annotated[
+    Annotated[str, Tag("plain")] | Annotated[SecretRef, Tag("secret")],
+    Discriminator(_env_value_kind),
+]
 
 
 class Metadata(Strict):
@@ -270,6 +280,14 @@ Document = Annotated[
     MissionDoc | AgentDoc | TaskDoc | WorkflowDoc | WorkflowRunDoc | ApprovalDoc,
     Field(discriminator="kind"),
 ]
+DOC_MODELS: dict[str, type[_Doc]] = {
+    "Mission": MissionDoc,
+    "Agent": AgentDoc,
+    "Task": TaskDoc,
+    "Workflow": WorkflowDoc,
+    "WorkflowRun": WorkflowRunDoc,
+    "Approval": ApprovalDoc,
+}
 SPEC_MODELS: dict[str, type[Strict]] = {
     "Mission": MissionSpec,
     "Agent": AgentSpec,

@@ -1,0 +1,75 @@
+"""Helpers for the specs tests: YAML snippets, and a repo of texts parsed and built like git's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from specs.desired import Desired, build_desired
+from specs.errors import SpecError
+from specs.loader import ParsedDoc, parse_file
+from specs.locate import locate
+
+
+def doc(kind: str, name: str, spec: str = "") -> str:
+    """One document; `spec` is the YAML body under `spec:`, indented two spaces per line.
+
+    The header always takes three lines, so `spec:` is line 4 and the spec body starts on line 5.
+    """
+    head = f"apiVersion: mc/v1\nkind: {kind}\nmetadata: {{name: {name}}}\n"
+    if not spec:
+        return head
+    body = "".join(f"  {line}\n" for line in spec.strip("\n").split("\n"))
+    return head + "spec:\n" + body
+
+
+def agent(name: str, *capabilities: str) -> str:
+    return doc(
+        "Agent", name, f"command: [python, {name}.py]\ncapabilities: [{', '.join(capabilities)}]"
+    )
+
+
+def task(name: str, body: str = "agent: writer") -> str:
+    return doc("Task", name, f"title: {name}\n{body}")
+
+
+MISSION = doc("Mission", "demo", "description: a test mission")
+BASE = {
+    "mission.yaml": MISSION,
+    "agents/writer.yaml": agent("writer", "write"),
+    "agents/reviewer.yaml": agent("reviewer", "review", "write"),
+}
+
+
+def parse(path: str, text: str | bytes) -> tuple[list[ParsedDoc], list[str]]:
+    """Documents and problems (as the one-line text the CLI prints) of one file.
+
+    Problems come in file order, as SpecError will sort them; parse_file does not promise one.
+    """
+    data = text.encode() if isinstance(text, str) else text
+    docs, problems = parse_file(path, data)
+    return docs, [str(p) for p in SpecError(problems).problems]
+
+
+def parse_ok(path: str, text: str) -> list[ParsedDoc]:
+    docs, problems = parse(path, text)
+    assert problems == []
+    return docs
+
+
+def build(files: dict[str, str], commit: str = "c0", dirty: Sequence[str] = ()) -> Desired:
+    """Parse every file (they must be individually valid) and build the desired state."""
+    docs = [d for path, text in sorted(files.items()) for d in parse_ok(path, text)]
+
+    def locator(path: str, index: int, loc: Sequence[str | int]) -> tuple[int, int] | None:
+        return locate(files[path], index, loc)
+
+    return build_desired(commit, docs, locator, dirty)
+
+
+def build_problems(files: dict[str, str]) -> list[str]:
+    """The lines of the SpecError that building `files` raises (fails if it builds)."""
+    try:
+        build(files)
+    except SpecError as exc:
+        return exc.lines()
+    raise AssertionError("expected a SpecError")
