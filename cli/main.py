@@ -237,12 +237,18 @@ def fail(lines: list[str]) -> NoReturn:
     raise SystemExit(1)
 
 
+def _register() -> None:
+    """Commands living in their own modules attach themselves to `app` on import."""
+    import cli.work  # noqa: F401
+
+
 def run() -> None:
     """Entry point: user errors print one line each and exit 1; tracebacks only with MC_DEBUG=1."""
     debug = os.environ.get("MC_DEBUG") == "1"
     # A short-lived CLI building ~10^5 small objects: a full collection would only find no
     # cycles, slowly (measured: a third of a warm 10k-task plan). `serve` restores the default.
     gc.set_threshold(200_000, 50, 50)
+    _register()
     try:
         app(standalone_mode=True)
     except MCError as exc:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,15 @@ from reconciler.apply import ApplyResult, apply_plan, check_fresh
 from reconciler.converge import Converged, Progress, converge
 
 __all__ = ["ApplyResult"]
+from reconciler.launch import Paths
 from reconciler.observed import observe
 from reconciler.plan import Plan, build_plan, plan_from_json, plan_to_json
 from reconciler.source import MissionRepo
+from reconciler.world import load_world
 from specs.desired import Desired
 from specs.errors import MCError
-from state.records import Event, PendingAction
+from state.errors import StateLocked
+from state.records import DropRow, Event, PendingAction, RunRow
 from state.store import State
 
 Clock = Callable[[], datetime]
@@ -178,3 +182,89 @@ def status(ws: Workspace) -> StatusReport:
 def events(ws: Workspace, since: datetime | None, limit: int) -> list[Event]:
     with ws.read_state() as state:
         return state.reader.events(since=since, limit=limit)
+
+
+# --- execution read-outs (`mc runs`, `mc agents`, `mc logs`, `mc memory`, `mc drops`) -------
+
+
+def runs(ws: Workspace, task: str | None, limit: int) -> list[RunRow]:
+    with ws.read_state() as state:
+        return state.reader.runs(task=task, limit=limit)
+
+
+@dataclass(frozen=True)
+class AgentReport:
+    name: str
+    status: str
+    reason: str | None
+    capabilities: list[str]
+    concurrency: int
+    running: int
+    spent_today: Decimal
+    daily_cap: Decimal | None
+    recent_failures: int
+    recent_runs: int
+
+
+def agents(ws: Workspace) -> list[AgentReport]:
+    today = ws.clock().date()
+    with ws.read_state() as state:
+        world = load_world(state.reader, today)
+        running = state.reader.runs(states=["LAUNCHING", "RUNNING"])
+    if world is None:
+        return []
+    busy: dict[str, int] = {}
+    for run in running:
+        busy[run.agent] = busy.get(run.agent, 0) + 1
+    return [
+        AgentReport(
+            a.name,
+            a.status,
+            a.reason,
+            list(a.spec.capabilities),
+            a.spec.concurrency,
+            busy.get(a.name, 0),
+            a.spent_today,
+            a.spec.budget.daily_usd,
+            sum(a.recent),
+            len(a.recent),
+        )
+        for a in sorted(world.agents.values(), key=lambda a: a.name)
+    ]
+
+
+def find_run(ws: Workspace, target: str) -> RunRow:
+    """A run by id, or the latest run of a task by name."""
+    with ws.read_state() as state:
+        run = state.reader.run(target)
+        if run is None:
+            latest = state.reader.runs(task=target, limit=1)
+            run = latest[0] if latest else None
+    if run is None:
+        raise MCError(f"no run or task with runs named {target!r} (see `mc runs`)")
+    return run
+
+
+def run_ended(ws: Workspace, run_id: str) -> bool | None:
+    """Whether the run has ended; None when the state is busy (locked by a writer)."""
+    try:
+        with ws.read_state() as state:
+            run = state.reader.run(run_id)
+    except StateLocked:
+        return None
+    return run is None or run.ended_at is not None
+
+
+def memory(ws: Workspace, agent: str) -> dict[str, dict[str, Any]]:
+    with ws.read_state() as state:
+        found = state.reader.memory(f"agent:{agent}")
+        if not found and state.reader.resource("Agent", agent) is None:
+            raise MCError(f"unknown agent {agent!r} (see `mc agents`)")
+        return found
+
+
+def drops(ws: Workspace, task: str) -> list[tuple[DropRow, Path]]:
+    paths = Paths(ws.repo.root, ws.repo.mc_dir)
+    with ws.read_state() as state:
+        found = state.reader.drops(task)
+    return [(d, paths.drop_file(d.sha256)) for d in found]

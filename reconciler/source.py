@@ -17,7 +17,7 @@ from specs.loader import ParsedDoc, parse_file
 from specs.locate import locate
 
 SPEC_DIRS = ("mission.yaml", "agents", "tasks", "workflows", "runs", "approvals")
-CACHE_VERSION = 1  # bump when parsing or the models change what a blob parses to
+CACHE_VERSION = 2  # bump when parsing or the models change what a blob parses to
 _Cached = tuple[tuple[str, str, dict[str, str], dict[str, Any], str, int], ...]
 
 
@@ -84,8 +84,14 @@ class MissionRepo:
     def dirty_paths(self) -> list[str]:
         """Uncommitted changes to mission files (they are not part of a committed plan)."""
         out = self._git("status", "--porcelain", "-z", "--untracked-files=all", "--", *SPEC_DIRS)
-        entries = [e for e in (out or "").split("\0") if e]
-        return sorted({e[3:] for e in entries if len(e) > 3 and _is_spec_path(e[3:])})
+        fields = iter((out or "").split("\0"))
+        paths = set()
+        for entry in fields:
+            if len(entry) > 3:
+                paths.add(entry[3:])
+                if entry[0] in "RC":  # with -z a rename's source follows as its own field
+                    paths.add(next(fields, ""))
+        return sorted(p for p in paths if _is_spec_path(p))
 
     def tree_blobs(self, commit: str) -> list[Blob]:
         out = self._git("ls-tree", "-r", "-z", "--full-tree", commit, "--", *SPEC_DIRS) or ""

@@ -1,0 +1,178 @@
+"""`mc runs`, `mc agents`, `mc logs`, `mc memory`, `mc drops`: what the agents did and hold."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from cli.main import JsonOpt, app, out, workspace
+from reconciler import operations as ops
+from state.records import RunRow
+
+
+def _run_json(r: RunRow) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "task": r.task,
+        "attempt": r.attempt,
+        "agent": r.agent,
+        "state": r.state,
+        "status": r.status,
+        "error_class": r.error_class,
+        "error": r.error,
+        "exit_code": r.exit_code,
+        "pid": r.pid,
+        "started_at": r.started_at.isoformat(),
+        "ended_at": r.ended_at.isoformat() if r.ended_at else None,
+        "cost_usd": str(r.cost_usd),
+        "tokens": r.tokens,
+        "workspace": r.workspace,
+    }
+
+
+@app.command()
+def runs(
+    task: Annotated[str | None, typer.Argument(help="Only this task's attempts.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Agent runs (one per attempt), newest first, with how each ended and what it cost."""
+    found = ops.runs(workspace(), task, limit)
+    if as_json:
+        sys.stdout.write(json.dumps([_run_json(r) for r in found], indent=2) + "\n")
+        return
+    table = Table("run", "task", "#", "agent", "state", "status", "cost", "error")
+    for r in found:
+        table.add_row(
+            r.id,
+            escape(r.task),
+            str(r.attempt),
+            r.agent,
+            r.state,
+            r.status or "-",
+            f"${r.cost_usd:.4f}",
+            escape((r.error or "")[:80]),
+        )
+    out.print(table)
+
+
+@app.command()
+def agents(as_json: JsonOpt = False) -> None:
+    """Agents: effective status (quarantines included), load, spend today, recent failures."""
+    found = ops.agents(workspace())
+    if as_json:
+        rows = [
+            {
+                **a.__dict__,
+                "spent_today": str(a.spent_today),
+                "daily_cap": str(a.daily_cap) if a.daily_cap is not None else None,
+            }
+            for a in found
+        ]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table("agent", "status", "load", "spent today", "recent failures", "why")
+    for a in found:
+        cap = f" / ${a.daily_cap:.2f}" if a.daily_cap is not None else ""
+        table.add_row(
+            a.name,
+            a.status,
+            f"{a.running}/{a.concurrency}",
+            f"${a.spent_today:.4f}{cap}",
+            f"{a.recent_failures}/{a.recent_runs}",
+            escape(a.reason or ""),
+        )
+    out.print(table)
+
+
+@app.command()
+def logs(
+    target: Annotated[str, typer.Argument(help="A run id, or a task name (its latest run).")],
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new output.")
+    ] = False,
+    stream: Annotated[str, typer.Option("--stream", help="stdout, stderr or both.")] = "both",
+) -> None:
+    """Print an attempt's captured stdout/stderr (secrets redacted, size-capped)."""
+    ws = workspace()
+    run = ops.find_run(ws, target)
+    if run.workspace is None:
+        raise typer.Exit(0)
+    names = {"stdout": ["stdout.log"], "stderr": ["stderr.log"]}.get(
+        stream, ["stdout.log", "stderr.log"]
+    )
+    files = [Path(run.workspace) / n for n in names]
+    offsets = {f: 0 for f in files}
+    while True:
+        for f in files:
+            offsets[f] = _print_from(f, offsets[f], label=len(files) > 1)
+        if not follow or ops.run_ended(ws, run.id):
+            break
+        time.sleep(0.25)
+
+
+def _print_from(path: Path, offset: int, label: bool) -> int:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except FileNotFoundError:
+        return offset
+    if data:
+        text = data.decode("utf-8", "replace")
+        if label:
+            text = "".join(f"[{path.stem}] {line}\n" for line in text.splitlines())
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return offset + len(data)
+
+
+@app.command()
+def memory(
+    agent: Annotated[str, typer.Argument(help="The agent whose memory to show.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """An agent's key/value memory, as handed to it in task.json."""
+    found = ops.memory(workspace(), agent)
+    values = found.get(f"agent:{agent}", {})
+    if as_json:
+        sys.stdout.write(json.dumps(values, indent=2, default=str) + "\n")
+        return
+    if not values:
+        out.print(f"Agent {agent} remembers nothing yet.")
+    for key, value in values.items():
+        out.print(f"{escape(key)} = {escape(json.dumps(value, ensure_ascii=False))}")
+
+
+@app.command()
+def drops(
+    task: Annotated[str, typer.Argument(help="The task whose content drops to list.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Files a task's agent left in out/, kept content-addressed under .mc/drops/."""
+    found = ops.drops(workspace(), task)
+    if as_json:
+        rows = [
+            {
+                "run_id": d.run_id,
+                "path": d.path,
+                "sha256": d.sha256,
+                "size": d.size,
+                "media_type": d.media_type,
+                "file": str(f),
+            }
+            for d, f in found
+        ]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table("path", "media type", "size", "sha256", "run", "stored at")
+    for d, f in found:
+        table.add_row(escape(d.path), d.media_type, str(d.size), d.sha256[:16], d.run_id, str(f))
+    out.print(table)
