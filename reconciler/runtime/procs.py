@@ -67,8 +67,34 @@ def is_same_process_alive(pid: int, start_time: int) -> bool:
     return _is_live(stat) and stat is not None and stat.start_time == start_time
 
 
-def _group_members(pgid: int, not_before: int) -> list[ProcStat]:
-    """Live processes of group pgid (and session pgid) that started no earlier than not_before."""
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """A process group identified with certainty, and which of its members are ours."""
+
+    pgid: int
+    session: int
+    not_before: int  # members started earlier are not ours (0: every member is)
+    by_anchor: bool  # a live member proved the pgid: killpg is safe while members remain
+
+
+def _identify_group(pid: int, start_time: int) -> _Group | None:
+    """The group of (pid, start_time): via the process itself, or, if it is gone, by its pid.
+
+    A process (even a zombie) keeps its group id allocated, so while it exists its pgid names
+    its group. Once it is gone we can only assume it led group `pid` in session `pid` (runs are
+    started with setsid) and trust members that started after it.
+    """
+    if pid <= 0:
+        return None
+    anchor = read_proc_stat(pid)
+    if anchor is None:
+        return _Group(pgid=pid, session=pid, not_before=start_time, by_anchor=False)
+    if anchor.start_time != start_time:
+        return None  # the pid was reused by an unrelated process
+    return _Group(pgid=anchor.pgrp, session=anchor.session, not_before=0, by_anchor=True)
+
+
+def _live_members(group: _Group) -> list[ProcStat]:
     members = []
     for entry in _PROC.iterdir():
         if not entry.name.isdigit():
@@ -77,52 +103,48 @@ def _group_members(pgid: int, not_before: int) -> list[ProcStat]:
         if (
             _is_live(stat)
             and stat is not None
-            and stat.pgrp == pgid
-            and stat.session == pgid
-            and stat.start_time >= not_before
+            and stat.pgrp == group.pgid
+            and stat.session == group.session
+            and stat.start_time >= group.not_before
         ):
             members.append(stat)
     return members
 
 
-def _signal_group(pid: int, start_time: int, sig: signal.Signals) -> None:
-    """Signal the group while its leader (maybe a zombie) still holds the pgid, else members."""
-    leader = read_proc_stat(pid)
-    if leader is not None and leader.start_time == start_time:
+def _signal_group(group: _Group, sig: signal.Signals) -> None:
+    if group.by_anchor:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, sig)
+            os.killpg(group.pgid, sig)
         return
-    for member in _group_members(pid, start_time):
-        if is_same_process_alive(member.pid, member.start_time):
+    for member in _live_members(group):
+        if is_same_process_alive(member.pid, member.start_time):  # re-check just before
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(member.pid, sig)
 
 
-def kill_process_group(pid: int, start_time: int, grace_s: float) -> bool:
-    """Kill the group a run leader started (SIGTERM, SIGKILL after grace_s); True if any found.
-
-    For crash recovery, where the leader is not our child. While the leader (even as a zombie)
-    has the recorded start time it holds the group id, so the whole group is signalled. If the
-    pid now names another process it was reused: nothing is touched. If the leader is gone,
-    surviving members (same group and session, started after the leader) are signalled one by
-    one, each re-checked just before. Blocks for at most about grace_s + 1s.
-    """
-    leader = read_proc_stat(pid)
-    if pid <= 0 or (leader is not None and leader.start_time != start_time):
-        return False
-    if not _group_members(pid, start_time):
-        return False
-    _signal_group(pid, start_time, signal.SIGTERM)
-    if not _wait_group_gone(pid, start_time, grace_s):
-        _signal_group(pid, start_time, signal.SIGKILL)
-        _wait_group_gone(pid, start_time, _SIGKILL_SETTLE_S)
-    return True
-
-
-def _wait_group_gone(pid: int, start_time: int, timeout_s: float) -> bool:
+def _wait_group_gone(group: _Group, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
-    while _group_members(pid, start_time):
+    while _live_members(group):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.02)
+    return True
+
+
+def kill_process_group(pid: int, start_time: int, grace_s: float) -> bool:
+    """Kill the process group of (pid, start_time): SIGTERM, SIGKILL after grace_s.
+
+    For crash recovery, where the runs are not our children. True if live members were found.
+    If pid now names another process (pid reuse), nothing is touched. pid may be the run's
+    leader or any process of the run. If the process is gone, the surviving members of group
+    `pid` in session `pid` that started after it are signalled one by one, each re-checked.
+    Blocks for at most about grace_s + 1s.
+    """
+    group = _identify_group(pid, start_time)
+    if group is None or not _live_members(group):
+        return False
+    _signal_group(group, signal.SIGTERM)
+    if not _wait_group_gone(group, grace_s):
+        _signal_group(group, signal.SIGKILL)
+        _wait_group_gone(group, _SIGKILL_SETTLE_S)
     return True

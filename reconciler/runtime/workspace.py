@@ -101,7 +101,7 @@ def prepare_workspace(req: LaunchRequest) -> WorkspacePaths:
     A non-empty leftover directory is renamed to `<attempt>.stale-<n>` rather than reused, so
     an old result.json can never be read as this run's result.
     """
-    paths = WorkspacePaths(req.workspace)
+    paths = WorkspacePaths(req.workspace.absolute())  # the agent's cwd is the workspace itself
     if paths.root.is_dir() and not paths.root.is_symlink() and any(paths.root.iterdir()):
         _move_aside(paths.root)
     paths.out_dir.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from runtime_harness import Agents, run_one
@@ -199,3 +200,17 @@ def test_relaunching_an_attempt_moves_the_old_workspace_aside(
     aside = first.workspace.with_name(first.workspace.name + ".stale-1")
     assert json.loads((aside / "result.json").read_text())["output"] == "old"
     assert not os.path.exists(first.workspace / "result.json")
+
+
+def test_relative_workspace_is_made_absolute_for_the_agent(
+    executor: LocalExecutor, agents: Agents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(agents.root)
+    req = agents.request(
+        WRITE_RESULT + 'result(status="done", output=os.environ["MC_RESULT_JSON"])',
+        workspace=Path(".mc/work/demo/1"),
+    )
+    outcome = run_one(executor, req)
+    assert outcome.status == "done", outcome.error
+    assert outcome.output == str(agents.root / ".mc/work/demo/1/result.json")
+    assert outcome.stdout_path == agents.root / ".mc/work/demo/1/stdout.log"

@@ -144,3 +144,16 @@ def test_kill_process_group_of_nothing_is_a_no_op(spawned: list[subprocess.Popen
         time.sleep(0.01)
     assert not kill_process_group(pid, start, grace_s=0.2)
     assert not kill_process_group(0, 0, grace_s=0.2)
+
+
+def test_kill_process_group_via_a_member_kills_the_whole_group(
+    spawned: list[subprocess.Popen[str]],
+) -> None:
+    pid, _, kid = start_leader(spawned)  # recovery may find any process of the run first
+    kid_start = process_start_time(kid)
+    assert kid_start is not None
+    assert kill_process_group(kid, kid_start, grace_s=2.0)
+    spawned[0].wait(timeout=5)
+    assert spawned[0].returncode == -15
+    assert not alive(kid)
+    assert not alive(pid)
