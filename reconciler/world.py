@@ -58,6 +58,7 @@ class InFlight:
     pid: int | None = None
     proc_start: int | None = None
     marked_running: bool = False
+    launched_at: float = 0.0  # time.monotonic() when spawned
 
 
 @dataclass
