@@ -3,7 +3,8 @@
 For agent concurrency 2 and 8: tasks/s and per-task overhead through the reconciler (apply +
 drive to convergence, the code `mc apply --auto-approve` runs), DuckDB statements per task,
 and the floor: 1,000 `true` processes through a bare subprocess pool of the same width.
-Target: >= 0.5x the floor's rate; <= 3 statements per task. Run: .venv/bin/python bench/throughput.py
+Target: >= 0.5x the floor's rate; <= 3 statements per task.
+Run: .venv/bin/python bench/throughput.py
 """
 
 from __future__ import annotations
@@ -81,7 +82,10 @@ def main() -> None:
         floor_s = floor(args.tasks, width)
         rows.append((width, mc_s, floor_s, statements, ticks))
     n = args.tasks
-    print(f"| concurrency | mc apply tasks/s | floor tasks/s | ratio | overhead/task | statements/task | ticks |")
+    print(
+        "| concurrency | mc apply tasks/s | floor tasks/s | ratio | overhead/task"
+        " | statements/task | ticks |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for width, mc_s, floor_s, statements, ticks in rows:
         overhead_ms = (mc_s - floor_s) / n * 1000 * width
