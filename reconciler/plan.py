@@ -67,7 +67,7 @@ def build_plan(desired: Desired, observed: Observed, now: datetime) -> Plan:
         verdict = classify(subject, rules)
         if tofu and verdict.rule.startswith("default:") and verdict.risk != "LOW":
             verdict = Verdict("LOW", "trust on first use", "first apply trusts the initial set")
-        elif _first_approvers(subject, observed, approvers):
+        elif verdict.rule.startswith("default:") and _first_approvers(subject, observed):
             verdict = Verdict("LOW", "trust on first use", "no approvers were applied yet")
         actions.append(_decide(change, subject, verdict, approvers, observed, now - ttl))
     actions.sort(
@@ -88,13 +88,16 @@ def _judging_policy(
     return spec.policy.rules, frozenset(a.name for a in spec.approvers), ttl
 
 
-def _first_approvers(subject: Subject, observed: Observed, approvers: frozenset[str]) -> bool:
+def _first_approvers(subject: Subject, observed: Observed) -> bool:
+    """The applied mission has no approvers yet, so there is no approver set to protect."""
     applied = observed.mission
     return (
         subject.kind == "Mission"
         and applied is not None
         and not applied.spec.get("approvers")
-        and any(c.startswith("spec.approvers") for c in subject.changed)
+        and (
+            subject.verb == "delete" or any(c.startswith("spec.approvers") for c in subject.changed)
+        )
     )
 
 
@@ -217,6 +220,8 @@ def action_to_json(action: PlannedAction) -> dict[str, Any]:
 
 def plan_from_json(data: dict[str, Any]) -> Plan:
     """Rebuild a saved plan; the digest must still match its content (no hand edits)."""
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
     if data.get("format") != PLAN_FORMAT:
         raise ValueError(f"unsupported plan format {data.get('format')!r}")
     actions = tuple(_action_from_json(a) for a in data["actions"])

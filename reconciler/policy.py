@@ -43,13 +43,15 @@ def classify(subject: Subject, rules: Sequence[PolicyRule]) -> Verdict:
 def default_verdict(s: Subject) -> Verdict:
     """The defaults, in order (README: Policy):
 
-    - changing the approver set is RED (judged by the approvers already applied);
+    - changing the approver set, or replacing the Mission, is RED (judged by the approvers
+      already applied);
     - changing the policy rules is HIGH (a rule could otherwise waive its own approval);
     - a new agent, or a changed agent command or env, is HIGH (it decides what runs here);
     - deleting a task with work in flight is HIGH;
     - everything else is LOW.
     """
-    if s.kind == "Mission" and s.verb == "update" and _touches(s.changed, "spec.approvers"):
+    # a create or delete of the Mission after the first apply is a rename: a new approver set
+    if s.kind == "Mission" and (s.verb != "update" or _touches(s.changed, "spec.approvers")):
         return Verdict("RED", "default: approver set changed")
     if s.kind == "Mission" and s.verb == "update" and _touches(s.changed, "spec.policy"):
         return Verdict("HIGH", "default: policy rules changed")
