@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from reconciler.apply import ApplyResult, apply_plan
 from reconciler.observed import observe
 from reconciler.operations import utcnow
-from reconciler.plan import build_plan
+from reconciler.plan import build_plan, plan_to_json
 from reconciler.source import MissionRepo
 from state.store import State
 
@@ -94,6 +96,16 @@ def apply_head(root: Path, state_path: Path | None = None) -> ApplyResult:
     with State.open(repo.state_path, write=True) as state:
         plan = build_plan(desired, observe(state.reader, desired), utcnow())
         return apply_plan(plan, desired, state, utcnow(), "test")
+
+
+def save_head_plan(root: Path, out: Path) -> dict[str, Any]:
+    """What `mc plan --out FILE` writes, made in-process; returns the plan as JSON."""
+    repo = MissionRepo(root)
+    desired = repo.desired("HEAD")
+    with State.open(repo.state_path, write=False) as state:
+        body = plan_to_json(build_plan(desired, observe(state.reader, desired), utcnow()))
+    out.write_text(json.dumps(body))
+    return body
 
 
 def sha256_of(path: Path) -> str:
