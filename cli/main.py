@@ -239,7 +239,8 @@ def fail(lines: list[str]) -> NoReturn:
 
 def _register() -> None:
     """Commands living in their own modules attach themselves to `app` on import."""
-    import cli.work  # noqa: F401
+    import cli.work
+    import cli.workflows  # noqa: F401
 
 
 def run() -> None:

@@ -55,12 +55,16 @@ def _action_lines(action: PlannedAction, s: Styler) -> list[str]:
     if action.status == "needs_approval":
         tail += f" {len(action.approved_by)}/{verdict.approvals_needed} approvals"
     symbol, colour = SYMBOL[verb_of(change)]
+    if isinstance(change, UpdateResource) and change.replace:
+        symbol, colour = "-/+", "red"
     head = s(f"{symbol} {change.kind}/{change.name}", colour)
     extra: list[str] = []
     match change:
         case CreateResource():
             pass
         case UpdateResource():
+            if change.replace:
+                head += " " + s("(replace: the started run is canceled and run anew)", "bold")
             extra = [
                 f"    {s('~', 'yellow')} {c.path}: {_value(c.old)} {s('→', 'dim')} {_value(c.new)}"
                 for c in change.changes

@@ -41,9 +41,16 @@ def _run_json(r: RunRow) -> dict[str, Any]:
 def runs(
     task: Annotated[str | None, typer.Argument(help="Only this task's attempts.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    workflow_runs: Annotated[
+        bool, typer.Option("--workflow-runs", "-w", help="List workflow runs instead.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Agent runs (one per attempt), newest first, with how each ended and what it cost."""
+    """Agent runs (one per attempt), newest first, with how each ended and what it cost;
+    with -w, workflow runs and their status."""
+    if workflow_runs:
+        _workflow_runs(as_json)
+        return
     found = ops.runs(workspace(), task, limit)
     if as_json:
         sys.stdout.write(json.dumps([_run_json(r) for r in found], indent=2) + "\n")
@@ -59,6 +66,38 @@ def runs(
             r.status or "-",
             f"${r.cost_usd:.4f}",
             escape((r.error or "")[:80]),
+        )
+    out.print(table)
+
+
+def _workflow_runs(as_json: bool) -> None:
+    from reconciler.runs_ops import workflow_runs
+
+    found = workflow_runs(workspace())
+    if as_json:
+        rows = [
+            {
+                "name": r.name,
+                "workflow": r.workflow,
+                "status": r.status,
+                "inputs": r.inputs,
+                "outputs": r.outputs,
+                "workflow_digest": r.workflow_digest,
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in found
+        ]
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    table = Table("run", "workflow", "status", "inputs", "started")
+    for r in found:
+        inputs = ", ".join(f"{k}={v}" for k, v in r.inputs.items())
+        table.add_row(
+            r.name,
+            r.workflow,
+            r.status,
+            escape(inputs[:60]),
+            r.created_at.isoformat(timespec="seconds"),
         )
     out.print(table)
 

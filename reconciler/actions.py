@@ -27,6 +27,7 @@ class UpdateResource:
     old_digest: str
     path: str
     changes: tuple[FieldChange, ...]
+    replace: bool = False  # a started workflow run with new inputs: canceled and run anew
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from reconciler.actions import (
     UpdateResource,
     verb_of,
 )
+from reconciler.effects import apply_effects
 from reconciler.plan import Plan
 from specs.desired import Desired
 from specs.errors import MCError
@@ -93,8 +94,7 @@ def apply_plan(
     with state.db.transaction():
         writer.upsert_resources(upserts, plan.commit, now)
         writer.delete_resources(deletes)
-        writer.create_tasks([w.name for w in upserts if w.kind == "Task"], now)
-        writer.cancel_tasks([n for k, n in deletes if k == "Task"], "deleted from git", now)
+        apply_effects(writer, applied, desired, actor, plan.commit, now)
         writer.replace_pending(waiting, plan.commit, now)
         writer.append_events(events, now)
         serial = writer.bump_serial(len(applied)) if applied else writer.serial()

@@ -13,12 +13,13 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, assert_never
 
-from reconciler.launch import MissingSecret, Paths, build_request, per_run_cap
+from reconciler import stepflow
+from reconciler.launch import MissingSecret, Paths, build_request, per_run_cap, resolve_env
 from reconciler.lifecycle import transition
 from reconciler.runtime.procs import kill_process_group
 from reconciler.runtime.types import Executor, LaunchRequest, Outcome
@@ -118,7 +119,7 @@ class Engine:
             task = tasks.get(run.task)
             if task is not None and task.state in ("ASSIGNED", "IN_PROGRESS"):
                 t = transition(task.name, task.state, "INBOX", ACTOR, why, run.id)
-                step.tasks.append(
+                step.add_task(
                     TaskWrite(
                         task.name,
                         t.source,
@@ -169,6 +170,8 @@ class Engine:
                 self._dirty = report.changed > 0
                 self._wake_at = self._next_wake(now)
         report.wake_at = self._wake_at
+        if not step.empty() and world.runs:
+            stepflow.run_updates(world, step)
         if not step.empty():
             write_step(self.state.db, step, now)
         launches, self._launches = self._launches, []
@@ -198,7 +201,7 @@ class Engine:
             t = transition(
                 task.name, task.state, "IN_PROGRESS", ACTOR, "agent started", flight.run_id
             )
-            step.tasks.append(TaskWrite(task.name, t.source, t.target, t.key, ACTOR, t.reason))
+            step.add_task(TaskWrite(task.name, t.source, t.target, t.key, ACTOR, t.reason))
             task.state = "IN_PROGRESS"
 
     def _finish(self, step: Step, outcome: Outcome, now: datetime) -> None:
@@ -208,9 +211,15 @@ class Engine:
         if flight is None:
             return
         task, agent = world.tasks[flight.task], world.agents.get(flight.agent)
-        result = settle(
-            task.spec, task.attempts, task.abandoned, outcome, now, self.rng, self.stopping
+        # A quarantine stops the agent, not its work: the run is requeued, the task not canceled.
+        requeue = self.stopping or (
+            outcome.status == "canceled" and agent is not None and agent.status == "quarantined"
         )
+        result = settle(task.spec, task.attempts, task.abandoned, outcome, now, self.rng, requeue)
+        if requeue and not self.stopping:
+            result = replace(result, reason=f"requeued: {outcome.error}")
+        if not self.stopping:
+            result = stepflow.judge(world, step, task, outcome, result, now)
         source = task.state
         started = bool(flight.pid)  # pid 0: the process never started (e.g. binary missing)
         via = ("IN_PROGRESS",) if source == "ASSIGNED" and started else ()
@@ -219,7 +228,7 @@ class Engine:
         key = f"{task.name}:{source}>{result.target}:{outcome.run_id}"
         output = outcome.output if result.target in ("DONE", "REVIEW") else None
         outputs = dict(outcome.outputs) if result.target in ("DONE", "REVIEW") else None
-        step.tasks.append(
+        step.add_task(
             TaskWrite(
                 task.name,
                 source,
@@ -232,6 +241,7 @@ class Engine:
                 next_attempt_at=result.next_attempt_at,
                 output=output,
                 outputs=outputs,
+                rework=task.rework if task.step else None,
                 via=via,
             )
         )
@@ -382,7 +392,19 @@ class Engine:
             reserved=sum(reserved.values(), Decimal(0)),
             daily_cap=world.mission.budget.daily_usd,
         )
-        return schedule(views, world.states(), agents, mission, now)
+        return [*self._secret_unblocks(), *schedule(views, world.states(), agents, mission, now)]
+
+    def _secret_unblocks(self) -> list[Decision]:
+        """Tasks blocked on a missing secret go back to the queue once mc's environment has it
+        (the pure scheduler cannot see the environment; without this they stayed BLOCKED)."""
+        assert self.world is not None
+        return [
+            Unblock(t.name, "secret available")
+            for t in self.world.tasks.values()
+            if t.state == "BLOCKED"
+            and (t.reason or "").startswith("secret:")
+            and any(_secrets_resolve(a) for a in self.world.agents.values() if _serves(a, t))
+        ]
 
     def _enact(self, step: Step, decision: Decision, now: datetime, report: TickReport) -> None:
         world = self.world
@@ -410,22 +432,32 @@ class Engine:
     def _move(self, step: Step, task: TaskRec, target: str, why: str, now: datetime) -> None:
         cause = now.isoformat()
         t = transition(task.name, task.state, target, ACTOR, why, cause)
-        step.tasks.append(TaskWrite(task.name, t.source, t.target, t.key, ACTOR, why))
+        step.add_task(TaskWrite(task.name, t.source, t.target, t.key, ACTOR, why))
         task.state, task.reason = target, why
 
     def _dispatch(self, step: Step, task: TaskRec, agent: AgentRec, now: datetime) -> None:
         world = self.world
         assert world is not None
+        prepared = stepflow.prepare(world, task)
+        if prepared.skip or prepared.fail:
+            self._move(
+                step,
+                task,
+                "DONE" if prepared.skip else "FAILED",
+                prepared.skip or prepared.fail or "",
+                now,
+            )
+            return
         run_id = "r-" + uuid.uuid4().hex[:16]
         try:
-            req = build_request(world, task, agent, run_id, self.paths, now)
+            req = build_request(world, task, agent, run_id, self.paths, now, prepared.prompt)
         except MissingSecret as exc:
             self._move(step, task, "BLOCKED", f"secret: {exc}", now)
             return
         t = transition(
             task.name, task.state, "ASSIGNED", ACTOR, f"dispatched to {agent.name}", run_id
         )
-        step.tasks.append(
+        step.add_task(
             TaskWrite(
                 task.name,
                 t.source,
@@ -518,6 +550,19 @@ def _agent_view(a: AgentRec, reserved: Decimal) -> AgentView:
         daily_cap=a.spec.budget.daily_usd,
         per_run_cap=a.spec.budget.per_run_usd,
     )
+
+
+def _serves(agent: AgentRec, task: TaskRec) -> bool:
+    spec = task.spec
+    return spec.agent in (None, agent.name) and set(spec.requires) <= set(agent.spec.capabilities)
+
+
+def _secrets_resolve(agent: AgentRec) -> bool:
+    try:
+        resolve_env(agent.spec.env, os.environ)
+    except MissingSecret:
+        return False
+    return True
 
 
 def _kill_by_run_id(run_id: str) -> None:

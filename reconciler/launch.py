@@ -55,7 +55,13 @@ def per_run_cap(task: TaskRec, agent: AgentRec) -> Decimal | None:
 
 
 def build_request(
-    world: World, task: TaskRec, agent: AgentRec, run_id: str, paths: Paths, now: datetime
+    world: World,
+    task: TaskRec,
+    agent: AgentRec,
+    run_id: str,
+    paths: Paths,
+    now: datetime,
+    prompt: str | None = None,
 ) -> LaunchRequest:
     seq = task.runs + 1
     timeout = duration_seconds(task.spec.timeout or agent.spec.timeout)
@@ -77,7 +83,9 @@ def build_request(
         command=command,
         env={**env, "MC_REPO": str(paths.repo)},
         protocol=agent.spec.protocol,
-        task_json=task_json(world, task, agent, run_id, paths, now + timedelta(seconds=timeout)),
+        task_json=task_json(
+            world, task, agent, run_id, paths, now + timedelta(seconds=timeout), prompt
+        ),
         timeout_s=timeout,
         heartbeat_timeout_s=duration_seconds(heartbeat) if heartbeat else None,
         per_run_cap_usd=per_run_cap(task, agent),
@@ -86,7 +94,13 @@ def build_request(
 
 
 def task_json(
-    world: World, task: TaskRec, agent: AgentRec, run_id: str, paths: Paths, deadline: datetime
+    world: World,
+    task: TaskRec,
+    agent: AgentRec,
+    run_id: str,
+    paths: Paths,
+    deadline: datetime,
+    prompt: str | None = None,
 ) -> dict[str, Any]:
     """What the agent reads: the work, its inputs, upstream results, memory. Never secrets."""
     spec = task.spec
@@ -112,7 +126,7 @@ def task_json(
         "task": task.name,
         "attempt": task.attempts + 1,
         "title": spec.title,
-        "prompt": spec.prompt,
+        "prompt": spec.prompt if prompt is None else prompt,
         "inputs": spec.inputs,
         "agent": {"name": agent.name, "role": agent.spec.role},
         "mission": world.mission_name,
@@ -123,5 +137,19 @@ def task_json(
             "agent": world.memory.get(f"agent:{agent.name}", {}),
             "task": world.memory.get(f"task:{task.name}", {}),
         },
-        "feedback": (task.outputs or {}).get("_feedback") if task.outputs else None,
+        "feedback": task.feedback,
+        "workflow": _workflow_info(world, task),
+    }
+
+
+def _workflow_info(world: World, task: TaskRec) -> dict[str, Any] | None:
+    if task.step is None:
+        return None
+    run = world.runs[task.step.run]
+    return {
+        "run": run.name,
+        "workflow": run.workflow,
+        "step": task.step.step.id,
+        "inputs": run.inputs,
+        "rework": task.rework,
     }

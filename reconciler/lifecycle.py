@@ -23,8 +23,9 @@ class TaskState(StrEnum):
 S = TaskState
 # from -> the states it may move to. Why each edge exists is the reason a caller passes.
 TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
-    # ready work is dispatched, waits for an approval, is blocked (budget, dependency) or dropped
-    S.INBOX: frozenset({S.ASSIGNED, S.NEEDS_APPROVAL, S.BLOCKED, S.CANCELED, S.FAILED}),
+    # ready work is dispatched, waits for an approval, is blocked (budget, dependency) or
+    # dropped; a workflow step whose `when` is false is done without running (skipped)
+    S.INBOX: frozenset({S.ASSIGNED, S.NEEDS_APPROVAL, S.BLOCKED, S.CANCELED, S.FAILED, S.DONE}),
     # approved -> back to the queue; denied -> failed; deleted -> canceled
     S.NEEDS_APPROVAL: frozenset({S.INBOX, S.FAILED, S.CANCELED}),
     # the run row exists; the process starts, or never could (back to INBOX / FAILED)
@@ -39,10 +40,11 @@ TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     S.FAILED: frozenset({S.INBOX, S.CANCELED}),
     # the task was declared again in git after being deleted
     S.CANCELED: frozenset({S.INBOX}),
-    # finished work is never redone; declare a new task to do it again
-    S.DONE: frozenset(),
+    # finished work is never redone by the reconciler on its own; the one way back is a
+    # workflow verifier sending its step back for rework (bounded by max_rework)
+    S.DONE: frozenset({S.INBOX}),
 }
-TERMINAL = frozenset({S.DONE, S.FAILED, S.CANCELED})
+TERMINAL = frozenset({S.DONE, S.FAILED, S.CANCELED})  # nothing moves them but git or a person
 SETTLED = frozenset({S.DONE, S.FAILED, S.CANCELED, S.BLOCKED, S.NEEDS_APPROVAL, S.REVIEW})
 ACTIVE = frozenset({S.ASSIGNED, S.IN_PROGRESS})
 

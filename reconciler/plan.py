@@ -119,8 +119,11 @@ def _changes(desired: Desired, observed: Observed) -> list[tuple[Change, Subject
             subject = Subject(
                 doc.kind, doc.name, "update", doc.spec, doc.labels, tuple(c.path for c in diff)
             )
+            replace = doc.kind == "WorkflowRun" and any(
+                c.path.startswith(("spec.inputs", "spec.workflow")) for c in diff
+            )
             change = UpdateResource(
-                doc.kind, doc.name, doc.digest, applied.digest, doc.path, tuple(diff)
+                doc.kind, doc.name, doc.digest, applied.digest, doc.path, tuple(diff), replace
             )
             out.append((change, subject))
     for key in sorted(observed.digests.keys() - desired.docs.keys()):
@@ -211,6 +214,7 @@ def action_to_json(action: PlannedAction) -> dict[str, Any]:
         case UpdateResource():
             out.update(digest=change.digest, old_digest=change.old_digest, path=change.path)
             out["changes"] = [asdict(c) for c in change.changes]
+            out["replace"] = change.replace
         case DeleteResource():
             out.update(old_digest=change.old_digest, running=change.running)
         case _:
@@ -237,7 +241,9 @@ def _action_from_json(a: dict[str, Any]) -> PlannedAction:
         change = CreateResource(a["kind"], a["name"], a["digest"], a["path"])
     elif a["action"] == "update":
         diff = tuple(FieldChange(**c) for c in a["changes"])
-        change = UpdateResource(a["kind"], a["name"], a["digest"], a["old_digest"], a["path"], diff)
+        change = UpdateResource(
+            a["kind"], a["name"], a["digest"], a["old_digest"], a["path"], diff, a["replace"]
+        )
     else:
         change = DeleteResource(a["kind"], a["name"], a["old_digest"], a["running"])
     verdict = Verdict(a["risk"], a["rule"], a["note"])

@@ -8,7 +8,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from specs.models import AgentSpec, MissionSpec, TaskSpec
+from reconciler.workflows import StepRef, step_task_name, step_task_spec
+from specs.models import AgentSpec, MissionSpec, TaskSpec, WorkflowSpec
 from state.records import DropRow
 from state.store import StateReader
 
@@ -31,6 +32,9 @@ class TaskRec:
     output: Any = None
     outputs: dict[str, Any] | None = None
     runs: int = 0  # every run ever started, abandoned ones included (workspace numbering)
+    step: StepRef | None = None  # set when this task is a step of a workflow run
+    feedback: str | None = None
+    rework: int = 0
 
 
 @dataclass
@@ -62,6 +66,20 @@ class InFlight:
 
 
 @dataclass
+class RunRec:
+    """A workflow run the engine drives: its pinned definition and resolved inputs."""
+
+    name: str
+    workflow: str
+    spec: WorkflowSpec
+    inputs: dict[str, Any]
+    status: str
+
+    def step_names(self) -> list[str]:
+        return [step_task_name(self.name, s.id) for s in self.spec.steps]
+
+
+@dataclass
 class World:
     mission_name: str
     mission: MissionSpec
@@ -72,13 +90,20 @@ class World:
     memory: dict[str, dict[str, Any]]
     drops: dict[str, list[DropRow]]
     in_flight: dict[str, InFlight] = field(default_factory=dict)
+    runs: dict[str, RunRec] = field(default_factory=dict)
 
     @property
     def mission_spent_today(self) -> Decimal:
         return sum((a.spent_today for a in self.agents.values()), Decimal(0))
 
     def states(self) -> dict[str, str]:
-        return {t.name: t.state for t in self.tasks.values()}
+        """Task states as dependents see them: a failed step that may `continue` counts as done."""
+        return {
+            t.name: "DONE"
+            if t.state == "FAILED" and t.step is not None and t.step.step.on_failure == "continue"
+            else t.state
+            for t in self.tasks.values()
+        }
 
     def roll_day(self, today: date) -> bool:
         """Budgets are per UTC day; a new day resets what was spent."""
@@ -98,11 +123,33 @@ def load_world(reader: StateReader, today: date) -> World | None:
         return None
     specs = {r.name: r for r in resources.values() if r.kind == "Task"}
     counts = reader.run_counts()
-    tasks = {
-        row.name: TaskRec(
+    runs = {
+        r.name: RunRec(
+            r.name, r.workflow, WorkflowSpec.model_validate(r.workflow_spec), r.inputs, r.status
+        )
+        for r in reader.workflow_runs()
+    }
+    steps = {
+        step_task_name(run.name, s.id): (run, s) for run in runs.values() for s in run.spec.steps
+    }
+    tasks: dict[str, TaskRec] = {}
+    for row in reader.tasks():
+        if row.name in specs:
+            task_spec, digest, ref = (
+                TaskSpec.model_validate(specs[row.name].spec),
+                specs[row.name].digest,
+                None,
+            )
+        elif row.name in steps:
+            run, step = steps[row.name]
+            task_spec, digest = step_task_spec(run.name, run.workflow, step), run.name
+            ref = StepRef(run.name, step)
+        else:
+            continue  # a deleted task's history
+        tasks[row.name] = TaskRec(
             row.name,
-            TaskSpec.model_validate(specs[row.name].spec),
-            specs[row.name].digest,
+            task_spec,
+            digest,
             row.state,
             row.reason,
             row.agent,
@@ -113,10 +160,10 @@ def load_world(reader: StateReader, today: date) -> World | None:
             row.output,
             row.outputs,
             counts.get(row.name, 0),
+            ref,
+            row.feedback,
+            row.rework,
         )
-        for row in reader.tasks()
-        if row.name in specs
-    }
     overrides = reader.agent_status_rows()
     spent = reader.spend_by_agent(today)
     recent = reader.recent_outcomes(BREAKER_WINDOW)
@@ -128,7 +175,8 @@ def load_world(reader: StateReader, today: date) -> World | None:
         override = overrides.get(res.name)
         since: datetime | None = None
         if override is not None and override[2] == res.digest:
-            status, reason, since = override[0], override[1], override[3]
+            # still quarantined: keep the failures that tripped the breaker in view
+            status, reason = override[0], override[1]
         elif override is not None:
             since = override[3]  # a new spec lifted the quarantine: count failures afresh
         agent = AgentRec(
@@ -149,4 +197,5 @@ def load_world(reader: StateReader, today: date) -> World | None:
         day=today,
         memory=reader.memory(),
         drops=drops,
+        runs=runs,
     )

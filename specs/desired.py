@@ -10,6 +10,7 @@ from typing import Any
 from specs.errors import SpecError, SpecProblem
 from specs.graph import find_cycle
 from specs.loader import ParsedDoc
+from specs.templates import check_template
 
 Locator = Callable[[str, int, Sequence[str | int]], tuple[int, int] | None]
 MISSION_FILE = "mission.yaml"
@@ -172,9 +173,47 @@ def _check_workflows(index: dict[str, ParsedDoc]) -> Found:
                 msg, hint = _unknown("step", step["verifies"], ids)
                 out.append((doc, (*base, "verifies"), f"verifies {msg}", hint))
         graph = {s["id"]: [d for d in s["depends_on"] if d in ids] for s in steps}
-        for cycle in _cycles(graph):
+        cycles = _cycles(graph)
+        for cycle in cycles:
             where = ("spec", "steps", ids.index(cycle[0]), "depends_on")
             out.append((doc, where, "step cycle: " + " → ".join(cycle), None))
+        if not cycles:
+            out.extend(_check_step_templates(doc, steps, graph))
+    return out
+
+
+def _ancestors(graph: dict[str, list[str]], node: str) -> set[str]:
+    seen: set[str] = set()
+    stack = list(graph.get(node, []))
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(graph.get(current, []))
+    return seen
+
+
+def _check_step_templates(
+    doc: ParsedDoc, steps: list[dict[str, Any]], graph: dict[str, list[str]]
+) -> Found:
+    """Templates are checked statically: syntax, names, inputs, and upstream-only steps."""
+    out: Found = []
+    inputs, ids = set(doc.spec["inputs"]), set(graph)
+    for i, step in enumerate(steps):
+        before = _ancestors(graph, step["id"])
+        base = ("spec", "steps", i)
+        if (
+            step["verifies"] is not None
+            and step["verifies"] in ids
+            and step["verifies"] not in before
+        ):
+            msg = f"step {step['id']!r} verifies {step['verifies']!r} but does not depend on it"
+            out.append((doc, (*base, "verifies"), msg, "add it to depends_on"))
+        for problem in check_template(step["prompt"], inputs, before, ids):
+            out.append((doc, (*base, "prompt"), problem, None))
+        if step["when"] is not None:
+            for problem in check_template(step["when"], inputs, before, ids, expression=True):
+                out.append((doc, (*base, "when"), problem, None))
     return out
 
 

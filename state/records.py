@@ -85,6 +85,22 @@ class TaskRow:
     updated_at: datetime
     workflow_run: str | None = None
     step: str | None = None
+    feedback: str | None = None
+    rework: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowRunRow:
+    name: str
+    workflow: str
+    workflow_digest: str
+    workflow_spec: dict[str, Any]
+    inputs: dict[str, Any]
+    retry_nonce: int
+    status: str
+    outputs: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

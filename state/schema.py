@@ -56,5 +56,16 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX runs_task ON runs (task)",
         "CREATE INDEX ledger_day ON ledger (day)",
     ],
+    [
+        # workflow runs pin the workflow definition they started with
+        """CREATE TABLE workflow_runs (
+            name VARCHAR PRIMARY KEY, workflow VARCHAR NOT NULL,
+            workflow_digest VARCHAR NOT NULL, workflow_spec JSON NOT NULL,
+            inputs JSON NOT NULL, retry_nonce INTEGER NOT NULL DEFAULT 0,
+            status VARCHAR NOT NULL, outputs JSON, created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL)""",
+        "ALTER TABLE tasks ADD COLUMN feedback VARCHAR",
+        "ALTER TABLE tasks ADD COLUMN rework INTEGER DEFAULT 0",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

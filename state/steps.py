@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from collections.abc import Sequence
@@ -35,11 +36,34 @@ class TaskWrite:
     output: Any = None
     outputs: Any = None
     commit: str | None = None
+    feedback: str | None = None  # a verifier's feedback for the step it sends back
+    rework: int | None = None
     via: tuple[str, ...] = ()  # states passed through on the way, each with its own event
+    earlier: tuple[tuple[str, str, str], ...] = ()  # hops merged from writes before this one
 
-    def hops(self) -> list[tuple[str, str]]:
+    def hops(self) -> list[tuple[str, str, str]]:
+        """(from, to, reason) of every state change this write stands for, in order."""
         path = [self.source, *self.via, self.target]
-        return list(itertools.pairwise(path))
+        if self.earlier:
+            path = [self.earlier[-1][1], *self.via, self.target]
+        return [*self.earlier, *((a, b, self.reason) for a, b in itertools.pairwise(path))]
+
+    def then(self, later: TaskWrite) -> TaskWrite:
+        """One write for two successive transitions of a task within one step."""
+        merged = {
+            f: getattr(later, f) if getattr(later, f) is not None else getattr(self, f)
+            for f in (
+                "agent",
+                "attempts",
+                "abandoned",
+                "output",
+                "outputs",
+                "commit",
+                "feedback",
+                "rework",
+            )
+        }
+        return dataclasses.replace(later, source=self.source, earlier=tuple(self.hops()), **merged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +130,13 @@ class AgentStatusWrite:
     digest: str | None  # the agent spec it applies to; a new spec in git lifts it
 
 
+@dataclass(frozen=True, slots=True)
+class RunStatusWrite:
+    name: str
+    status: str
+    outputs: Any = None
+
+
 @dataclass
 class Step:
     """Everything one reconcile step decided; written by `write_step` in one transaction."""
@@ -117,7 +148,19 @@ class Step:
     memory: list[MemoryWrite] = field(default_factory=list)
     drops: list[DropWrite] = field(default_factory=list)
     agents: list[AgentStatusWrite] = field(default_factory=list)
+    workflow_runs: list[RunStatusWrite] = field(default_factory=list)
     events: list[NewEvent] = field(default_factory=list)
+    _task_index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def add_task(self, write: TaskWrite) -> None:
+        """Queue a transition; a second one for the same task in this step chains onto it
+        (one UPDATE per task: the batched statement cannot apply two to one row)."""
+        index = self._task_index.get(write.name)
+        if index is None:
+            self._task_index[write.name] = len(self.tasks)
+            self.tasks.append(write)
+        else:
+            self.tasks[index] = self.tasks[index].then(write)
 
     def empty(self) -> bool:
         return not any(
@@ -129,6 +172,7 @@ class Step:
                 self.memory,
                 self.drops,
                 self.agents,
+                self.workflow_runs,
                 self.events,
             )
         )
@@ -187,19 +231,31 @@ def write_step(db: Database, step: Step, now: datetime) -> list[str]:
                     [a.digest for a in step.agents],
                 ],
             )
+        if step.workflow_runs:
+            db.execute(
+                "UPDATE workflow_runs SET status = v.status,"
+                " outputs = coalesce(v.outputs::JSON, workflow_runs.outputs), updated_at = ?"
+                " FROM (SELECT unnest(?) AS name, unnest(?) AS status,"
+                " unnest(?::VARCHAR[]) AS outputs) v WHERE workflow_runs.name = v.name",
+                [
+                    now,
+                    *_cols(step.workflow_runs, "name", "status"),
+                    [_json(r.outputs) for r in step.workflow_runs],
+                ],
+            )
         moved = set(applied)
-        events = list(step.events) + [
+        events = [
             NewEvent(
                 t.actor,
                 "task.transition",
                 f"Task/{t.name}",
-                {"from": src, "to": dst, "reason": t.reason, "key": t.key},
+                {"from": src, "to": dst, "reason": why, "key": t.key},
                 t.commit,
             )
             for t in step.tasks
             if t.name in moved
-            for src, dst in t.hops()
-        ]
+            for src, dst, why in t.hops()
+        ] + list(step.events)
         if events:
             db.execute(
                 "INSERT INTO events (time, actor, kind, subject, data, commit)"
@@ -222,11 +278,14 @@ def _write_tasks(db: Database, writes: Sequence[TaskWrite], now: datetime) -> li
         " agent = coalesce(v.agent, tasks.agent), attempts = coalesce(v.attempts, tasks.attempts),"
         " abandoned = coalesce(v.abandoned, tasks.abandoned), next_attempt_at = v.next_at,"
         " output = coalesce(v.output::JSON, tasks.output),"
-        " outputs = coalesce(v.outputs::JSON, tasks.outputs), updated_at = ?"
+        " outputs = coalesce(v.outputs::JSON, tasks.outputs),"
+        " feedback = coalesce(v.feedback, tasks.feedback),"
+        " rework = coalesce(v.rework, tasks.rework), updated_at = ?"
         " FROM (SELECT unnest(?) AS name, unnest(?) AS source, unnest(?) AS target,"
         " unnest(?) AS key, unnest(?) AS reason, unnest(?) AS agent, unnest(?) AS attempts,"
         " unnest(?) AS abandoned, unnest(?::TIMESTAMP[]) AS next_at, unnest(?) AS output,"
-        " unnest(?) AS outputs) v"
+        " unnest(?) AS outputs, unnest(?::VARCHAR[]) AS feedback,"
+        " unnest(?::INTEGER[]) AS rework) v"
         " WHERE tasks.name = v.name AND tasks.state = v.source"
         " AND coalesce(tasks.transition_key, '') <> v.key RETURNING tasks.name",
         [
@@ -245,6 +304,8 @@ def _write_tasks(db: Database, writes: Sequence[TaskWrite], now: datetime) -> li
             ),
             [_json(w.output) for w in writes],
             [_json(w.outputs) for w in writes],
+            [w.feedback for w in writes],
+            [w.rework for w in writes],
         ],
     )
     return [r[0] for r in rows]

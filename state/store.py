@@ -19,6 +19,7 @@ from state.records import (
     PendingAction,
     RunRow,
     TaskRow,
+    WorkflowRunRow,
 )
 
 RUN_COLUMNS = (
@@ -132,7 +133,8 @@ class StateReader:
     def tasks(self, names: Sequence[str] | None = None) -> list[TaskRow]:
         sql = (
             "SELECT name, state, reason, agent, attempts, abandoned, next_attempt_at, output,"
-            " outputs, created_at, updated_at, workflow_run, step FROM tasks"
+            " outputs, created_at, updated_at, workflow_run, step, feedback, coalesce(rework, 0)"
+            " FROM tasks"
         )
         rows = (
             self.db.fetchall(sql + " WHERE name IN (SELECT unnest(?)) ORDER BY name", [list(names)])
@@ -218,6 +220,32 @@ class StateReader:
             else self.db.fetchall(sql + " ORDER BY time, path")
         )
         return [DropRow(*r) for r in rows]
+
+    def workflow_runs(self, names: Sequence[str] | None = None) -> list[WorkflowRunRow]:
+        sql = (
+            "SELECT name, workflow, workflow_digest, workflow_spec, inputs, retry_nonce, status,"
+            " outputs, created_at, updated_at FROM workflow_runs"
+        )
+        rows = (
+            self.db.fetchall(sql + " WHERE name IN (SELECT unnest(?)) ORDER BY name", [list(names)])
+            if names is not None
+            else self.db.fetchall(sql + " ORDER BY created_at, name")
+        )
+        return [
+            WorkflowRunRow(
+                r[0],
+                r[1],
+                r[2],
+                json.loads(r[3]),
+                json.loads(r[4]),
+                r[5],
+                r[6],
+                json.loads(r[7]) if r[7] is not None else None,
+                r[8],
+                r[9],
+            )
+            for r in rows
+        ]
 
     def agent_overrides(self) -> dict[str, tuple[str, str | None]]:
         """Observed agent status set by the system (e.g. the loop breaker's quarantine)."""
@@ -328,6 +356,41 @@ class StateWriter(StateReader):
                 " SELECT unnest(?), 'INBOX', ?, ? ON CONFLICT DO NOTHING",
                 [list(names), now, now],
             )
+
+    def start_workflow_run(
+        self, row: WorkflowRunRow, steps: Sequence[tuple[str, str]], now: datetime
+    ) -> None:
+        """Pin the run's workflow and (re)create its step tasks, fresh, in INBOX."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO workflow_runs VALUES (?, ?, ?, ?::JSON, ?::JSON, ?, ?, NULL,"
+            " ?, ?)",
+            [
+                row.name,
+                row.workflow,
+                row.workflow_digest,
+                _json(row.workflow_spec),
+                _json(row.inputs),
+                row.retry_nonce,
+                row.status,
+                now,
+                now,
+            ],
+        )
+        self.db.execute(
+            "INSERT INTO tasks (name, state, created_at, updated_at, workflow_run, step, rework)"
+            " SELECT unnest(?), 'INBOX', ?, ?, ?, unnest(?), 0 ON CONFLICT (name) DO UPDATE SET"
+            " state = 'INBOX', reason = 'run started anew', attempts = 0, abandoned = 0,"
+            " next_attempt_at = NULL, output = NULL, outputs = NULL, feedback = NULL, rework = 0,"
+            " updated_at = excluded.updated_at",
+            [[t for t, _ in steps], now, now, row.name, [s for _, s in steps]],
+        )
+
+    def set_workflow_run(self, name: str, status: str, nonce: int | None, now: datetime) -> None:
+        self.db.execute(
+            "UPDATE workflow_runs SET status = ?, retry_nonce = coalesce(?, retry_nonce),"
+            " updated_at = ? WHERE name = ?",
+            [status, nonce, now, name],
+        )
 
     def cancel_tasks(self, names: Sequence[str], reason: str, now: datetime) -> None:
         if names:

@@ -1,0 +1,180 @@
+"""Operations behind `mc run`, `mc workflows`, `mc run-status` and `mc retry`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import yaml
+
+from reconciler.lifecycle import transition
+from reconciler.operations import Workspace
+from reconciler.workflows import step_task_name
+from specs.errors import MCError
+from specs.fields import NAME_PATTERN
+from state.records import NewEvent, TaskRow, WorkflowRunRow
+from state.steps import Step, TaskWrite, write_step
+
+
+@dataclass(frozen=True)
+class NewRun:
+    name: str
+    path: str
+    commit: str | None
+
+
+def parse_inputs(pairs: list[str]) -> dict[str, Any]:
+    """`-i key=value`: values read as YAML scalars, so numbers and booleans keep their type."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise MCError(f"-i {pair!r}: expected key=value")
+        out[key] = yaml.safe_load(value) if value else ""
+    return out
+
+
+def start_run(
+    ws: Workspace, workflow: str, inputs: dict[str, Any], name: str | None, commit: bool
+) -> NewRun:
+    """Write runs/<name>.yaml, check the whole mission with it, and commit just that file."""
+    name = name or _default_name(workflow, ws.clock())
+    if not re.match(NAME_PATTERN, name) or len(name) > 63:
+        raise MCError(f"invalid run name {name!r}; use lowercase letters, digits and '-'")
+    rel = f"runs/{name}.yaml"
+    path = ws.repo.root / rel
+    if path.exists():
+        raise MCError(f"{rel} already exists; choose another --name")
+    doc = {
+        "apiVersion": "mc/v1",
+        "kind": "WorkflowRun",
+        "metadata": {"name": name},
+        "spec": {"workflow": workflow, "inputs": inputs},
+    }
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    try:
+        ws.repo.desired(None)  # the work tree with the new file: every problem, file and line
+    except MCError:
+        path.unlink()
+        raise
+    sha = _commit(ws, rel, f"Run workflow {workflow} as {name} (mc run)") if commit else None
+    return NewRun(name, rel, sha)
+
+
+def _default_name(workflow: str, now: datetime) -> str:
+    return f"{workflow}-{now:%Y%m%d-%H%M%S}"[:63].strip("-")
+
+
+def _commit(ws: Workspace, rel: str, message: str) -> str:
+    import git  # GitPython: only this command needs it, so the import stays off the plan path
+
+    repo = git.Repo(ws.repo.root)
+    repo.git.add("--", rel)
+    repo.git.commit("-m", message, "--", rel)
+    return str(repo.head.commit.hexsha)
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    id: str
+    task: str
+    state: str
+    reason: str | None
+    attempts: int
+    rework: int
+    depends_on: list[str]
+    agent: str | None
+    output: Any
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    run: WorkflowRunRow
+    steps: list[StepStatus]
+
+
+def run_status(ws: Workspace, name: str) -> RunStatus:
+    with ws.read_state() as state:
+        found = state.reader.workflow_runs([name])
+        if not found:
+            raise MCError(f"no workflow run {name!r} has been applied (see `mc runs -w`)")
+        run = found[0]
+        names = [step_task_name(name, s["id"]) for s in run.workflow_spec["steps"]]
+        rows = {t.name: t for t in state.reader.tasks(names)}
+    steps = []
+    for spec in run.workflow_spec["steps"]:
+        row = rows.get(step_task_name(name, spec["id"]))
+        steps.append(
+            StepStatus(
+                spec["id"],
+                step_task_name(name, spec["id"]),
+                row.state if row else "-",
+                row.reason if row else None,
+                row.attempts if row else 0,
+                row.rework if row else 0,
+                list(spec["depends_on"]),
+                row.agent if row else None,
+                row.output if row else None,
+            )
+        )
+    return RunStatus(run, steps)
+
+
+def workflow_runs(ws: Workspace) -> list[WorkflowRunRow]:
+    with ws.read_state() as state:
+        return state.reader.workflow_runs()
+
+
+def workflows(ws: Workspace) -> list[tuple[str, dict[str, Any], int]]:
+    """Applied workflows: name, spec, number of runs."""
+    with ws.read_state() as state:
+        resources = state.reader.resources()
+        runs = state.reader.workflow_runs()
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r.workflow] = counts.get(r.workflow, 0) + 1
+    return [
+        (r.name, r.spec, counts.get(r.name, 0))
+        for r in sorted(resources.values(), key=lambda r: r.name)
+        if r.kind == "Workflow"
+    ]
+
+
+def retry(ws: Workspace, target: str, actor: str) -> list[str]:
+    """`mc retry RUN[.STEP]`: FAILED or BLOCKED steps back to INBOX, recorded as events."""
+    run_name, _, step_id = target.partition(".")
+    with ws.write_state() as state:
+        found = state.reader.workflow_runs([run_name])
+        if not found:
+            raise MCError(f"no workflow run {run_name!r} (see `mc runs -w`)")
+        ids = [s["id"] for s in found[0].workflow_spec["steps"]]
+        if step_id and step_id not in ids:
+            raise MCError(f"run {run_name} has no step {step_id!r} (steps: {', '.join(ids)})")
+        names = [step_task_name(run_name, s) for s in ([step_id] if step_id else ids)]
+        rows = [t for t in state.reader.tasks(names) if t.state in ("FAILED", "BLOCKED")]
+        if not rows:
+            raise MCError(f"nothing to retry in {target}: no step is FAILED or BLOCKED")
+        now = ws.clock()
+        step = Step()
+        for row in rows:
+            _requeue(step, row, actor, now)
+        step.events.append(
+            NewEvent(
+                actor,
+                "retry.requested",
+                f"WorkflowRun/{run_name}",
+                {"steps": [r.name for r in rows]},
+            )
+        )
+        write_step(state.db, step, now)
+        state.writer.set_workflow_run(run_name, "RUNNING", None, now)
+    return [r.name for r in rows]
+
+
+def _requeue(step: Step, row: TaskRow, actor: str, now: datetime) -> None:
+    why = "retry requested (mc retry)"
+    t = transition(row.name, row.state, "INBOX", actor, why, now.isoformat())
+    step.add_task(TaskWrite(row.name, t.source, t.target, t.key, actor, why, attempts=0, rework=0))
