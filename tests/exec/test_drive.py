@@ -1,0 +1,454 @@
+"""End to end through the engine: real repos, real DuckDB, real agent processes.
+
+Each test declares a mission, commits it and drives it with `apply_now` (what `mc apply
+--auto-approve` calls), then reads what happened through StateReader, the workspace files
+and, where the command is what users see, the real `mc` CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from exec_harness import ExecRepo, files_under
+
+from reconciler.operations import utcnow
+
+pytestmark = pytest.mark.timeout(60)
+
+DONE_AGENT = """
+print("working on", TASK["task"])
+result(status="done", output={"echo": TASK["prompt"], "attempt": ATTEMPT}, tokens=12)
+"""
+
+
+def transitions(repo: ExecRepo, task: str) -> list[tuple[str, str]]:
+    return [
+        (e.data["from"], e.data["to"])
+        for e in repo.events("task.transition")
+        if e.subject == f"Task/{task}"
+    ]
+
+
+def test_a_task_runs_and_is_done_with_its_output(repo: ExecRepo) -> None:
+    repo.agent("echo", DONE_AGENT)
+    repo.task("hello", agent="echo", prompt="say hi")
+    repo.commit()
+
+    done = repo.apply()
+
+    assert done.result is not None and len(done.result.applied) == 3
+    assert done.converged is not None and done.converged.summary["tasks"] == {"DONE": 1}
+    row = repo.task_row("hello")
+    assert (row.state, row.attempts, row.agent) == ("DONE", 1, "echo")
+    assert row.output == {"echo": "say hi", "attempt": 1}
+    [run] = repo.runs("hello")
+    assert (run.state, run.status, run.exit_code, run.tokens) == ("ENDED", "done", 0, 12)
+    assert run.pid and run.pid > 0 and run.ended_at is not None
+    assert run.workspace == str(repo.mc_dir / "work" / "hello" / "1")
+    task_json = json.loads((Path(run.workspace) / "task.json").read_text())
+    assert (task_json["run_id"], task_json["task"], task_json["prompt"]) == (
+        run.id,
+        "hello",
+        "say hi",
+    )
+    assert transitions(repo, "hello") == [
+        ("INBOX", "ASSIGNED"),
+        ("ASSIGNED", "IN_PROGRESS"),
+        ("IN_PROGRESS", "DONE"),
+    ]
+
+
+def test_a_second_apply_redoes_nothing(repo: ExecRepo) -> None:
+    repo.agent("echo", DONE_AGENT)
+    repo.task("hello", agent="echo")
+    repo.commit()
+    repo.apply()
+
+    again = repo.apply()
+
+    assert again.result is None and not again.plan.actions
+    assert len(repo.runs("hello")) == 1
+
+
+RESEARCHER = """
+(OUT / "facts.md").write_text("The sky is blue.\\n")
+result(status="done", output="1 fact")
+"""
+
+WRITER = """
+up = TASK["upstream"]["research"]
+texts = [Path(d["file"]).read_text() for d in up["drops"]]
+paths = [d["path"] for d in up["drops"]]
+result(status="done", output={"from": up["output"], "paths": paths, "text": "".join(texts)})
+"""
+
+
+def test_a_dependency_chain_runs_in_order_and_hands_over_output_and_drops(
+    repo: ExecRepo,
+) -> None:
+    repo.agent("researcher", RESEARCHER)
+    repo.agent("writer", WRITER)
+    repo.task("research", agent="researcher")
+    repo.task("write", agent="writer", depends_on=["research"])
+    repo.commit()
+
+    repo.apply()
+
+    assert repo.task_row("research").state == "DONE"
+    write = repo.task_row("write")
+    assert write.state == "DONE"
+    assert write.output == {"from": "1 fact", "paths": ["facts.md"], "text": "The sky is blue.\n"}
+    [up], [down] = repo.runs("research"), repo.runs("write")
+    assert up.ended_at is not None and down.started_at >= up.ended_at
+    handed = json.loads((Path(str(down.workspace)) / "task.json").read_text())
+    [drop] = handed["upstream"]["research"]["drops"]
+    assert Path(drop["file"]).parent.parent == repo.mc_dir / "drops"
+
+
+FLAKY = """
+if ATTEMPT < 3:
+    print(f"transient failure {ATTEMPT}", file=sys.stderr)
+    sys.exit(1)
+result(status="done", output="third time lucky")
+"""
+
+
+def test_an_agent_failing_twice_then_succeeding_is_done_after_three_attempts(
+    repo: ExecRepo,
+) -> None:
+    repo.agent("flaky", FLAKY)
+    repo.task("wobbly", agent="flaky", retry={"max_attempts": 3, "jitter": 0})
+    repo.commit()
+
+    repo.apply()
+
+    row = repo.task_row("wobbly")
+    assert (row.state, row.attempts, row.output) == ("DONE", 3, "third time lucky")
+    runs = repo.runs("wobbly")
+    assert [r.attempt for r in runs] == [1, 2, 3]
+    assert [r.status for r in runs] == ["retry", "retry", "done"]
+    assert [r.error_class for r in runs] == ["temporary", "temporary", None]
+    assert runs[0].error == "exited with code 1: transient failure 1"
+    assert runs[1].error == "exited with code 1: transient failure 2"
+    assert runs[2].error is None
+    assert [r.exit_code for r in runs] == [1, 1, 0]
+    # the backoff was waited out: 50ms, then 100ms (no jitter)
+    first_end, second_end = runs[0].ended_at, runs[1].ended_at
+    assert first_end is not None and second_end is not None
+    assert (runs[1].started_at - first_end).total_seconds() >= 0.05
+    assert (runs[2].started_at - second_end).total_seconds() >= 0.1
+    assert [Path(str(r.workspace)).name for r in runs] == ["1", "2", "3"]
+
+
+ALWAYS_FAILS = """
+print("no luck", file=sys.stderr)
+sys.exit(1)
+"""
+
+
+def test_an_agent_always_failing_is_failed_after_max_attempts(repo: ExecRepo) -> None:
+    repo.agent("broken", ALWAYS_FAILS)
+    repo.task("doomed", agent="broken", retry={"max_attempts": 3, "initial_interval": "100ms"})
+    repo.commit()
+
+    started = time.monotonic()
+    repo.apply()
+
+    assert time.monotonic() - started < 20  # a hang guard, not a measurement
+    row = repo.task_row("doomed")
+    assert (row.state, row.attempts) == ("FAILED", 3)
+    assert row.reason == "failed after 3 attempts: exited with code 1: no luck"
+    runs = repo.runs("doomed")
+    assert len(runs) == 3
+    assert all(r.status == "retry" and r.error == "exited with code 1: no luck" for r in runs)
+    [failed] = repo.events("task.failed")
+    assert failed.subject == "Task/doomed"
+
+
+def test_a_result_saying_failed_fails_after_one_attempt(repo: ExecRepo) -> None:
+    repo.agent("refuser", 'result(status="failed", error="the input file is missing")')
+    repo.task("impossible", agent="refuser", retry={"max_attempts": 5})
+    repo.commit()
+
+    repo.apply()
+
+    row = repo.task_row("impossible")
+    assert (row.state, row.attempts) == ("FAILED", 1)
+    assert row.reason == "failed: the input file is missing"
+    [run] = repo.runs("impossible")
+    assert (run.status, run.error_class) == ("failed", "permanent")
+
+
+def test_a_result_saying_blocked_waits_for_a_person(repo: ExecRepo) -> None:
+    repo.agent("asker", 'result(status="blocked", error="which customer?")')
+    repo.task("unclear", agent="asker")
+    repo.commit()
+
+    repo.apply()
+
+    row = repo.task_row("unclear")
+    assert (row.state, row.reason) == ("BLOCKED", "agent: which customer?")
+
+
+def test_approval_before_holds_dispatch_and_approval_after_holds_done(repo: ExecRepo) -> None:
+    repo.agent("echo", DONE_AGENT)
+    repo.task("gated", agent="echo", approval="before")
+    repo.task("reviewed", agent="echo", approval="after")
+    repo.commit()
+
+    repo.apply()
+
+    assert repo.task_row("gated").state == "NEEDS_APPROVAL"
+    assert repo.runs("gated") == []
+    reviewed = repo.task_row("reviewed")
+    assert reviewed.state == "REVIEW"
+    assert reviewed.output == {"echo": "", "attempt": 1}
+
+
+COUNTER = """
+count = TASK["memory"]["agent"].get("count", 0) + 1
+result(status="done", output=count, memory={"agent": {"count": count}, "task": {"seen": True}})
+"""
+
+
+def test_agent_memory_is_kept_and_handed_to_the_next_task(repo: ExecRepo) -> None:
+    repo.agent("counter", COUNTER)
+    repo.task("first", agent="counter")
+    repo.task("second", agent="counter", depends_on=["first"])
+    repo.commit()
+
+    repo.apply()
+
+    assert repo.task_row("first").output == 1
+    assert repo.task_row("second").output == 2
+    [run] = repo.runs("second")
+    handed = json.loads((Path(str(run.workspace)) / "task.json").read_text())
+    assert handed["memory"] == {"agent": {"count": 1}, "task": {}}
+    with repo.state() as state:
+        assert state.reader.memory("agent:") == {"agent:counter": {"count": 2}}
+        assert state.reader.memory("task:first") == {"task:first": {"seen": True}}
+    shown = repo.mc("memory", "counter")
+    assert shown.returncode == 0, shown.stderr
+    assert "count = 2" in shown.stdout
+    as_json = repo.mc("memory", "counter", "--json")
+    assert json.loads(as_json.stdout) == {"count": 2}
+    unknown = repo.mc("memory", "nobody")
+    assert unknown.returncode == 1
+    assert "unknown agent 'nobody'" in unknown.stderr
+
+
+DROPPER = """
+(OUT / "report.md").write_text("# Report\\n\\nAll good.\\n")
+(OUT / "data").mkdir()
+(OUT / "data" / "table.csv").write_text("a,b\\n1,2\\n")
+result(status="done", output="dropped")
+"""
+
+
+def test_content_drops_are_recorded_stored_and_listed(repo: ExecRepo) -> None:
+    repo.agent("dropper", DROPPER)
+    repo.task("report", agent="dropper")
+    repo.commit()
+
+    repo.apply()
+
+    expected = {
+        "report.md": (b"# Report\n\nAll good.\n", "text/markdown"),
+        "data/table.csv": (b"a,b\n1,2\n", "text/csv"),
+    }
+    with repo.state() as state:
+        drops = {d.path: d for d in state.reader.drops("report")}
+    [run] = repo.runs("report")
+    assert set(drops) == set(expected)
+    for path, (content, media_type) in expected.items():
+        drop = drops[path]
+        sha = hashlib.sha256(content).hexdigest()
+        assert (drop.sha256, drop.size, drop.media_type, drop.run_id) == (
+            sha,
+            len(content),
+            media_type,
+            run.id,
+        )
+        stored = repo.mc_dir / "drops" / sha[:2] / sha
+        assert stored.read_bytes() == content
+    listed = repo.mc("drops", "report", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {r["path"]: r for r in json.loads(listed.stdout)}
+    assert set(rows) == set(expected)
+    for path, row in rows.items():
+        assert Path(row["file"]).read_bytes() == expected[path][0]
+    table = repo.mc("drops", "report")
+    assert "report.md" in table.stdout and "data/table.csv" in table.stdout
+
+
+SPENDER = 'result(status="done", output="spent", cost_usd=0.6)'
+
+
+def test_a_daily_budget_blocks_the_run_after_the_cap_and_raising_it_unblocks(
+    repo: ExecRepo,
+) -> None:
+    """The rule: a run may start while spent + reserved < cap (so one run may overshoot)."""
+    repo.agent("spender", SPENDER, budget={"daily_usd": 1})
+    for name in ("b1", "b2", "b3"):
+        repo.task(name, agent="spender")
+    repo.commit()
+
+    repo.apply()
+
+    assert [repo.task_row(n).state for n in ("b1", "b2", "b3")] == ["DONE", "DONE", "BLOCKED"]
+    blocked = repo.task_row("b3")
+    assert blocked.reason is not None and blocked.reason.startswith("budget")
+    assert blocked.reason == "budget: agent spender at $1.20 of its $1.00 daily cap"
+    assert repo.runs("b3") == []
+    with repo.state() as state:
+        assert sum(state.reader.spend_by_agent(utcnow().date()).values()) == Decimal("1.2")
+    agents = json.loads(repo.mc("agents", "--json").stdout)
+    assert Decimal(agents[0]["spent_today"]) == Decimal("1.2")
+
+    repo.agent("spender", SPENDER, budget={"daily_usd": 5})
+    repo.commit("raise the cap")
+    raised = repo.apply()
+
+    assert raised.result is not None and len(raised.result.applied) == 1
+    assert repo.task_row("b3").state == "DONE"
+    assert len(repo.runs("b3")) == 1
+
+
+OVERSPENDER = """
+Path(os.environ["MC_COST_JSON"]).write_text(json.dumps({"cost_usd": 2.5}))
+time.sleep(30)
+result(status="done", output="too late")
+"""
+
+
+def test_an_agent_over_its_per_run_cap_is_stopped_and_failed(repo: ExecRepo) -> None:
+    repo.agent("overspender", OVERSPENDER, budget={"per_run_usd": 1})
+    repo.task("pricey", agent="overspender", retry={"max_attempts": 3})
+    repo.commit()
+
+    started = time.monotonic()
+    repo.apply()
+
+    assert time.monotonic() - started < 20  # stopped long before its 30 s sleep
+    row = repo.task_row("pricey")
+    assert (row.state, row.attempts) == ("FAILED", 1)
+    assert row.reason is not None and "per-run budget" in row.reason
+    [run] = repo.runs("pricey")
+    assert run.status == "failed"
+    assert run.error is not None and run.error.startswith("per-run budget $1 exceeded: $2.5")
+    assert run.cost_usd == Decimal("2.5")  # what it reported spending still counts
+
+
+BREAKER_AGENT = """
+if (Path(os.environ["MC_REPO"]) / "fixed").exists():
+    result(status="done", output="fixed")
+elif TASK["task"] == "long":
+    time.sleep(30)
+else:
+    print("still broken", file=sys.stderr)
+    sys.exit(1)
+"""
+
+
+def test_the_loop_breaker_quarantines_an_agent_and_a_new_spec_lifts_it(repo: ExecRepo) -> None:
+    repo.agent("shaky", BREAKER_AGENT, role="v1", concurrency=2)
+    repo.task("long", agent="shaky", priority=10)  # runs while the others fail
+    names = [f"job{i}" for i in range(1, 7)]
+    for name in names:
+        repo.task(name, agent="shaky", retry={"max_attempts": 1})
+    repo.commit()
+
+    started = time.monotonic()
+    repo.apply()
+
+    assert time.monotonic() - started < 20  # `long` was stopped, not waited for
+    assert [repo.task_row(n).state for n in names[:5]] == ["FAILED"] * 5
+    assert repo.runs("job6") == []  # the quarantined agent ran nothing more
+    [event] = repo.events("agent.quarantined")
+    assert event.subject == "Agent/shaky"
+    assert event.data["reason"] == "loop breaker: 5 of its last 5 runs failed"
+    # the run in flight was stopped; its task waits for a fixed agent (not CANCELED)
+    long = repo.task_row("long")
+    assert (long.state, long.attempts) == ("INBOX", 0)
+    assert long.reason is not None and "agent quarantined" in long.reason
+    [stopped] = repo.runs("long")
+    assert (stopped.status, stopped.error_class) == ("canceled", "canceled")
+    listed = json.loads(repo.mc("agents", "--json").stdout)
+    assert [(a["name"], a["status"]) for a in listed] == [("shaky", "quarantined")]
+    assert listed[0]["reason"] == "loop breaker: 5 of its last 5 runs failed"
+    assert (listed[0]["recent_failures"], listed[0]["running"]) == (5, 0)
+    table = repo.mc("agents")
+    assert table.returncode == 0 and "quarantined" in table.stdout
+    assert "loop breaker" in table.stdout
+
+    repo.write("fixed", "yes\n")
+    repo.agent("shaky", BREAKER_AGENT, role="v2", concurrency=2)
+    repo.commit("fix the agent")
+    repo.apply()
+
+    assert repo.task_row("job6").state == "DONE"
+    long = repo.task_row("long")
+    assert (long.state, long.attempts, long.output) == ("DONE", 1, "fixed")
+    assert json.loads(repo.mc("agents", "--json").stdout)[0]["status"] == "active"
+
+
+SECRET = "s3cr3t-" + hashlib.sha256(b"mc exec tests").hexdigest()[:24]
+SECRET_SHA = hashlib.sha256(SECRET.encode()).hexdigest()
+SECRET_AGENT = """
+import hashlib
+token = os.environ.get("TOKEN", "")
+seen = hashlib.sha256(token.encode()).hexdigest() == TASK["inputs"]["sha"]
+print("token is", token)
+print("token is", token, file=sys.stderr)
+result(status="done", output={"seen": seen, "length": len(token)})
+"""
+
+
+def test_a_secret_reaches_the_agent_and_no_file_under_mc(
+    repo: ExecRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MC_TEST_SECRET", SECRET)
+    repo.agent("keyholder", SECRET_AGENT, env={"TOKEN": {"from_env": "MC_TEST_SECRET"}})
+    repo.task("use-key", agent="keyholder", inputs={"sha": SECRET_SHA})
+    repo.commit()
+
+    repo.apply()
+
+    row = repo.task_row("use-key")
+    assert row.state == "DONE"
+    assert row.output == {"seen": True, "length": len(SECRET)}
+    files = files_under(repo.mc_dir)
+    assert repo.mc_dir / "state.duckdb" in files
+    assert any(f.name == "stdout.log" for f in files)
+    leaks = [f for f in files if SECRET.encode() in f.read_bytes()]
+    assert leaks == []
+    [run] = repo.runs("use-key")
+    stdout = (Path(str(run.workspace)) / "stdout.log").read_text()
+    assert "token is [redacted]" in stdout
+
+
+def test_a_missing_secret_blocks_the_task_naming_the_variable(
+    repo: ExecRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MC_TEST_SECRET", raising=False)
+    repo.agent("keyholder", SECRET_AGENT, env={"TOKEN": {"from_env": "MC_TEST_SECRET"}})
+    repo.task("use-key", agent="keyholder", inputs={"sha": SECRET_SHA})
+    repo.commit()
+
+    repo.apply()
+
+    row = repo.task_row("use-key")
+    assert row.state == "BLOCKED"
+    assert row.reason is not None and "MC_TEST_SECRET" in row.reason
+    assert repo.runs("use-key") == []
+
+    monkeypatch.setenv("MC_TEST_SECRET", SECRET)
+    repo.apply()
+
+    row = repo.task_row("use-key")
+    assert (row.state, row.output) == ("DONE", {"seen": True, "length": len(SECRET)})
