@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,10 +18,12 @@ from reconciler.actions import (
     UpdateResource,
     verb_of,
 )
-from reconciler.converge import Converged
 from reconciler.operations import StatusReport
 from reconciler.plan import Plan
 from state.records import Event
+
+if TYPE_CHECKING:
+    from reconciler.converge import Converged
 
 SYMBOL = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red")}
 RISK_STYLE = {"LOW": ("dim",), "HIGH": ("yellow",), "RED": ("bold", "red"), "DENY": ("bold", "red")}

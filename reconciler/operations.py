@@ -9,22 +9,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.apply import ApplyResult, apply_plan, check_fresh
-from reconciler.converge import Converged, Progress, converge
 
 __all__ = ["ApplyResult"]
 from reconciler.launch import Paths
 from reconciler.observed import observe
 from reconciler.plan import Plan, build_plan, plan_from_json, plan_to_json
 from reconciler.source import MissionRepo
-from reconciler.world import load_world
 from specs.desired import Desired
 from specs.errors import MCError
 from state.errors import StateLocked
 from state.records import DropRow, Event, PendingAction, RunRow
 from state.store import State
+
+if TYPE_CHECKING:  # the execution engine loads only when a command drives or reads work
+    from reconciler.converge import Converged, Progress
 
 Clock = Callable[[], datetime]
 
@@ -130,6 +131,8 @@ def apply_now(
 def _drive(ws: Workspace, state: State, drive: Drive | None) -> Converged | None:
     if drive is None:
         return None
+    from reconciler.converge import converge
+
     return converge(ws.repo, state, ws.clock, drive.progress, drive.should_stop)
 
 
@@ -207,6 +210,8 @@ class AgentReport:
 
 
 def agents(ws: Workspace) -> list[AgentReport]:
+    from reconciler.world import load_world
+
     today = ws.clock().date()
     with ws.read_state() as state:
         world = load_world(state.reader, today)

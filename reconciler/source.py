@@ -17,7 +17,7 @@ from specs.loader import ParsedDoc, parse_file
 from specs.locate import locate
 
 SPEC_DIRS = ("mission.yaml", "agents", "tasks", "workflows", "runs", "approvals")
-CACHE_VERSION = 2  # bump when parsing or the models change what a blob parses to
+CACHE_VERSION = 3  # bump when parsing or the models change what a blob parses to
 _Cached = tuple[tuple[str, str, dict[str, str], dict[str, Any], str, int], ...]
 
 

@@ -6,10 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import TemplateError, UndefinedError
-
 from specs.models import RetryPolicy, TaskSpec, WorkflowSpec, WorkflowStep
-from specs.templates import environment
 
 RUN_STATUSES = (
     "PENDING",
@@ -79,6 +76,10 @@ def template_context(
 
 
 def render(text: str, context: Mapping[str, Any]) -> str:
+    from jinja2 import TemplateError, UndefinedError
+
+    from specs.templates import environment
+
     try:
         return environment().from_string(text).render(**context)
     except UndefinedError as exc:
@@ -88,6 +89,10 @@ def render(text: str, context: Mapping[str, Any]) -> str:
 
 
 def when_holds(expression: str, context: Mapping[str, Any]) -> bool:
+    from jinja2 import TemplateError, UndefinedError
+
+    from specs.templates import environment
+
     try:
         return bool(environment().compile_expression(expression)(**context))
     except UndefinedError as exc:

@@ -10,7 +10,6 @@ from typing import Any
 from specs.errors import SpecError, SpecProblem
 from specs.graph import find_cycle
 from specs.loader import ParsedDoc
-from specs.templates import check_template
 
 Locator = Callable[[str, int, Sequence[str | int]], tuple[int, int] | None]
 MISSION_FILE = "mission.yaml"
@@ -155,65 +154,12 @@ def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
 
 
 def _check_workflows(index: dict[str, ParsedDoc]) -> Found:
+    """Steps' agents and capabilities; a workflow's own structure is checked when parsed."""
     out: Found = []
     caps = _capabilities(index)
     for doc in (d for d in index.values() if d.kind == "Workflow"):
-        steps = doc.spec["steps"]
-        ids = [s["id"] for s in steps]
-        for i, step in enumerate(steps):
-            base = ("spec", "steps", i)
-            if ids.index(step["id"]) != i:
-                out.append((doc, (*base, "id"), f"duplicate step id {step['id']!r}", None))
-            out.extend(_check_runner(doc, base, step, caps))
-            for j, dep in enumerate(step["depends_on"]):
-                if dep not in ids:
-                    msg, hint = _unknown("step", dep, ids)
-                    out.append((doc, (*base, "depends_on", j), f"depends on {msg}", hint))
-            if step["verifies"] is not None and step["verifies"] not in ids:
-                msg, hint = _unknown("step", step["verifies"], ids)
-                out.append((doc, (*base, "verifies"), f"verifies {msg}", hint))
-        graph = {s["id"]: [d for d in s["depends_on"] if d in ids] for s in steps}
-        cycles = _cycles(graph)
-        for cycle in cycles:
-            where = ("spec", "steps", ids.index(cycle[0]), "depends_on")
-            out.append((doc, where, "step cycle: " + " → ".join(cycle), None))
-        if not cycles:
-            out.extend(_check_step_templates(doc, steps, graph))
-    return out
-
-
-def _ancestors(graph: dict[str, list[str]], node: str) -> set[str]:
-    seen: set[str] = set()
-    stack = list(graph.get(node, []))
-    while stack:
-        current = stack.pop()
-        if current not in seen:
-            seen.add(current)
-            stack.extend(graph.get(current, []))
-    return seen
-
-
-def _check_step_templates(
-    doc: ParsedDoc, steps: list[dict[str, Any]], graph: dict[str, list[str]]
-) -> Found:
-    """Templates are checked statically: syntax, names, inputs, and upstream-only steps."""
-    out: Found = []
-    inputs, ids = set(doc.spec["inputs"]), set(graph)
-    for i, step in enumerate(steps):
-        before = _ancestors(graph, step["id"])
-        base = ("spec", "steps", i)
-        if (
-            step["verifies"] is not None
-            and step["verifies"] in ids
-            and step["verifies"] not in before
-        ):
-            msg = f"step {step['id']!r} verifies {step['verifies']!r} but does not depend on it"
-            out.append((doc, (*base, "verifies"), msg, "add it to depends_on"))
-        for problem in check_template(step["prompt"], inputs, before, ids):
-            out.append((doc, (*base, "prompt"), problem, None))
-        if step["when"] is not None:
-            for problem in check_template(step["when"], inputs, before, ids, expression=True):
-                out.append((doc, (*base, "when"), problem, None))
+        for i, step in enumerate(doc.spec["steps"]):
+            out.extend(_check_runner(doc, ("spec", "steps", i), step, caps))
     return out
 
 

@@ -20,6 +20,7 @@ from yaml.constructor import ConstructorError
 from specs.errors import SpecProblem
 from specs.locate import SafeLoader, locate
 from specs.models import DOC_MODELS, KINDS, Document, Metadata
+from specs.workflow_checks import workflow_problems
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_EXPANDED_NODES = 200_000
@@ -167,6 +168,10 @@ def _validate(
     meta: Metadata = model.metadata
     dumped = spec.model_dump(mode="json")
     labels = dict(meta.labels)
+    if model.kind == "Workflow":
+        problems = workflow_problems(dumped)
+        if problems:
+            return None, problems
     digest = digest_of(model.kind, meta.name, labels, dumped)
     return ParsedDoc(model.kind, meta.name, labels, dumped, digest, path, index), []
 

@@ -67,7 +67,14 @@ def build(files: dict[str, str], commit: str = "c0", dirty: Sequence[str] = ()) 
 
 
 def build_problems(files: dict[str, str]) -> list[str]:
-    """The lines of the SpecError that building `files` raises (fails if it builds)."""
+    """The lines of the SpecError that loading `files` raises (fails if it builds).
+
+    As in the git source: problems found parsing single files (a workflow's own structure
+    included) are reported before any cross-document check runs.
+    """
+    parse_problems = [line for path, text in files.items() for line in parse(path, text)[1]]
+    if parse_problems:
+        return sorted(parse_problems)
     try:
         build(files)
     except SpecError as exc:
