@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.apply import ApplyResult, apply_plan, check_fresh
+from reconciler.apply import ApplyResult, StalePlan, apply_plan, check_fresh
 
 __all__ = ["ApplyResult"]
 from reconciler.launch import Paths
@@ -111,6 +111,14 @@ def apply_saved(ws: Workspace, path: Path, actor: str, drive: Drive | None) -> A
     assert plan.commit is not None
     desired = ws.repo.desired(plan.commit)
     with ws.write_state() as state:
+        # The file is only checksummed: trust nothing in it that planning would not produce
+        # again now, so an edited status ("apply" for an unapproved action) is refused.
+        again = build_plan(desired, observe(state.reader, desired), ws.clock())
+        if again.digest != plan.digest:
+            raise StalePlan(
+                f"{path}: planning commit {plan.commit[:12]} again gives a different plan"
+                " (approvals changed, or the file was edited); run `mc plan` again"
+            )
         result = apply_plan(plan, desired, state, ws.clock(), actor)
         return Applied(plan, result, _drive(ws, state, drive))
 

@@ -89,16 +89,10 @@ def _judging_policy(
 
 
 def _first_approvers(subject: Subject, observed: Observed) -> bool:
-    """The applied mission has no approvers yet, so there is no approver set to protect."""
+    """The applied mission has no approvers yet, so its approver set and policy have nothing
+    to protect: declaring the first approvers, or the rule a plan suggests, must be possible."""
     applied = observed.mission
-    return (
-        subject.kind == "Mission"
-        and applied is not None
-        and not applied.spec.get("approvers")
-        and (
-            subject.verb == "delete" or any(c.startswith("spec.approvers") for c in subject.changed)
-        )
-    )
+    return subject.kind == "Mission" and applied is not None and not applied.spec.get("approvers")
 
 
 def _changes(desired: Desired, observed: Observed) -> list[tuple[Change, Subject]]:
