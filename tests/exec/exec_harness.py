@@ -37,6 +37,7 @@ GIT_IDENTITY = {
     "GIT_COMMITTER_NAME": "Exec Tests",
     "GIT_COMMITTER_EMAIL": "exec-tests@example.invalid",
     "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,  # no user config (signing, hooks) leaks into the tests
 }
 
 # Every agent program starts with this: the files protocol in four names.

@@ -427,6 +427,19 @@ def test_a_secret_reaches_the_agent_and_no_file_under_mc(
     assert any(f.name == "stdout.log" for f in files)
     leaks = [f for f in files if SECRET.encode() in f.read_bytes()]
     assert leaks == []
+    # DuckDB may compress strings on disk, so also look at every value it holds
+    with repo.state() as state:
+        columns = state.db.fetchall(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = 'main'"
+        )
+        assert len(columns) > 50
+        for table, column in columns:
+            hits = state.db.fetchone(
+                f'SELECT count(*) FROM "{table}" WHERE CAST("{column}" AS VARCHAR) LIKE ?',
+                [f"%{SECRET}%"],
+            )
+            assert hits == (0,), f"the secret is in {table}.{column}"
     [run] = repo.runs("use-key")
     stdout = (Path(str(run.workspace)) / "stdout.log").read_text()
     assert "token is [redacted]" in stdout
@@ -452,3 +465,35 @@ def test_a_missing_secret_blocks_the_task_naming_the_variable(
 
     row = repo.task_row("use-key")
     assert (row.state, row.output) == ("DONE", {"seen": True, "length": len(SECRET)})
+
+
+HEARTBEATS = """
+beat = Path(os.environ["MC_HEARTBEAT"])
+first_run = Path(os.environ["MC_WORKSPACE"]).name == "1"
+if TASK["task"] == "silent" and first_run:
+    time.sleep(30)  # never beats: lost
+for _ in range(8):  # outlives the 1 s heartbeat limit, beating all along
+    beat.touch()
+    time.sleep(0.2)
+result(status="done", output="alive")
+"""
+
+
+def test_a_lost_heartbeat_is_abandoned_not_failed_and_beating_keeps_a_run_alive(
+    repo: ExecRepo,
+) -> None:
+    repo.agent("beater", HEARTBEATS, heartbeat_timeout="1s", concurrency=2)
+    repo.task("beats", agent="beater", retry={"max_attempts": 1})
+    repo.task("silent", agent="beater", retry={"max_attempts": 1})
+    repo.commit()
+
+    repo.apply()
+
+    beats = repo.task_row("beats")
+    assert (beats.state, beats.attempts, beats.abandoned) == ("DONE", 1, 0)
+    silent = repo.task_row("silent")
+    assert (silent.state, silent.attempts, silent.abandoned) == ("DONE", 1, 1)
+    lost, rerun = repo.runs("silent")
+    assert (lost.status, lost.error_class) == ("abandoned", "abandoned")
+    assert lost.error is not None and lost.error.startswith("no heartbeat within 1s")
+    assert rerun.status == "done"

@@ -1,0 +1,291 @@
+"""`mc apply` driving work as users run it: a killed reconciler, Ctrl-C, --no-wait, and the
+read-outs (`mc runs --json`, `mc logs`). Every command here is the installed `mc` script."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from exec_harness import ExecRepo, kill_if_alive, process_alive, wait_for
+
+pytestmark = pytest.mark.timeout(90)
+
+# First run: record its pid in MARKER and sleep; any later run finishes at once.
+SLEEPER = """
+marker = Path(os.environ["MARKER"])
+if not marker.exists():
+    print("first run, sleeping", flush=True)
+    mark(marker)
+    time.sleep(60)
+print("marker found, finishing")
+result(status="done", output="finished")
+"""
+
+
+@pytest.fixture
+def sleeper_repo(repo: ExecRepo, tmp_path: Path) -> Iterator[tuple[ExecRepo, Path]]:
+    marker = tmp_path / "marker"
+    repo.agent("sleeper", SLEEPER, env={"MARKER": str(marker)})
+    repo.task("nap", agent="sleeper")
+    repo.commit()
+    yield repo, marker
+    if marker.exists():
+        kill_if_alive(int(marker.read_text()))
+
+
+def agent_pid(marker: Path) -> int:
+    wait_for(marker.exists, 30, "the agent to start")
+    return int(marker.read_text())
+
+
+@pytest.mark.parametrize("pid_recorded", [True, False], ids=["running", "just-spawned"])
+def test_a_killed_reconciler_is_recovered_by_the_next_apply(
+    sleeper_repo: tuple[ExecRepo, Path], pid_recorded: bool
+) -> None:
+    """kill -9 `mc apply` mid-run: the next apply kills the orphan, records the run as
+    abandoned (not a failed attempt) and finishes the task. The run row is found either
+    RUNNING with the agent's pid, or (killed right after the spawn) as the LAUNCHING intent,
+    in which case the orphan is found by its MC_RUN_ID."""
+    repo, marker = sleeper_repo
+    first = repo.mc_background("apply", "--auto-approve")
+    try:
+        pid = agent_pid(marker)
+        if pid_recorded:
+            time.sleep(1.0)  # the loop records a pid once the run lives past 0.2 s
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == -signal.SIGKILL
+    assert process_alive(pid), "the agent outlived its reconciler (the premise of recovery)"
+    [left] = repo.runs("nap")  # readable now: the dead writer's lock is gone
+    assert left.ended_at is None
+    if pid_recorded:
+        assert (left.state, left.pid) == ("RUNNING", pid)
+    else:
+        assert left.state in ("LAUNCHING", "RUNNING")
+        assert left.pid in (None, pid)
+
+    second = repo.mc("apply", "--auto-approve")
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "Recovered 1 run(s)" in second.stdout
+    assert not process_alive(pid), "recovery killed the orphaned agent"
+    row = repo.task_row("nap")
+    assert (row.state, row.output) == ("DONE", "finished")
+    assert (row.attempts, row.abandoned) == (1, 1)  # the lost run is not a failed attempt
+    orphan, rerun = repo.runs("nap")
+    assert orphan.id == left.id
+    assert (orphan.state, orphan.status, orphan.error_class) == ("ENDED", "abandoned", "abandoned")
+    assert orphan.error is not None and "stopped while it ran" in orphan.error
+    assert rerun.status == "done"
+    assert [e.subject for e in repo.events("run.recovered")] == [f"Run/{orphan.id}"]
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_apply_carries_on(
+    sleeper_repo: tuple[ExecRepo, Path],
+) -> None:
+    repo, marker = sleeper_repo
+    first = repo.mc_background("apply", "--auto-approve")
+    try:
+        pid = agent_pid(marker)
+        first.send_signal(signal.SIGINT)
+        out, err = first.communicate(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+
+    assert first.returncode == 130, out + err
+    assert "Stopped." in out
+    assert not process_alive(pid), "Ctrl-C stopped the running agent"
+    row = repo.task_row("nap")
+    assert (row.state, row.attempts) == ("INBOX", 0)  # requeued, not counted as an attempt
+    [stopped] = repo.runs("nap")
+    assert (stopped.state, stopped.status, stopped.error_class) == ("ENDED", "canceled", "canceled")
+
+    second = repo.mc("apply", "--auto-approve")
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    row = repo.task_row("nap")
+    assert (row.state, row.attempts, row.output) == ("DONE", 1, "finished")
+    assert "Recovered" not in second.stdout  # the first apply left nothing behind
+
+
+def test_no_wait_only_records(repo: ExecRepo) -> None:
+    repo.agent("echo", 'result(status="done", output="ran")')
+    repo.task("later", agent="echo")
+    repo.commit()
+
+    done = repo.mc("apply", "--auto-approve", "--no-wait")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Apply complete." in done.stdout
+    row = repo.task_row("later")
+    assert (row.state, row.attempts) == ("INBOX", 0)
+    assert repo.runs("later") == []
+    assert not (repo.mc_dir / "work").exists()
+
+    driven = repo.mc("apply", "--auto-approve")
+
+    assert driven.returncode == 0
+    assert "No changes to apply." in driven.stdout
+    assert repo.task_row("later").state == "DONE"
+
+
+CHATTY = """
+print("hello from the agent")
+print("step 2 of 2")
+print("a warning", file=sys.stderr)
+result(status="done", output="chatted")
+"""
+
+
+def test_logs_print_the_agents_output(repo: ExecRepo) -> None:
+    repo.agent("chatty", CHATTY)
+    repo.task("talk", agent="chatty")
+    repo.commit()
+    repo.apply()
+
+    both = repo.mc("logs", "talk")
+    only_out = repo.mc("logs", "talk", "--stream", "stdout")
+    [run] = repo.runs("talk")
+    by_id = repo.mc("logs", run.id, "--stream", "stdout")
+    missing = repo.mc("logs", "no-such-task")
+
+    assert both.returncode == 0, both.stderr
+    assert "[stdout] hello from the agent" in both.stdout
+    assert "[stderr] a warning" in both.stdout
+    assert only_out.stdout == "hello from the agent\nstep 2 of 2\n"
+    assert by_id.stdout == only_out.stdout
+    assert missing.returncode == 1
+    assert "no run or task with runs named 'no-such-task'" in missing.stderr
+
+
+RUN_KEYS = {
+    "id": str,
+    "task": str,
+    "attempt": int,
+    "agent": str,
+    "state": str,
+    "status": str,
+    "error_class": (str, type(None)),
+    "error": (str, type(None)),
+    "exit_code": int,
+    "pid": int,
+    "started_at": str,
+    "ended_at": str,
+    "cost_usd": str,
+    "tokens": int,
+    "workspace": str,
+}
+
+TWICE = """
+if ATTEMPT == 1:
+    sys.exit(2)
+result(status="done", output="ok", cost_usd=0.25, tokens=7)
+"""
+
+
+def test_runs_json_shape(repo: ExecRepo) -> None:
+    repo.agent("twice", TWICE)
+    repo.task("shape", agent="twice", retry={"max_attempts": 2})
+    repo.commit()
+    repo.apply()
+
+    listed = repo.mc("runs", "--json")
+    one_task = repo.mc("runs", "shape", "--json", "--limit", "1")
+    table = repo.mc("runs")
+
+    assert listed.returncode == 0, listed.stderr
+    runs = json.loads(listed.stdout)
+    assert isinstance(runs, list) and len(runs) == 2
+    for run in runs:
+        assert set(run) == set(RUN_KEYS)
+        for key, kind in RUN_KEYS.items():
+            assert isinstance(run[key], kind), (key, run[key])
+    newest, oldest = runs
+    assert (newest["attempt"], newest["status"], newest["exit_code"]) == (2, "done", 0)
+    assert (newest["cost_usd"], newest["tokens"]) == ("0.250000", 7)
+    assert (oldest["attempt"], oldest["status"], oldest["exit_code"]) == (1, "retry", 2)
+    assert (oldest["error_class"], oldest["error"]) == ("temporary", "exited with code 2")
+    assert newest["started_at"] >= oldest["ended_at"]
+    assert all(r["state"] == "ENDED" and r["task"] == "shape" for r in runs)
+    assert json.loads(one_task.stdout) == [newest]
+    assert newest["id"] in table.stdout and "exited with code 2" in table.stdout
+
+
+def test_read_outs_work_while_nothing_is_applied(repo: ExecRepo) -> None:
+    repo.commit()
+    runs = repo.mc("runs", "--json")
+    agents = repo.mc("agents", "--json")
+    assert (runs.returncode, json.loads(runs.stdout)) == (0, [])
+    assert (agents.returncode, json.loads(agents.stdout)) == (0, [])
+
+
+def test_the_state_lock_is_reported_while_apply_runs(
+    sleeper_repo: tuple[ExecRepo, Path],
+) -> None:
+    """While `mc apply` drives work it holds the state; a reader says so in one line."""
+    repo, marker = sleeper_repo
+    first = repo.mc_background("apply", "--auto-approve")
+    try:
+        agent_pid(marker)
+        busy = repo.mc("runs", "--json")
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert busy.returncode == 1
+    assert "locked" in busy.stderr and "Traceback" not in busy.stderr
+    assert len(busy.stderr.strip().splitlines()) == 1
+
+
+def test_a_sigterm_to_the_agent_group_does_not_leak_processes(
+    repo: ExecRepo, tmp_path: Path
+) -> None:
+    """Ctrl-C also stops what the agent itself started (its whole process group)."""
+    marker = tmp_path / "grandchild"
+    repo.agent(
+        "parent",
+        """
+        import subprocess
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        Path(os.environ["MARKER"]).write_text(str(child.pid))
+        time.sleep(60)
+        """,
+        env={"MARKER": str(marker)},
+    )
+    repo.task("spawner", agent="parent")
+    repo.commit()
+    first = repo.mc_background("apply", "--auto-approve")
+    try:
+        grandchild = agent_pid(marker)
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+        if marker.exists():
+            kill_if_alive(int(marker.read_text()))
+    assert first.returncode == 130
+    wait_for(lambda: not process_alive(grandchild), 5, "the grandchild to be gone")
+
+
+def test_mc_apply_needs_confirmation_without_a_terminal(repo: ExecRepo) -> None:
+    repo.agent("echo", 'result(status="done")')
+    repo.task("t", agent="echo")
+    repo.commit()
+    refused = repo.mc("apply")
+    assert refused.returncode == 1
+    assert "--auto-approve" in refused.stderr
+    assert not (repo.mc_dir / "work").exists()
