@@ -1,0 +1,1 @@
+"""textstats: small statistics over plain text."""
