@@ -15,12 +15,13 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from reconciler.operations import Applied, Drive, Workspace, apply_now
+from reconciler.operations import Applied, Clock, Drive, Workspace, apply_now
 from state.records import Event, RunRow, TaskRow
 from state.store import State
 
@@ -121,9 +122,12 @@ class ExecRepo:
 
     # --- driving -----------------------------------------------------------------------------
 
-    def apply(self, drive: Drive | None = None) -> Applied:
+    def apply(self, drive: Drive | None = None, clock: Clock | None = None) -> Applied:
         """`mc apply --auto-approve`, in-process: plan HEAD, apply, drive until settled."""
-        return apply_now(Workspace.at(self.root), "test", lambda plan: True, drive or Drive())
+        ws = Workspace.at(self.root)
+        if clock is not None:
+            ws = replace(ws, clock=clock)
+        return apply_now(ws, "test", lambda plan: True, drive or Drive())
 
     def mc(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The real CLI, as in CI: stdin not a terminal; wide enough that tables do not wrap."""
