@@ -108,6 +108,21 @@ def report(title, items):
     return f"## {title}\n\n" + ("\n".join(f"- {i}" for i in items) or "- none") + "\n"
 
 
+def send_back(problems, notes, sha):
+    """The first read's result: a retry whose reason is the findings, and the draft's digest
+    in task memory so the next attempt knows this draft has been read once."""
+    first = (problems + notes)[:1]
+    return {
+        "status": "retry",
+        "error": (
+            f"sent back: {len(problems)} blocking problems, {len(notes)} editorial notes"
+            + (f"; first: {first[0]}" if first else "")
+            + "; the second read decides"
+        ),
+        "memory": {"task": {"reviewed_once": True, "first_read_sha256": sha}},
+    }
+
+
 def main():
     task = json.loads(Path(os.environ["MC_TASK_JSON"]).read_text())
     out_dir, result_file = Path(os.environ["MC_OUT_DIR"]), Path(os.environ["MC_RESULT_JSON"])
@@ -130,16 +145,7 @@ def main():
 
     if first_read:
         (out_dir / "review-notes.md").write_text("# First read\n\n" + findings)
-        detail = (problems + notes)[:1]
-        status = {
-            "status": "retry",
-            "error": (
-                f"sent back: {len(problems)} blocking problems, {len(notes)} editorial notes"
-                + (f"; first: {detail[0]}" if detail else "")
-                + "; the second read decides"
-            ),
-            "memory": {"task": {"reviewed_once": True, "first_read_sha256": sha}},
-        }
+        status = send_back(problems, notes, sha)
     elif problems:
         (out_dir / "review.md").write_text("# Verdict: rejected\n\n" + findings)
         status = {"status": "failed", "error": "rejected: " + "; ".join(problems[:3])}
