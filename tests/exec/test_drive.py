@@ -208,8 +208,12 @@ def test_approval_before_holds_dispatch_and_approval_after_holds_done(repo: Exec
 
 
 COUNTER = """
-count = TASK["memory"]["agent"].get("count", 0) + 1
-result(status="done", output=count, memory={"agent": {"count": count}, "task": {"seen": True}})
+if TASK["inputs"].get("forget"):
+    result(status="done", output=0, memory={"agent": {"count": None}})  # null forgets
+else:
+    count = TASK["memory"]["agent"].get("count", 0) + 1
+    memory = {"agent": {"count": count}, "task": {"seen": True}}
+    result(status="done", output=count, memory=memory)
 """
 
 
@@ -235,6 +239,17 @@ def test_agent_memory_is_kept_and_handed_to_the_next_task(repo: ExecRepo) -> Non
     unknown = repo.mc("memory", "nobody")
     assert unknown.returncode == 1
     assert "unknown agent 'nobody'" in unknown.stderr
+
+    repo.task("third", agent="counter", depends_on=["second"], inputs={"forget": True})
+    repo.commit("forget")
+    repo.apply()
+
+    with repo.state() as state:
+        assert state.reader.memory("agent:") == {}
+        assert state.reader.memory("task:") == {
+            "task:first": {"seen": True},
+            "task:second": {"seen": True},
+        }
 
 
 DROPPER = """

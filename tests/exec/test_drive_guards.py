@@ -139,6 +139,8 @@ token = os.environ.get("TOKEN", "")
 seen = hashlib.sha256(token.encode()).hexdigest() == TASK["inputs"]["sha"]
 print("token is", token)
 print("token is", token, file=sys.stderr)
+if TASK["task"] == "leak-on-crash":
+    sys.exit(1)  # the last stderr line (with the secret) becomes the run's error
 result(status="done", output={"seen": seen, "length": len(token)})
 """
 
@@ -149,6 +151,7 @@ def test_a_secret_reaches_the_agent_and_no_file_under_mc(
     monkeypatch.setenv("MC_TEST_SECRET", SECRET)
     repo.agent("keyholder", SECRET_AGENT, env={"TOKEN": {"from_env": "MC_TEST_SECRET"}})
     repo.task("use-key", agent="keyholder", inputs={"sha": SECRET_SHA})
+    repo.task("leak-on-crash", agent="keyholder", inputs={"sha": ""}, retry={"max_attempts": 1})
     repo.commit()
 
     repo.apply()
@@ -156,6 +159,8 @@ def test_a_secret_reaches_the_agent_and_no_file_under_mc(
     row = repo.task_row("use-key")
     assert row.state == "DONE"
     assert row.output == {"seen": True, "length": len(SECRET)}
+    [crashed] = repo.runs("leak-on-crash")
+    assert crashed.error == "exited with code 1: token is [redacted]"
     files = files_under(repo.mc_dir)
     assert repo.mc_dir / "state.duckdb" in files
     assert any(f.name == "stdout.log" for f in files)
