@@ -29,7 +29,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)  # never break paths or ids mid-word
 err = Console(stderr=True, highlight=False)
 
 RevOpt = Annotated[str, typer.Option("--rev", help="Read the desired state from this commit.")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import assert_never
@@ -14,10 +15,11 @@ from reconciler.actions import (
     verb_of,
 )
 from reconciler.effects import apply_effects
+from reconciler.governance import record_git_approvals
 from reconciler.plan import Plan
 from specs.desired import Desired
 from specs.errors import MCError
-from state.records import NewEvent
+from state.records import ApprovalRow, NewEvent
 from state.store import PendingWrite, ResourceWrite, State
 
 TERMINAL_TASK_STATES = frozenset({"DONE", "FAILED", "CANCELED"})
@@ -51,7 +53,12 @@ def check_fresh(plan: Plan, head: str | None, serial: int) -> None:
 
 
 def apply_plan(
-    plan: Plan, desired: Desired, state: State, now: datetime, actor: str
+    plan: Plan,
+    desired: Desired,
+    state: State,
+    now: datetime,
+    actor: str,
+    approvals: Sequence[ApprovalRow] = (),
 ) -> ApplyResult:
     """Apply every action the plan allows; record the rest as pending approvals."""
     writer = state.writer
@@ -95,6 +102,7 @@ def apply_plan(
         writer.upsert_resources(upserts, plan.commit, now)
         writer.delete_resources(deletes)
         apply_effects(writer, applied, desired, actor, plan.commit, now)
+        record_git_approvals(writer, list(approvals), actor, plan.commit, now)
         writer.replace_pending(waiting, plan.commit, now)
         writer.append_events(events, now)
         serial = writer.bump_serial(len(applied)) if applied else writer.serial()

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, assert_never
 
 from reconciler import stepflow
+from reconciler.gates import gate
 from reconciler.launch import MissingSecret, Paths, build_request, per_run_cap, resolve_env
 from reconciler.lifecycle import transition
 from reconciler.runtime.procs import kill_process_group
@@ -27,6 +28,7 @@ from reconciler.scheduler import (
     AgentView,
     AwaitApproval,
     Block,
+    Complete,
     Decision,
     Deny,
     Dispatch,
@@ -52,7 +54,7 @@ from state.steps import (
 )
 from state.store import State
 
-WAITING = ("INBOX", "BLOCKED", "NEEDS_APPROVAL")
+WAITING = ("INBOX", "BLOCKED", "NEEDS_APPROVAL", "REVIEW")
 # A run that ends within this long goes ASSIGNED -> IN_PROGRESS -> … in one write instead of
 # two; its pid is unrecorded meanwhile, and recovery finds it by MC_RUN_ID if mc dies then.
 MARK_RUNNING_AFTER_S = 0.2
@@ -275,6 +277,8 @@ class Engine:
             )
         )
         task.state, task.reason = result.target, result.reason
+        if result.target == "REVIEW":
+            task.review_since = now
         task.attempts, task.abandoned = result.attempts, result.abandoned
         task.next_attempt_at = result.next_attempt_at
         if output is not None or outputs is not None:
@@ -375,7 +379,7 @@ class Engine:
     def _decide(self, now: datetime) -> list[Decision]:
         world = self.world
         assert world is not None
-        views = [_task_view(t) for t in world.tasks.values() if t.state in WAITING]
+        views = [_task_view(world, t, now) for t in world.tasks.values() if t.state in WAITING]
         if not views:
             return []
         reserved: dict[str, Decimal] = {}
@@ -411,8 +415,10 @@ class Engine:
         assert world is not None
         match decision:
             case Dispatch(task=name, agent=agent_name):
-                self._dispatch(step, world.tasks[name], world.agents[agent_name], now)
-                report.dispatched += 1
+                if self._dispatch(step, world.tasks[name], world.agents[agent_name], now):
+                    report.dispatched += 1
+                else:  # settled without an agent (skipped, failed, blocked): schedule again
+                    report.changed += 1  # now, so its dependents do not wait for a new reconcile
                 return
             case Block(task=name, reason=reason):
                 target, why = "BLOCKED", reason
@@ -420,10 +426,14 @@ class Engine:
                 target, why = "INBOX", reason
             case AwaitApproval(task=name):
                 target, why = "NEEDS_APPROVAL", "approval required before dispatch"
+                if not world.approvers:
+                    why += "; mission.yaml declares no approvers, so it can never be given"
             case Release(task=name):
                 target, why = "INBOX", "approved"
             case Deny(task=name):
-                target, why = "FAILED", "approval denied"
+                target, why = "FAILED", "denied (by an approver, or by policy)"
+            case Complete(task=name):
+                target, why = "DONE", "review approved"
             case _:
                 assert_never(decision)
         self._move(step, world.tasks[name], target, why, now)
@@ -435,7 +445,8 @@ class Engine:
         step.add_task(TaskWrite(task.name, t.source, t.target, t.key, ACTOR, why))
         task.state, task.reason = target, why
 
-    def _dispatch(self, step: Step, task: TaskRec, agent: AgentRec, now: datetime) -> None:
+    def _dispatch(self, step: Step, task: TaskRec, agent: AgentRec, now: datetime) -> bool:
+        """Launch the task's agent (True), or settle the task without one (False)."""
         world = self.world
         assert world is not None
         prepared = stepflow.prepare(world, task)
@@ -447,13 +458,13 @@ class Engine:
                 prepared.skip or prepared.fail or "",
                 now,
             )
-            return
+            return False
         run_id = "r-" + uuid.uuid4().hex[:16]
         try:
             req = build_request(world, task, agent, run_id, self.paths, now, prepared.prompt)
         except MissingSecret as exc:
             self._move(step, task, "BLOCKED", f"secret: {exc}", now)
-            return
+            return False
         t = transition(
             task.name, task.state, "ASSIGNED", ACTOR, f"dispatched to {agent.name}", run_id
         )
@@ -492,6 +503,7 @@ class Engine:
             run_id, task.name, agent.name, req.attempt, per_run_cap(task, agent)
         )
         self._launches.append(req)
+        return True
 
     def _next_wake(self, now: datetime) -> datetime | None:
         assert self.world is not None
@@ -522,8 +534,9 @@ class Engine:
         }
 
 
-def _task_view(t: TaskRec) -> TaskView:
+def _task_view(world: World, t: TaskRec, now: datetime) -> TaskView:
     spec = t.spec
+    g = gate(world, t, now)
     return TaskView(
         name=t.name,
         state=t.state,
@@ -534,7 +547,9 @@ def _task_view(t: TaskRec) -> TaskView:
         priority=spec.priority,
         created_at=t.created_at,
         next_attempt_at=t.next_attempt_at,
-        gated=spec.approval == "before" or spec.risk in ("HIGH", "RED"),
+        gated=g.gated,
+        approved=g.approved,
+        denied=g.denied,
     )
 
 

@@ -57,6 +57,7 @@ def apply_effects(
                 why,
                 attempts=zero,
                 abandoned=zero,
+                rework=zero,  # a retried verifier gets its rework rounds back, as with mc retry
                 commit=commit,
             )
         )
@@ -90,11 +91,15 @@ def apply_effects(
                     NewEvent(actor, "workflow_run.replaced", f"WorkflowRun/{name}", {}, commit)
                 )
             case UpdateResource(kind="WorkflowRun", name=name):
-                for t in _steps_of(rows, runs.get(name)):
-                    if t.state in RESETTABLE:
-                        move(t, "INBOX", "retry requested (spec.retry_nonce)", reset=True)
+                run = runs.get(name)
+                requeued = [t for t in _steps_of(rows, run) if t.state in RESETTABLE]
+                for t in requeued:
+                    move(t, "INBOX", "retry requested (spec.retry_nonce)", reset=True)
                 doc = desired.docs[f"WorkflowRun/{name}"]
-                writer.set_workflow_run(name, "RUNNING", doc.spec["retry_nonce"], now)
+                # with nothing requeued the run's status stands (no step would ever move it
+                # back from RUNNING, e.g. a nonce bumped on a run that already succeeded)
+                status = "RUNNING" if requeued or run is None else run.status
+                writer.set_workflow_run(name, status, doc.spec["retry_nonce"], now)
             case DeleteResource(kind="WorkflowRun", name=name):
                 for t in _steps_of(rows, runs.get(name)):
                     if t.state not in TERMINAL:

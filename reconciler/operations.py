@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from reconciler.apply import ApplyResult, StalePlan, apply_plan, check_fresh
 
 __all__ = ["ApplyResult"]
+from reconciler.governance import observe_governed
 from reconciler.launch import Paths
-from reconciler.observed import observe
 from reconciler.plan import Plan, build_plan, plan_from_json, plan_to_json
 from reconciler.source import MissionRepo
 from specs.desired import Desired
@@ -70,7 +70,7 @@ def validate(ws: Workspace, rev: str | None) -> Desired:
 def make_plan(ws: Workspace, rev: str | None) -> PlanReport:
     desired = ws.repo.desired(rev)
     with ws.read_state() as state:
-        observed = observe(state.reader, desired)
+        observed, _ = observe_governed(state.reader, ws.repo, desired, ws.clock())
     return PlanReport(build_plan(desired, observed, ws.clock()), desired)
 
 
@@ -113,13 +113,14 @@ def apply_saved(ws: Workspace, path: Path, actor: str, drive: Drive | None) -> A
     with ws.write_state() as state:
         # The file is only checksummed: trust nothing in it that planning would not produce
         # again now, so an edited status ("apply" for an unapproved action) is refused.
-        again = build_plan(desired, observe(state.reader, desired), ws.clock())
+        observed, approvals = observe_governed(state.reader, ws.repo, desired, ws.clock())
+        again = build_plan(desired, observed, ws.clock())
         if again.digest != plan.digest:
             raise StalePlan(
                 f"{path}: planning commit {plan.commit[:12]} again gives a different plan"
                 " (approvals changed, or the file was edited); run `mc plan` again"
             )
-        result = apply_plan(plan, desired, state, ws.clock(), actor)
+        result = apply_plan(plan, desired, state, ws.clock(), actor, approvals)
         return Applied(plan, result, _drive(ws, state, drive))
 
 
@@ -129,10 +130,13 @@ def apply_now(
     """Plan against HEAD, show it (via confirm), apply it and drive the work, under one lock."""
     desired = ws.repo.desired("HEAD")
     with ws.write_state() as state:
-        plan = build_plan(desired, observe(state.reader, desired), ws.clock())
+        observed, approvals = observe_governed(state.reader, ws.repo, desired, ws.clock())
+        plan = build_plan(desired, observed, ws.clock())
         if plan.actions and not confirm(plan):
             return Applied(plan, None)
-        result = apply_plan(plan, desired, state, ws.clock(), actor) if plan.actions else None
+        result = (
+            apply_plan(plan, desired, state, ws.clock(), actor, approvals) if plan.actions else None
+        )
         return Applied(plan, result, _drive(ws, state, drive))
 
 

@@ -20,6 +20,7 @@ from reconciler.actions import (
     key_of,
     verb_of,
 )
+from reconciler.approvals import tally
 from reconciler.diff import FieldChange, diff_specs
 from reconciler.observed import Observed
 from reconciler.policy import RUNNING_STATES, Subject, classify, no_approvers_note
@@ -143,16 +144,14 @@ def _decide(
     if not approvers:
         return PlannedAction(change, verdict, "unapprovable", note=no_approvers_note(subject))
     digest = change.old_digest if isinstance(change, DeleteResource) else change.digest
-    given = [
-        a
-        for a in observed.approvals.get(key_of(change), ())
-        if a.digest == digest and a.approver in approvers and a.at >= oldest_valid
-    ]
-    if any(a.decision == "deny" for a in given):
-        who = next(a.approver for a in given if a.decision == "deny")
+    key = key_of(change)
+    votes = tally(observed.approvals.get(key, ()), key, digest, approvers, oldest_valid)
+    if votes.denied_by:
+        who = ", ".join(sorted(votes.denied_by))
         return PlannedAction(change, verdict, "denied", note=f"denied by {who}")
-    approved_by = tuple(sorted({a.approver for a in given if a.decision == "approve"}))
-    status: Status = "apply" if len(approved_by) >= verdict.approvals_needed else "needs_approval"
+    approved_by = tuple(sorted(votes.approved_by))
+    ok = votes.satisfied(verdict.approvals_needed)
+    status: Status = "apply" if ok else "needs_approval"
     return PlannedAction(change, verdict, status, approved_by)
 
 

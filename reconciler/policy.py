@@ -6,7 +6,7 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from reconciler.actions import Verb, Verdict
 from specs.models import PolicyRule
@@ -25,7 +25,7 @@ class Subject:
 
     kind: str
     name: str
-    verb: Verb
+    verb: Verb | Literal["dispatch"]
     spec: dict[str, Any]  # new spec, or the old one for a delete
     labels: dict[str, str]
     changed: tuple[str, ...]  # changed field paths; every field for a create

@@ -150,6 +150,10 @@ def retry(ws: Workspace, target: str, actor: str) -> list[str]:
         found = state.reader.workflow_runs([run_name])
         if not found:
             raise MCError(f"no workflow run {run_name!r} (see `mc runs -w`)")
+        if found[0].status == "CANCELED":  # its file was deleted: git no longer asks for it
+            raise MCError(
+                f"run {run_name} was canceled (deleted from git); declare it again to run it"
+            )
         ids = [s["id"] for s in found[0].workflow_spec["steps"]]
         if step_id and step_id not in ids:
             raise MCError(f"run {run_name} has no step {step_id!r} (steps: {', '.join(ids)})")

@@ -80,10 +80,19 @@ class Release:
 
 @dataclass(frozen=True, slots=True)
 class Deny:
+    """An approver said no (before dispatch, or at review), or policy denies the task."""
+
     task: str
 
 
-Decision = Dispatch | Block | Unblock | AwaitApproval | Release | Deny
+@dataclass(frozen=True, slots=True)
+class Complete:
+    """A task waiting in REVIEW (approval: after) got its approval."""
+
+    task: str
+
+
+Decision = Dispatch | Block | Unblock | AwaitApproval | Release | Deny | Complete
 
 
 def schedule(
@@ -136,6 +145,8 @@ def _gate(
     if task.state == "INBOX":
         if failed:
             return Block(task.name, f"{DEPENDENCY}: {failed[0]} is {states[failed[0]]}")
+        if task.gated and task.denied:
+            return Deny(task.name)
         if task.gated and not task.approved:
             return AwaitApproval(task.name)
         return None
@@ -143,6 +154,10 @@ def _gate(
         if task.denied:
             return Deny(task.name)
         return Release(task.name) if task.approved else None
+    if task.state == "REVIEW":
+        if task.denied:
+            return Deny(task.name)
+        return Complete(task.name) if task.approved else None
     if task.state == "BLOCKED" and task.reason:
         if task.reason.startswith(DEPENDENCY) and not failed:
             return Unblock(task.name, "dependency recovered")

@@ -16,6 +16,7 @@ from specs.errors import MCError, SpecError, SpecProblem
 from specs.loader import ParsedDoc, parse_file
 from specs.locate import locate
 
+APPROVALS_DIR = "approvals/"
 SPEC_DIRS = ("mission.yaml", "agents", "tasks", "workflows", "runs", "approvals")
 CACHE_VERSION = 3  # bump when parsing or the models change what a blob parses to
 _Cached = tuple[tuple[str, str, dict[str, str], dict[str, Any], str, int], ...]
@@ -149,16 +150,20 @@ class MissionRepo:
             where = f"commit {commit[:12]}" if commit else "the work tree"
             hint = "create it with `mc init`, then commit"
             raise SpecError([SpecProblem("mission.yaml", f"missing in {where}", hint=hint)])
-        docs = self._parse(blobs, contents)
+        docs, malformed = self._parse(blobs, contents)
         texts = {b.path: b.sha for b in blobs}
 
         def locator(path: str, index: int, loc: Sequence[str | int]) -> tuple[int, int] | None:
             data = contents.get(texts[path]) or self.read_blobs([texts[path]])[texts[path]]
             return locate(data.decode("utf-8", "replace"), index, loc)
 
-        return build_desired(commit, docs, locator, dirty)
+        return build_desired(commit, docs, locator, dirty, tuple(malformed))
 
-    def _parse(self, blobs: list[Blob], contents: dict[str, bytes]) -> list[ParsedDoc]:
+    def _parse(
+        self, blobs: list[Blob], contents: dict[str, bytes]
+    ) -> tuple[list[ParsedDoc], list[SpecProblem]]:
+        """Documents of every file, and the problems of approval files on their own: an
+        approver's malformed file is rejected with a reason, it does not stop the mission."""
         cache = _BlobCache(self.mc_dir / "cache" / f"specs-v{CACHE_VERSION}.pickle")
         missing = [b.sha for b in blobs if b.sha not in cache and b.sha not in contents]
         contents.update(self.read_blobs(sorted(set(missing))))
@@ -176,10 +181,18 @@ class MissionRepo:
                 docs.extend(
                     ParsedDoc(k, n, lab, s, d, blob.path, i) for k, n, lab, s, d, i in cached
                 )
-        if problems:
-            raise SpecError(problems)
+        malformed = [p for p in problems if p.path.startswith(APPROVALS_DIR)]
+        malformed += [
+            SpecProblem(d.path, f"only Approval documents belong in {APPROVALS_DIR}")
+            for d in docs
+            if d.path.startswith(APPROVALS_DIR) and d.kind != "Approval"
+        ]
+        fatal = [p for p in problems if not p.path.startswith(APPROVALS_DIR)]
+        if fatal:
+            raise SpecError(fatal)
         cache.save()
-        return docs
+        bad = {p.path for p in malformed}
+        return [d for d in docs if d.path not in bad], malformed
 
 
 def _is_spec_path(path: str) -> bool:

@@ -94,7 +94,10 @@ def when_holds(expression: str, context: Mapping[str, Any]) -> bool:
     from specs.templates import environment
 
     try:
-        return bool(environment().compile_expression(expression)(**context))
+        # undefined_to_none=False: by default Jinja turns a bare undefined name into None,
+        # so a missing output key would silently read as false instead of failing the step
+        check = environment().compile_expression(expression, undefined_to_none=False)
+        return bool(check(**context))
     except UndefinedError as exc:
         raise TemplateFailure(f"`when` variable undefined at run time: {exc.message}") from None
     except TemplateError as exc:

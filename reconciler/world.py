@@ -8,6 +8,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from reconciler.approvals import accepted
+from reconciler.observed import GivenApproval
 from reconciler.workflows import StepRef, step_task_name, step_task_spec
 from specs.models import AgentSpec, MissionSpec, TaskSpec, WorkflowSpec
 from state.records import DropRow
@@ -35,6 +37,8 @@ class TaskRec:
     step: StepRef | None = None  # set when this task is a step of a workflow run
     feedback: str | None = None
     rework: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    review_since: datetime | None = None  # when it entered REVIEW (approvals must be newer)
 
 
 @dataclass
@@ -91,6 +95,8 @@ class World:
     drops: dict[str, list[DropRow]]
     in_flight: dict[str, InFlight] = field(default_factory=dict)
     runs: dict[str, RunRec] = field(default_factory=dict)
+    approvals: dict[str, tuple[GivenApproval, ...]] = field(default_factory=dict)
+    approvers: frozenset[str] = frozenset()
 
     @property
     def mission_spent_today(self) -> Decimal:
@@ -134,15 +140,19 @@ def load_world(reader: StateReader, today: date) -> World | None:
     }
     tasks: dict[str, TaskRec] = {}
     for row in reader.tasks():
+        labels: dict[str, str] = {}
         if row.name in specs:
             task_spec, digest, ref = (
                 TaskSpec.model_validate(specs[row.name].spec),
                 specs[row.name].digest,
                 None,
             )
+            labels = specs[row.name].labels
         elif row.name in steps:
             run, step = steps[row.name]
-            task_spec, digest = step_task_spec(run.name, run.workflow, step), run.name
+            run_res = resources.get(f"WorkflowRun/{run.name}")
+            digest = run_res.digest if run_res else run.name  # steps are approved by run digest
+            task_spec = step_task_spec(run.name, run.workflow, step)
             ref = StepRef(run.name, step)
         else:
             continue  # a deleted task's history
@@ -163,6 +173,8 @@ def load_world(reader: StateReader, today: date) -> World | None:
             ref,
             row.feedback,
             row.rework,
+            labels,
+            row.updated_at if row.state == "REVIEW" else None,
         )
     overrides = reader.agent_status_rows()
     spent = reader.spend_by_agent(today)
@@ -185,12 +197,13 @@ def load_world(reader: StateReader, today: date) -> World | None:
         window = [s for s, started in recent.get(res.name, []) if since is None or started > since]
         agent.recent.extend(s in FAILURE_STATUSES for s in reversed(window))
         agents[res.name] = agent
+    mission = MissionSpec.model_validate(mission_res.spec)
     drops: dict[str, list[DropRow]] = {}
     for d in reader.drops():
         drops.setdefault(d.task, []).append(d)
     return World(
         mission_name=mission_res.name,
-        mission=MissionSpec.model_validate(mission_res.spec),
+        mission=mission,
         commit=reader.applied_commit(),
         tasks=tasks,
         agents=agents,
@@ -198,4 +211,6 @@ def load_world(reader: StateReader, today: date) -> World | None:
         memory=reader.memory(),
         drops=drops,
         runs=runs,
+        approvals=accepted(reader.approvals(status="accepted")),
+        approvers=frozenset(a.name for a in mission.approvers),
     )

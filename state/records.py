@@ -134,3 +134,19 @@ class RunRow:
     error: str | None
     cost_usd: Decimal
     tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRow:
+    """One approval decision as judged: accepted ones count, rejected ones say why."""
+
+    id: str  # git:<path>@<commit> | telegram:<chat>:<message>:<user>
+    target: str
+    digest: str
+    approver: str | None
+    decision: str  # approve | deny
+    channel: str  # git | telegram
+    status: str  # accepted | rejected
+    reason: str | None
+    evidence: dict[str, Any]
+    at: datetime

@@ -67,5 +67,15 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE tasks ADD COLUMN feedback VARCHAR",
         "ALTER TABLE tasks ADD COLUMN rework INTEGER DEFAULT 0",
     ],
+    [
+        # every approval decision seen, accepted or rejected, with its evidence
+        """CREATE TABLE approvals (
+            id VARCHAR PRIMARY KEY, target VARCHAR NOT NULL, digest VARCHAR NOT NULL,
+            approver VARCHAR, decision VARCHAR NOT NULL, channel VARCHAR NOT NULL,
+            status VARCHAR NOT NULL, reason VARCHAR, evidence JSON NOT NULL,
+            decided_at TIMESTAMP NOT NULL, recorded_at TIMESTAMP NOT NULL)""",
+        "CREATE TABLE overrides (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL,"
+        " actor VARCHAR NOT NULL, reason VARCHAR, set_at TIMESTAMP NOT NULL)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

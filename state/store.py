@@ -13,6 +13,7 @@ from typing import Any
 from state.db import Database, open_database
 from state.records import (
     AppliedResource,
+    ApprovalRow,
     DropRow,
     Event,
     NewEvent,
@@ -247,6 +248,32 @@ class StateReader:
             for r in rows
         ]
 
+    def approvals(
+        self, *, status: str | None = None, channel: str | None = None
+    ) -> list[ApprovalRow]:
+        where, params = ["1 = 1"], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if channel is not None:
+            where.append("channel = ?")
+            params.append(channel)
+        rows = self.db.fetchall(
+            "SELECT id, target, digest, approver, decision, channel, status, reason, evidence,"
+            " decided_at"
+            f" FROM approvals WHERE {' AND '.join(where)} ORDER BY decided_at, id",
+            params,
+        )
+        return [
+            ApprovalRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]), r[9])
+            for r in rows
+        ]
+
+    def overrides(self) -> dict[str, tuple[str, str, str | None, datetime]]:
+        """Emergency overrides (mode=paused from Telegram): key -> (value, actor, reason, at)."""
+        rows = self.db.fetchall("SELECT key, value, actor, reason, set_at FROM overrides")
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
     def agent_overrides(self) -> dict[str, tuple[str, str | None]]:
         """Observed agent status set by the system (e.g. the loop breaker's quarantine)."""
         rows = self.db.fetchall("SELECT name, status, reason FROM agents")
@@ -391,6 +418,42 @@ class StateWriter(StateReader):
             " updated_at = ? WHERE name = ?",
             [status, nonce, now, name],
         )
+
+    def record_approvals(self, rows: Sequence[ApprovalRow], now: datetime) -> None:
+        if rows:
+            self.db.execute(
+                "INSERT OR REPLACE INTO approvals SELECT unnest(?), unnest(?), unnest(?),"
+                " unnest(?::VARCHAR[]), unnest(?), unnest(?), unnest(?), unnest(?::VARCHAR[]),"
+                " unnest(?)::JSON, unnest(?::TIMESTAMP[]), ?",
+                [
+                    [r.id for r in rows],
+                    [r.target for r in rows],
+                    [r.digest for r in rows],
+                    [r.approver for r in rows],
+                    [r.decision for r in rows],
+                    [r.channel for r in rows],
+                    [r.status for r in rows],
+                    [r.reason for r in rows],
+                    [_json(r.evidence) for r in rows],
+                    [r.at for r in rows],
+                    now,
+                ],
+            )
+
+    def forget_approvals(self, ids: Sequence[str]) -> None:
+        if ids:
+            self.db.execute("DELETE FROM approvals WHERE id IN (SELECT unnest(?))", [list(ids)])
+
+    def set_override(
+        self, key: str, value: str | None, actor: str, reason: str | None, now: datetime
+    ) -> None:
+        if value is None:
+            self.db.execute("DELETE FROM overrides WHERE key = ?", [key])
+        else:
+            self.db.execute(
+                "INSERT OR REPLACE INTO overrides VALUES (?, ?, ?, ?, ?)",
+                [key, value, actor, reason, now],
+            )
 
     def cancel_tasks(self, names: Sequence[str], reason: str, now: datetime) -> None:
         if names:

@@ -1,0 +1,103 @@
+"""The I/O edge of approvals: verify signed approval commits and merge every channel's
+decisions into the observed state the planner and scheduler judge with."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+from reconciler.approvals import accepted, judge_git_approvals
+from reconciler.observed import Observed, observe
+from reconciler.signatures import build_trust, last_signatures
+from reconciler.source import MissionRepo
+from specs.desired import Desired
+from specs.fields import duration_seconds
+from specs.models import MissionSpec
+from state.records import ApprovalRow, NewEvent
+from state.store import StateReader, StateWriter
+
+
+def applied_mission(observed: Observed) -> MissionSpec | None:
+    return MissionSpec.model_validate(observed.mission.spec) if observed.mission else None
+
+
+def git_approvals(
+    repo: MissionRepo, desired: Desired, observed: Observed, now: datetime
+) -> list[ApprovalRow]:
+    """Judge every approval file of the desired commit against the applied approvers."""
+    docs = desired.of_kind("Approval")
+    if not docs and not desired.malformed_approvals:
+        return []
+    mission = applied_mission(observed)
+    approvers = list(mission.approvers) if mission else []
+    ttl = duration_seconds(mission.policy.approval_ttl) if mission else 0.0
+    trust = build_trust(approvers, repo.mc_dir / "trust")
+    paths = sorted({d.path for d in docs} | {p.path for p in desired.malformed_approvals})
+    signatures = last_signatures(repo.root, desired.commit or "HEAD", paths, trust)
+    targets = dict(observed.digests)
+    targets.update({key: doc.digest for key, doc in desired.docs.items()})
+    targets.update(_step_targets(desired, observed))
+    return judge_git_approvals(
+        docs,
+        desired.malformed_approvals,
+        signatures,
+        trust,
+        frozenset(a.name for a in approvers),
+        targets,
+        now - timedelta(seconds=ttl),
+    )
+
+
+def _step_targets(desired: Desired, observed: Observed) -> dict[str, str]:
+    """Workflow steps are approved as Task/<run>.<step> against the run's digest."""
+    out: dict[str, str] = {}
+    for run in desired.of_kind("WorkflowRun"):
+        wf = desired.get("Workflow", run.spec["workflow"])
+        for step in wf.spec["steps"] if wf else []:
+            out[f"Task/{run.name}.{step['id']}"] = run.digest
+    return out
+
+
+def observe_governed(
+    reader: StateReader, repo: MissionRepo, desired: Desired, now: datetime
+) -> tuple[Observed, list[ApprovalRow]]:
+    """Observed state with every counted approval: verified git files plus Telegram decisions."""
+    observed = observe(reader, desired)
+    rows = git_approvals(repo, desired, observed, now)
+    others = reader.approvals(status="accepted", channel="telegram")
+    return dataclasses.replace(observed, approvals=accepted([*rows, *others])), rows
+
+
+def record_git_approvals(
+    writer: StateWriter, rows: list[ApprovalRow], actor: str, commit: str | None, now: datetime
+) -> None:
+    """Store the latest judgement of every approval file; an event for each new verdict."""
+    before = {r.id: r for r in writer.approvals(channel="git")}
+    current = {r.id: r for r in rows}
+    changed = [
+        r
+        for r in rows
+        if r.id not in before or before[r.id].status != r.status or before[r.id].reason != r.reason
+    ]
+    writer.record_approvals(changed, now)
+    writer.forget_approvals([i for i in before if i not in current])
+    writer.append_events(
+        [
+            NewEvent(
+                actor,
+                f"approval.{r.status}",
+                r.target,
+                {
+                    "approver": r.approver,
+                    "decision": r.decision,
+                    "digest": r.digest,
+                    "reason": r.reason,
+                    "channel": r.channel,
+                    "evidence": r.evidence,
+                },
+                commit,
+            )
+            for r in changed
+        ],
+        now,
+    )
