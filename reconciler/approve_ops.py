@@ -1,0 +1,152 @@
+"""Operations behind `mc approve`, `mc approvals` and `mc explain`."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from reconciler.actions import PlannedAction
+from reconciler.governance import observe_governed
+from reconciler.operations import Workspace
+from reconciler.plan import build_plan
+from specs.errors import MCError
+from specs.fields import NAME_PATTERN
+from state.records import ApprovalRow, PendingAction
+
+TARGET = re.compile(r"^(Mission|Agent|Task|Workflow|WorkflowRun)/([a-z0-9][-a-z0-9.]*)$")
+SIGNING_HELP = (
+    "no commit signing key is configured, and an approval only counts in a signed commit;"
+    " set one up, e.g. SSH: `git config gpg.format ssh && git config user.signingkey"
+    " ~/.ssh/id_ed25519.pub`, or GPG: `git config user.signingkey <KEYID>`"
+)
+
+
+@dataclass(frozen=True)
+class Approved:
+    path: str
+    digest: str
+    commit: str
+
+
+def target_digest(ws: Workspace, target: str) -> str:
+    """What an approval must name: the committed content of the target (or, for something
+    deleted in git, the content being deleted; for a workflow step, its run)."""
+    match = TARGET.match(target)
+    if match is None:
+        raise MCError(f"{target!r}: expected Kind/name, e.g. Task/deploy or Agent/writer")
+    kind, name = match.groups()
+    desired = ws.repo.desired("HEAD")
+    doc = desired.get(kind, name)
+    if doc is not None:
+        return doc.digest
+    if kind == "Task" and "." in name:
+        run = desired.get("WorkflowRun", name.split(".", 1)[0])
+        if run is not None:
+            return run.digest
+    with ws.read_state() as state:
+        applied = state.reader.resource(kind, name)
+    if applied is None:
+        raise MCError(f"{target}: not declared at HEAD and never applied; nothing to approve")
+    return applied.digest
+
+
+def approve(ws: Workspace, target: str, deny: bool, reason: str) -> Approved:
+    """Write approvals/<file>.yaml for the target's digest and commit it signed."""
+    if not _git(ws, "config", "user.signingkey", check=False):
+        raise MCError(SIGNING_HELP)
+    digest = target_digest(ws, target)
+    who = re.sub(r"[^a-z0-9]+", "-", (_git(ws, "config", "user.name", check=False) or "me").lower())
+    name = _name(target, digest, who.strip("-") or "me", deny)
+    rel = f"approvals/{name}.yaml"
+    doc = {
+        "apiVersion": "mc/v1",
+        "kind": "Approval",
+        "metadata": {"name": name},
+        "spec": {
+            "target": target,
+            "digest": digest,
+            "decision": "deny" if deny else "approve",
+            "reason": reason,
+        },
+    }
+    path = ws.repo.root / rel
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    verb = "Deny" if deny else "Approve"
+    _git(ws, "add", "--", rel)
+    try:
+        _git(ws, "commit", "-S", "-m", f"{verb} {target} ({digest[:19]})", "--", rel)
+    except MCError as exc:
+        _git(ws, "reset", "-q", "--", rel, check=False)
+        path.unlink(missing_ok=True)
+        raise MCError(f"signing the approval commit failed: {exc}") from None
+    return Approved(rel, digest, _git(ws, "rev-parse", "HEAD") or "")
+
+
+def _name(target: str, digest: str, who: str, deny: bool) -> str:
+    base = f"{'deny' if deny else 'ok'}-{target.replace('/', '-').replace('.', '-').lower()}"
+    tag = hashlib.sha256(f"{target}{digest}{who}".encode()).hexdigest()[:8]
+    name = f"{base[:40].strip('-')}-{who[:12].strip('-')}-{tag}"
+    assert re.match(NAME_PATTERN, name), name
+    return name
+
+
+def _git(ws: Workspace, *args: str, check: bool = True) -> str | None:
+    proc = subprocess.run(
+        ["git", "-C", str(ws.repo.root), *args], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        if check:
+            raise MCError(proc.stderr.strip() or f"git {args[0]} failed")
+        return None
+    return proc.stdout.strip()
+
+
+@dataclass(frozen=True)
+class ApprovalsReport:
+    pending: list[PendingAction]
+    waiting_tasks: list[dict[str, Any]]
+    decided: list[ApprovalRow]
+
+
+def approvals(ws: Workspace) -> ApprovalsReport:
+    with ws.read_state() as state:
+        r = state.reader
+        waiting = [
+            {"task": t.name, "state": t.state, "reason": t.reason}
+            for t in r.tasks()
+            if t.state in ("NEEDS_APPROVAL", "REVIEW")
+        ]
+        return ApprovalsReport(r.pending(), waiting, r.approvals())
+
+
+@dataclass(frozen=True)
+class Explanation:
+    target: str
+    action: PlannedAction | None
+    dispatch: tuple[str, str] | None  # (risk, rule) for tasks
+
+
+def explain(ws: Workspace, target: str) -> Explanation:
+    desired = ws.repo.desired("HEAD")
+    with ws.read_state() as state:
+        observed, _ = observe_governed(state.reader, ws.repo, desired, ws.clock())
+        plan = build_plan(desired, observed, ws.clock())
+        dispatch = None
+        if target.startswith("Task/"):
+            from reconciler.gates import dispatch_risk
+            from reconciler.world import load_world
+
+            world = load_world(state.reader, ws.clock().date())
+            task = world.tasks.get(target[5:]) if world else None
+            if world is not None and task is not None:
+                dispatch = dispatch_risk(world, task)
+    action = next((a for a in plan.actions if a.key == target), None)
+    if action is None and dispatch is None and desired.docs.get(target) is None:
+        raise MCError(f"{target}: not declared at HEAD and not in the state")
+    return Explanation(target, action, dispatch)
