@@ -22,7 +22,7 @@ class Fault:
     task: str
     agent: dict[str, Any]  # code=… or command=…, plus other agent spec fields
     max_attempts: int
-    reason: str  # the task's reason, exactly
+    reason: str  # how the task's reason starts (library wording after it may vary)
     status: str  # of its last run
     error_class: str
     exit_code: int | None
@@ -56,18 +56,16 @@ FAULTS = [
         "garbage-result",
         {"code": "Path(os.environ['MC_RESULT_JSON']).write_text('{not json')\n"},
         3,
-        "failed: result.json is not valid JSON: Expecting property name enclosed in double"
-        " quotes: line 1 column 2 (char 1)",
+        "failed: result.json is not valid JSON: ",
         "failed",
         "permanent",
         0,
     ),
     Fault(
         "wrong-schema",
-        {"code": "result(status='finished', costs=3)\n"},
+        {"code": "result(status='finished', costs=3)\n"},  # costs: an unknown key
         3,
-        "failed: result.json does not match the schema: status: Input should be 'done',"
-        " 'retry', 'failed' or 'blocked'; costs: Extra inputs are not permitted",
+        "failed: result.json does not match the schema: status: ",
         "failed",
         "permanent",
         0,
@@ -133,14 +131,20 @@ def test_a_fault_ends_classified_with_a_clear_error(driven: Driven, fault: Fault
     row = driven.repo.task_row(fault.task)
     runs = driven.repo.runs(fault.task)
 
-    assert (row.state, row.reason) == ("FAILED", fault.reason)
+    assert row.state == "FAILED"
+    assert row.reason is not None and row.reason.startswith(fault.reason)
     assert row.attempts == fault.max_attempts if fault.status == "retry" else 1
     assert len(runs) == row.attempts
     last = runs[-1]
     assert (last.state, last.status, last.error_class) == ("ENDED", fault.status, fault.error_class)
     assert last.exit_code == fault.exit_code
     assert last.error is not None and "\n" not in last.error
-    assert fault.reason.endswith(last.error)
+    assert row.reason.endswith(last.error)
+
+
+def test_schema_errors_name_every_offending_field(driven: Driven) -> None:
+    reason = driven.repo.task_row("wrong-schema").reason
+    assert reason is not None and "status:" in reason and "costs:" in reason
 
 
 def test_the_healthy_task_in_the_same_apply_is_done(driven: Driven) -> None:
