@@ -23,10 +23,9 @@ def main():
     worst = max(functions, key=lambda f: f["complexity"], default=None)
     undocumented = [f"{f['file']}:{f['name']}" for f in functions if not f["documented"]]
     table = ["| function | file | lines | args | complexity |", "|---|---|---|---|---|"]
-    table += [
-        f"| {f['name']} | {f['file']}:{f['line']} | {f['lines']} | {f['args']} | {f['complexity']} |"
-        for f in functions
-    ]
+    for f in functions:
+        where = f"{f['file']}:{f['line']}"
+        table.append(f"| {f['name']} | {where} | {f['lines']} | {f['args']} | {f['complexity']} |")
     devkit.drop("metrics.md", "# Metrics\n\n" + "\n".join(table) + "\n")
     devkit.finish(
         output=f"{len(files)} files, {len(functions)} functions, {loc} lines of code;"

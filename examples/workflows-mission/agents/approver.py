@@ -34,10 +34,9 @@ def main():
     security = devkit.upstream_with(task, "findings")
     style = devkit.upstream_with(task, "issues")
     blocking, comments = reasons(metrics, security, style, devkit.inputs(task)["max_complexity"])
+    verdict = "approve-with-comments" if comments else "approve"
     if blocking:
         verdict = "request-changes"
-    else:
-        verdict = "approve-with-comments" if comments else "approve"
     report = [f"# Verdict: {verdict}", "", "## Blocking", ""]
     report += [f"- {r}" for r in blocking] or ["None."]
     report += ["", "## Comments", ""]

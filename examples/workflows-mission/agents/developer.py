@@ -21,11 +21,12 @@ import devkit
 import pyscan
 from recipes import RECIPES
 
-# rule -> (replacement call, module the replacement needs imported)
+
 class CannotDo(Exception):
     """The work order asks for something this agent has no safe way to do."""
 
 
+# rule -> (replacement call, module the replacement needs imported)
 REWRITES = {"eval-call": ("ast.literal_eval", "ast"), "yaml-load": ("yaml.safe_load", None)}
 
 
@@ -113,10 +114,10 @@ def fix_bug(task, bug):
         raise CannotDo(f"no fix strategy for {bug['observed']!r}")
     path = restore(task, bug["module"])
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    function = next(
-        n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == bug["function"]
-    )
-    statement = innermost_statement(function, bug["line"])
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == bug["function"]]
+    if not defs:
+        raise CannotDo(f"no top-level function {bug['function']} in {bug['module']}")
+    statement = innermost_statement(defs[0], bug["line"])
     name = divisor_name(statement) if statement else None
     if name is None:
         raise CannotDo(f"no division by a length at {bug['module']}:{bug['line']}")
@@ -153,7 +154,9 @@ def rewrite_call(source, finding, replacement):
             lines = source.splitlines(keepends=True)
             line = lines[node.lineno - 1]
             func = node.func
-            lines[node.lineno - 1] = line[: func.col_offset] + replacement + line[func.end_col_offset :]
+            lines[node.lineno - 1] = (
+                line[: func.col_offset] + replacement + line[func.end_col_offset :]
+            )
             return "".join(lines)
     return None
 
@@ -181,7 +184,9 @@ def fix_finding(task, order):
     if source is None:
         raise CannotDo(f"no flagged call at {finding['file']}:{finding['line']}")
     path.write_text(add_import(source, needs) if needs else source, encoding="utf-8")
-    remaining = [f"{f['rule']} at {f['file']}:{f['line']}" for f in order["ranked"] if f is not finding]
+    remaining = [
+        f"{f['rule']} at {f['file']}:{f['line']}" for f in order["ranked"] if f is not finding
+    ]
     output = f"Fixed {finding['rule']} at {finding['file']}:{finding['line']} with {replacement}."
     return output, {
         "work": "security",

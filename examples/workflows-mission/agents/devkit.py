@@ -155,6 +155,10 @@ def tree_diff(before, after):
         from_file = f"a/{rel}" if rel in old else "/dev/null"
         to_file = f"b/{rel}" if rel in new else "/dev/null"
         chunks.append(f"diff --git a/{rel} b/{rel}\n")
+        if rel not in old:
+            chunks.append("new file mode 100644\n")
+        elif rel not in new:
+            chunks.append("deleted file mode 100644\n")
         chunks.extend(difflib.unified_diff(a, b, from_file, to_file))
     return "".join(chunks)
 
@@ -185,5 +189,7 @@ def diff_stats(diff):
 
 def added_lines(diff):
     return [
-        line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")
+        line[1:]
+        for line in diff.splitlines()
+        if line.startswith("+") and not line.startswith("+++")
     ]

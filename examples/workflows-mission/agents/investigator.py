@@ -16,7 +16,7 @@ FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function
 
 
 def reproduce(app, module, call):
-    """(exit code, stdout, stderr) of calling `call` with the app importable."""
+    """(stdout, stderr) of calling `call` with the app's module imported."""
     name = devkit.module_name(module)
     code = f"from {name} import *\nprint(repr({call}))"
     proc = subprocess.run(
@@ -27,7 +27,7 @@ def reproduce(app, module, call):
         timeout=30,
         check=False,
     )
-    return proc.returncode, proc.stdout.strip(), proc.stderr.strip()
+    return proc.stdout.strip(), proc.stderr.strip()
 
 
 def fault_frame(stderr, module):
@@ -40,7 +40,7 @@ def main():
     task = devkit.load_task()
     triage = devkit.upstream_with(task, "call")
     app, module, call = devkit.app_dir(task), triage["module"], triage["call"]
-    code, stdout, stderr = reproduce(app, module, call)
+    stdout, stderr = reproduce(app, module, call)
     last = (stderr.splitlines() or [""])[-1]
     exception = triage["exception"]
     if exception and not last.startswith(exception):

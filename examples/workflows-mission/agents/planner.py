@@ -20,7 +20,9 @@ def main():
     match = FUNCTION.search(goal)
     if match is None or match.group(1) not in RECIPES:
         known = ", ".join(sorted(RECIPES))
-        devkit.finish("failed", error=f"no recipe for the goal {goal!r}; this planner knows {known}")
+        devkit.finish(
+            "failed", error=f"no recipe for the goal {goal!r}; this planner knows {known}"
+        )
         return
     name = match.group(1)
     recipe = RECIPES[name]

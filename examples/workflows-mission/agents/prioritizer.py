@@ -13,11 +13,18 @@ import pyscan
 
 
 def tainted(app, finding):
-    """True if the flagged line uses a parameter of the function it sits in."""
-    for node in ast.walk(pyscan.parse(app, finding["file"])):
-        if isinstance(node, ast.FunctionDef) and node.lineno <= finding["line"] <= node.end_lineno:
-            params = {a.arg for a in node.args.args}
-            return any(p in finding["code"] for p in params)
+    """True if an argument of the enclosing function reaches the flagged call."""
+    for function in ast.walk(pyscan.parse(app, finding["file"])):
+        if not isinstance(function, ast.FunctionDef):
+            continue
+        if not function.lineno <= finding["line"] <= function.end_lineno:
+            continue
+        params = {a.arg for a in function.args.args}
+        for call in ast.walk(function):
+            if isinstance(call, ast.Call) and call.lineno == finding["line"]:
+                used = {n.id for n in ast.walk(call) if isinstance(n, ast.Name)}
+                if used & params:
+                    return True
     return False
 
 
@@ -26,7 +33,11 @@ def main():
     app = devkit.app_dir(task)
     floor = pyscan.SEVERITY[devkit.inputs(task)["min_severity"]]
     findings = devkit.upstream_with(task, "findings")["findings"]
-    kept = [dict(f, tainted=tainted(app, f)) for f in findings if pyscan.SEVERITY[f["severity"]] >= floor]
+    kept = [
+        dict(f, tainted=tainted(app, f))
+        for f in findings
+        if pyscan.SEVERITY[f["severity"]] >= floor
+    ]
     ranked = sorted(
         kept,
         key=lambda f: (-pyscan.SEVERITY[f["severity"]], not f["tainted"], f["file"], f["line"]),

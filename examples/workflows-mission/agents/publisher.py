@@ -17,7 +17,8 @@ def main():
     files, added, removed = devkit.diff_stats(diff)
     title, _, body = task["prompt"].strip().partition("\n")
     devkit.drop("pr.diff", diff)
-    stats = f"{files} files changed, {added} insertions(+), {removed} deletions(-)"
+    noun = "file" if files == 1 else "files"
+    stats = f"{files} {noun} changed, {added} insertions(+), {removed} deletions(-)"
     devkit.drop("pr.md", f"# {title}\n\n{body.strip()}\n\n{stats}\n".replace("\n\n\n", "\n\n"))
     devkit.finish(
         output=f"Pull request '{title}': {stats}.",

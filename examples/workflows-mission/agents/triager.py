@@ -31,7 +31,9 @@ def main():
     issue = devkit.inputs(task)["issue"]
     call, expected = CALL.search(issue), EXPECTED.search(issue)
     if call is None or expected is None:
-        devkit.finish("failed", error=f"cannot read the issue {issue!r}: name a call and `expected`")
+        devkit.finish(
+            "failed", error=f"cannot read the issue {issue!r}: name a call and `expected`"
+        )
         return
     module = defining_module(devkit.app_dir(task), call["function"])
     if module is None:

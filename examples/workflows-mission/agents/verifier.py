@@ -23,7 +23,9 @@ def suite_problems(copy):
     report = devkit.run_tests(copy)
     if report["failures"]:
         failed = len(report["failures"])
-        return report, [f"{failed} of {report['run']} tests failed: {devkit.describe_failures(report)}"]
+        return report, [
+            f"{failed} of {report['run']} tests failed: {devkit.describe_failures(report)}"
+        ]
     if report["run"] == 0:
         return report, ["no tests ran"]
     return report, []
@@ -70,9 +72,10 @@ def main():
         memory = {"agent": {"passed": passed, "sent_back": sent_back + 1}}
         devkit.finish("retry", error="; ".join(problems), memory=memory)
         return
+    reworks = task["workflow"]["rework"]
     devkit.finish(
-        output=f"Verified after {task['workflow']['rework']} rework(s): all {report['run']} tests pass.",
-        outputs={"tests_run": report["run"], "reworks": task["workflow"]["rework"]},
+        output=f"Verified after {reworks} rework(s): all {report['run']} tests pass.",
+        outputs={"tests_run": report["run"], "reworks": reworks},
         memory={"agent": {"passed": passed + 1, "sent_back": sent_back}},
     )
 
