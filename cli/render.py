@@ -132,6 +132,16 @@ def print_status(console: Console, report: StatusReport) -> None:
                 a["name"], a["status"], ", ".join(a["capabilities"]), str(a["concurrency"])
             )
         console.print(table)
+    for key, o in report.overrides.items():
+        console.print(
+            f"[bold red]OVERRIDE {escape(key)}={escape(o['value'])}[/] by {escape(o['actor'])}"
+            f" since {o['since']:%Y-%m-%d %H:%M:%S}: {escape(o['reason'] or '')}"
+        )
+    if report.attention:
+        table = Table("task", "state", "why", title="Needs a person")
+        for t in report.attention:
+            table.add_row(escape(t["task"]), t["state"], escape(t["reason"] or ""))
+        console.print(table)
     if report.pending:
         table = Table("target", "action", "risk", "waiting since", "why", title="Pending approval")
         for p in report.pending:
@@ -161,6 +171,10 @@ def status_json(report: StatusReport) -> dict[str, Any]:
             for p in report.pending
         ],
         "uncommitted": report.dirty,
+        "attention": report.attention,
+        "overrides": {
+            k: {**v, "since": v["since"].isoformat()} for k, v in report.overrides.items()
+        },
     }
 
 

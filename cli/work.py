@@ -37,6 +37,10 @@ def _run_json(r: RunRow) -> dict[str, Any]:
     }
 
 
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 @app.command()
 def runs(
     task: Annotated[str | None, typer.Argument(help="Only this task's attempts.")] = None,
@@ -65,7 +69,7 @@ def runs(
             r.state,
             r.status or "-",
             f"${r.cost_usd:.4f}",
-            escape((r.error or "")[:80]),
+            escape(_clip(r.error or "", 80)),
         )
     out.print(table)
 

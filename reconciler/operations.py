@@ -148,6 +148,9 @@ def _drive(ws: Workspace, state: State, drive: Drive | None) -> Converged | None
     return converge(ws.repo, state, ws.clock, drive.progress, drive.should_stop)
 
 
+ATTENTION_STATES = ("FAILED", "BLOCKED", "NEEDS_APPROVAL", "REVIEW")
+
+
 @dataclass(frozen=True)
 class StatusReport:
     mission: str | None
@@ -159,6 +162,8 @@ class StatusReport:
     pending: list[PendingAction]
     agents: list[dict[str, Any]]
     dirty: list[str]
+    attention: list[dict[str, Any]]  # tasks that need a person, with why
+    overrides: dict[str, Any]
 
 
 def status(ws: Workspace) -> StatusReport:
@@ -191,6 +196,14 @@ def status(ws: Workspace) -> StatusReport:
             pending=r.pending(),
             agents=agents,
             dirty=ws.repo.dirty_paths() if head else [],
+            attention=[
+                {"task": t.name, "state": t.state, "reason": t.reason}
+                for t in r.tasks_in(ATTENTION_STATES, limit=20)
+            ],
+            overrides={
+                k: {"value": v[0], "actor": v[1], "reason": v[2], "since": v[3]}
+                for k, v in r.overrides().items()
+            },
         )
 
 

@@ -7,7 +7,8 @@ SQL, and nothing loads a whole table into Python. Used by `api/` next to `StateR
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -15,6 +16,7 @@ from typing import Any
 
 from state.db import Database
 from state.records import AppliedResource, Event
+from state.store import StateReader
 
 RUNNING_STATES = ("LAUNCHING", "RUNNING")
 
@@ -85,9 +87,7 @@ def _like(text: str) -> str:
 
 
 # Tasks declared in git have a Task resource (title, labels, agent); workflow steps do not.
-_TASK_FROM = (
-    " FROM tasks t LEFT JOIN resources r ON r.kind = 'Task' AND r.name = t.name"
-)
+_TASK_FROM = " FROM tasks t LEFT JOIN resources r ON r.kind = 'Task' AND r.name = t.name"
 _TASK_AGENT = "coalesce(t.agent, json_extract_string(r.spec, '$.agent'))"
 
 
@@ -141,9 +141,7 @@ class DashboardReader:
         )
         return TaskPage(
             [
-                TaskListRow(
-                    r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else {}, *r[6:]
-                )
+                TaskListRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else {}, *r[6:])
                 for r in rows
             ],
             total,
@@ -265,3 +263,21 @@ class DashboardReader:
     def spend_on(self, day: date) -> Decimal:
         row = self.db.fetchone("SELECT coalesce(sum(cost_usd), 0) FROM ledger WHERE day = ?", [day])
         return Decimal(row[0]) if row else Decimal(0)
+
+
+def cursor_readers(
+    db: Database,
+) -> Callable[[], AbstractContextManager[tuple[StateReader, DashboardReader]]]:
+    """Readers over fresh cursors of an open connection, one pair per request: how the
+    dashboard reads the state `mc serve` holds open for writing (a DuckDB cursor is a
+    connection of its own to the same database, safe to use from another thread)."""
+
+    @contextmanager
+    def open_readers() -> Iterator[tuple[StateReader, DashboardReader]]:
+        cursor = Database(db.path, db.con.cursor(), writable=False)
+        try:
+            yield StateReader(cursor), DashboardReader(cursor)
+        finally:
+            cursor.close()
+
+    return open_readers

@@ -127,6 +127,16 @@ class StateReader:
         )
         return {r[0]: r[1] for r in rows}
 
+    def tasks_in(self, states: Sequence[str], limit: int = 20) -> list[TaskRow]:
+        """Tasks in some states, most recently changed first."""
+        rows = self.db.fetchall(
+            "SELECT name, state, reason, agent, attempts, abandoned, next_attempt_at, output,"
+            " outputs, created_at, updated_at, workflow_run, step, feedback, coalesce(rework, 0)"
+            " FROM tasks WHERE state IN (SELECT unnest(?)) ORDER BY updated_at DESC, name LIMIT ?",
+            [list(states), limit],
+        )
+        return [_task_row(r) for r in rows]
+
     def task_counts(self) -> dict[str, int]:
         rows = self.db.fetchall("SELECT state, count(*) FROM tasks GROUP BY state")
         return {r[0]: int(r[1]) for r in rows}

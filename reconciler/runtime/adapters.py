@@ -106,6 +106,15 @@ def _last_stderr_line(path: Path) -> str | None:
     return one_line(lines[-1], 200) if lines else None
 
 
+NOT_RUNNABLE = frozenset({126, 127})  # the shell's "cannot execute" / "command not found"
+
+
+def exit_status(returncode: int) -> OutcomeStatus:
+    """A failed exit is temporary, except a wrapper reporting its program is missing: retrying
+    cannot install it."""
+    return "failed" if returncode in NOT_RUNNABLE else "retry"
+
+
 def describe_exit(returncode: int, paths: WorkspacePaths) -> str:
     """'exited with code 3: <last stderr line>' or 'killed by signal SIGSEGV: ...'."""
     if returncode < 0:
@@ -163,7 +172,7 @@ def files_verdict(fin: Finished) -> Verdict:
     if res is None:
         if ok:
             return Verdict("failed", "agent exited 0 without writing result.json")
-        return Verdict("retry", describe_exit(fin.returncode, fin.paths))
+        return Verdict(exit_status(fin.returncode), describe_exit(fin.returncode, fin.paths))
     if isinstance(res, str):
         if ok:
             return Verdict("failed", res)
@@ -192,7 +201,7 @@ def _stdout_text(fin: Finished) -> str:
 def stdout_verdict(fin: Finished) -> Verdict:
     """The `stdout` protocol: exit 0 means done and stdout (capped, stripped) is the output."""
     if fin.returncode != 0:
-        return Verdict("retry", describe_exit(fin.returncode, fin.paths))
+        return Verdict(exit_status(fin.returncode), describe_exit(fin.returncode, fin.paths))
     return Verdict("done", None, output=_stdout_text(fin).strip())
 
 
@@ -220,7 +229,7 @@ def claude_code_verdict(fin: Finished) -> Verdict:
     if isinstance(parsed, str):
         if fin.returncode == 0:
             return Verdict("failed", parsed)
-        return Verdict("retry", describe_exit(fin.returncode, fin.paths))
+        return Verdict(exit_status(fin.returncode), describe_exit(fin.returncode, fin.paths))
     cost = parsed.total_cost_usd
     tokens = parsed.usage.input_tokens + parsed.usage.output_tokens
     if parsed.is_error:

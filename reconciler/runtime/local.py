@@ -267,6 +267,12 @@ class LocalExecutor:
             if delay > 0:
                 self._cond.wait(delay)
 
+    def wake(self) -> None:
+        """Make a pending wait() return now (serve calls this when a commit arrives)."""
+        with self._cond:
+            self._dirty = True
+            self._cond.notify_all()
+
     def running(self) -> list[str]:
         """Run ids launched whose outcome poll() has not returned yet."""
         with self._cond:

@@ -110,6 +110,10 @@ class Executor(Protocol):
         """Run ids whose outcome has not been reported by poll() yet."""
         ...
 
+    def wake(self) -> None:
+        """Make a pending wait() return at once (something else needs the loop)."""
+        ...
+
     def cancel(self, run_id: str, reason: str) -> None:
         """Stop the run (SIGTERM, then SIGKILL after the grace); its outcome is 'canceled'."""
         ...
