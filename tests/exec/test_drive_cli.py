@@ -55,7 +55,7 @@ def test_a_killed_reconciler_is_recovered_by_the_next_apply(
     try:
         pid = agent_pid(marker)
         if pid_recorded:
-            time.sleep(1.0)  # the loop records a pid once the run lives past 0.2 s
+            time.sleep(1.5)  # the loop records a pid once the run lives past 0.2 s
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     finally:

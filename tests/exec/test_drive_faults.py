@@ -121,9 +121,13 @@ def driven(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Driven]:
     repo.agent("healthy", GOOD)
     repo.task("healthy-work", agent="healthy")
     repo.commit()
-    started = time.monotonic()
-    applied = repo.apply()
-    yield Driven(repo, applied, time.monotonic() - started)
+    with pytest.MonkeyPatch.context() as mp:  # the function-scoped isolation is not up yet
+        for name in ("MC_STATE", "MC_DEBUG", "GIT_DIR", "GIT_WORK_TREE"):
+            mp.delenv(name, raising=False)
+        started = time.monotonic()
+        applied = repo.apply()
+        seconds = time.monotonic() - started
+    yield Driven(repo, applied, seconds)
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.task)
