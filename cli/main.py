@@ -240,6 +240,7 @@ def fail(lines: list[str]) -> NoReturn:
 def _register() -> None:
     """Commands living in their own modules attach themselves to `app` on import."""
     import cli.governance
+    import cli.serve
     import cli.work
     import cli.workflows  # noqa: F401
 

@@ -94,6 +94,25 @@ class Engine:
         self._dirty = True
         return self.world is not None
 
+    def reload(self) -> None:
+        """Take in newly applied state (serve, after each commit) without losing runs in
+        flight; stop runs whose task was canceled or whose agent is now quarantined."""
+        old = self.world
+        self.load()
+        if old is None or self.world is None:
+            return
+        world = self.world
+        world.in_flight = old.in_flight
+        world.memory, world.drops = old.memory | world.memory, world.drops
+        for flight in world.in_flight.values():
+            task, agent = world.tasks.get(flight.task), world.agents.get(flight.agent)
+            if agent is not None:
+                agent.running += 1
+            if task is None or task.state == "CANCELED":
+                self.executor.cancel(flight.run_id, "task canceled in git")
+            elif agent is None or agent.status == "quarantined":
+                self.executor.cancel(flight.run_id, "agent quarantined")
+
     def recover(self) -> int:
         """Finish runs a dead reconciler left behind: kill what still runs, requeue the task."""
         runs = self.state.reader.runs(states=["LAUNCHING", "RUNNING"])
@@ -212,7 +231,13 @@ class Engine:
         flight = world.in_flight.pop(outcome.run_id, None)
         if flight is None:
             return
-        task, agent = world.tasks[flight.task], world.agents.get(flight.agent)
+        task, agent = world.tasks.get(flight.task), world.agents.get(flight.agent)
+        if task is None or task.state == "CANCELED":  # deleted or canceled in git meanwhile
+            self._record_run_end(step, outcome, flight, "canceled", now)
+            self._account(step, outcome, flight, now)
+            if agent is not None:
+                agent.running = max(agent.running - 1, 0)
+            return
         # A quarantine stops the agent, not its work: the run is requeued, the task not canceled.
         requeue = self.stopping or (
             outcome.status == "canceled" and agent is not None and agent.status == "quarantined"
@@ -247,35 +272,7 @@ class Engine:
                 via=via,
             )
         )
-        step.run_updates.append(
-            RunUpdate(
-                outcome.run_id,
-                "ENDED",
-                pid=flight.pid or None,
-                proc_start=flight.proc_start or None,
-                ended_at=now,
-                exit_code=outcome.exit_code,
-                status=outcome.status,
-                error_class=result.error_class,
-                error=outcome.error,
-                cost_usd=outcome.cost_usd,
-                tokens=outcome.tokens,
-            )
-        )
-        step.events.append(
-            NewEvent(
-                ACTOR,
-                "run.ended",
-                f"Run/{outcome.run_id}",
-                {
-                    "task": task.name,
-                    "agent": flight.agent,
-                    "status": outcome.status,
-                    "error": outcome.error,
-                    "cost_usd": str(outcome.cost_usd),
-                },
-            )
-        )
+        self._record_run_end(step, outcome, flight, result.error_class, now)
         task.state, task.reason = result.target, result.reason
         if result.target == "REVIEW":
             task.review_since = now
@@ -295,6 +292,40 @@ class Engine:
             step.events.append(
                 NewEvent(ACTOR, "task.failed", f"Task/{task.name}", {"reason": result.reason})
             )
+
+    def _record_run_end(
+        self, step: Step, outcome: Outcome, flight: InFlight, error_class: str | None, now: datetime
+    ) -> None:
+        task = flight.task
+        step.run_updates.append(
+            RunUpdate(
+                outcome.run_id,
+                "ENDED",
+                pid=flight.pid or None,
+                proc_start=flight.proc_start or None,
+                ended_at=now,
+                exit_code=outcome.exit_code,
+                status=outcome.status,
+                error_class=error_class,
+                error=outcome.error,
+                cost_usd=outcome.cost_usd,
+                tokens=outcome.tokens,
+            )
+        )
+        step.events.append(
+            NewEvent(
+                ACTOR,
+                "run.ended",
+                f"Run/{outcome.run_id}",
+                {
+                    "task": task,
+                    "agent": flight.agent,
+                    "status": outcome.status,
+                    "error": outcome.error,
+                    "cost_usd": str(outcome.cost_usd),
+                },
+            )
+        )
 
     def _account(self, step: Step, outcome: Outcome, flight: InFlight, now: datetime) -> None:
         assert self.world is not None
@@ -484,7 +515,7 @@ class Engine:
             RunStart(
                 run_id,
                 task.name,
-                task.attempts + 1,
+                task.runs + 1,
                 agent.name,
                 "local",
                 os.getpid(),

@@ -78,7 +78,7 @@ def build_request(
     return LaunchRequest(
         run_id=run_id,
         task=task.name,
-        attempt=task.attempts + 1,
+        attempt=task.runs + 1,  # the run's number for this task, like its workspace
         workspace=workspace,
         command=command,
         env={**env, "MC_REPO": str(paths.repo)},
@@ -124,7 +124,7 @@ def task_json(
     return {
         "run_id": run_id,
         "task": task.name,
-        "attempt": task.attempts + 1,
+        "attempt": task.runs + 1,
         "title": spec.title,
         "prompt": spec.prompt if prompt is None else prompt,
         "inputs": spec.inputs,

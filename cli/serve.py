@@ -1,0 +1,92 @@
+"""`mc serve`: reconcile continuously and serve the read-only dashboard (the only command that
+loads the web stack)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import threading
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from cli.main import app, out, workspace
+from specs.errors import MCError
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to bind.")] = 4100,
+    resync: Annotated[
+        float, typer.Option("--resync", help="Seconds between full drift checks.")
+    ] = 60.0,
+) -> None:
+    """Watch the repo, reconcile on each commit and on timers, run the agents, and serve the
+    read-only dashboard, JSON API, /metrics and /healthz. Stops cleanly on SIGTERM/SIGINT."""
+    import gc
+
+    import uvicorn
+
+    from api.app import create_app
+    from reconciler.launch import Paths
+    from reconciler.metrics import Metrics
+    from reconciler.serve import ReconcileLoop, announce, watch_git, withdraw
+
+    gc.set_threshold(700, 10, 10)  # a long-lived process: the default collector again
+    token = os.environ.get("MC_DASHBOARD_TOKEN") or None
+    if not _loopback(host) and token is None:
+        raise MCError(
+            f"--host {host} is not a loopback address: set MC_DASHBOARD_TOKEN so the dashboard"
+            " requires `Authorization: Bearer <token>`"
+        )
+    ws = workspace()
+    metrics = Metrics()
+    loop = ReconcileLoop(ws, metrics=metrics, resync_s=resync)
+    loop.open()
+    stop = threading.Event()
+    web = create_app(
+        loop.open_reader,
+        paths=Paths(ws.repo.root, ws.repo.mc_dir),
+        metrics=metrics,
+        token=token,
+        status=loop.facts,
+    )
+    server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning"))
+    threads = [
+        threading.Thread(target=server.run, name="dashboard", daemon=True),
+        threading.Thread(
+            target=watch_git, args=(ws.repo.root, loop, stop), name="watch", daemon=True
+        ),
+    ]
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        loop.executor.wake()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    url = f"http://{host}:{port}/"
+    for thread in threads:
+        thread.start()
+    announce(ws.repo.mc_dir, url)
+    out.print(f"Serving {ws.repo.root} — dashboard {url} (Ctrl-C to stop)")
+    try:
+        loop.run(stop)
+    finally:
+        server.should_exit = True
+        stop.set()
+        loop.close()
+        withdraw(ws.repo.mc_dir)
+        for thread in threads:
+            thread.join(timeout=5)
+    out.print("Stopped; state is consistent and `mc apply` or `mc serve` carries on.")

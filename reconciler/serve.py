@@ -1,0 +1,212 @@
+"""`mc serve`: reconcile on every commit and on the engine's own timers, in one process.
+
+The loop owns the state file (DuckDB admits one writer); the dashboard reads it through
+cursors of the same database. A commit wakes the loop within milliseconds (watchfiles on
+.git); retries, deadlines and budget days wake it through the engine's timers; a periodic
+full resync catches drift. A bad commit never stops the loop: the last good desired state
+keeps running and the error is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from reconciler.apply import apply_plan
+from reconciler.drive import Engine
+from reconciler.governance import observe_governed
+from reconciler.launch import Paths
+from reconciler.operations import Workspace
+from reconciler.plan import build_plan
+from reconciler.runtime.local import LocalExecutor
+from specs.errors import MCError
+from state.dashboard import DashboardReader
+from state.db import Database
+from state.records import NewEvent
+from state.store import State, StateReader
+
+ACTOR = "serve"
+GIT_TRIGGERS = ("HEAD", "packed-refs")
+
+
+class ServeMetrics(Protocol):
+    def observe_reconcile(self, seconds: float) -> None: ...
+    def observe_commit_to_dispatch(self, seconds: float) -> None: ...
+
+
+@dataclass
+class ServeStatus:
+    started_at: datetime
+    last_commit: str | None = None
+    last_reconciled_at: datetime | None = None
+    last_error: str | None = None
+    last_error_commit: str | None = None
+    reconciles: int = 0
+    override: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            k: v.isoformat() if isinstance(v, datetime) else v for k, v in self.__dict__.items()
+        }
+
+
+@dataclass
+class ReconcileLoop:
+    ws: Workspace
+    metrics: ServeMetrics | None = None
+    resync_s: float = 60.0
+    status: ServeStatus = field(init=False)
+    _commit_seen: threading.Event = field(default_factory=threading.Event)
+    _reader_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.status = ServeStatus(self.ws.clock())
+        self.state: State | None = None
+        self.executor = LocalExecutor()
+        self.engine: Engine | None = None
+        self._reader_root: Any = None
+        self._detected_at: float | None = None
+
+    # --- the dashboard's view -------------------------------------------------------------
+
+    @contextmanager
+    def open_reader(self) -> Iterator[tuple[StateReader, DashboardReader]]:
+        """Readers for one request, on their own cursor of the live database."""
+        assert self.state is not None
+        with self._reader_lock:
+            con = self._reader_root.cursor()
+        db = Database(self.state.db.path, con, writable=False)
+        try:
+            yield StateReader(db), DashboardReader(db)
+        finally:
+            con.close()
+
+    def facts(self) -> dict[str, Any]:
+        return self.status.as_dict()
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self.state = self.ws.write_state()
+        self._reader_root = self.state.db.con.cursor()
+        paths = Paths(self.ws.repo.root, self.ws.repo.mc_dir)
+        self.engine = Engine(self.state, paths, self.executor, self.ws.clock, random.Random())
+        self.engine.recover()
+
+    def close(self) -> None:
+        if self.engine is not None and self.engine.world is not None:
+            self.engine.stop()
+        self.executor.shutdown()
+        if self.state is not None:
+            self._reader_root.close()
+            self.state.close()
+
+    def notice_commit(self) -> None:
+        """Called by the watcher thread: a ref moved."""
+        self._detected_at = time.monotonic()
+        self._commit_seen.set()
+        self.executor.wake()
+
+    def run(self, stop: threading.Event) -> None:
+        assert self.engine is not None
+        self.reconcile_head()
+        next_resync = time.monotonic() + self.resync_s
+        while not stop.is_set():
+            if self._commit_seen.is_set() or time.monotonic() >= next_resync:
+                self._commit_seen.clear()
+                self.reconcile_head()
+                next_resync = time.monotonic() + self.resync_s
+            if self.engine.world is None:
+                self.executor.wait(min(1.0, max(next_resync - time.monotonic(), 0.0)))
+                continue
+            report = self.engine.tick()
+            if report.dispatched and self._detected_at is not None and self.metrics:
+                self.metrics.observe_commit_to_dispatch(time.monotonic() - self._detected_at)
+                self._detected_at = None
+            if report.busy:
+                continue
+            timeout = max(next_resync - time.monotonic(), 0.0)
+            if report.wake_at is not None:
+                timeout = min(timeout, max((report.wake_at - self.ws.clock()).total_seconds(), 0))
+            self.executor.wait(min(timeout, 30.0))
+
+    def reconcile_head(self) -> None:
+        """Apply what HEAD asks for (LOW risk now, the rest pending), then refresh the engine."""
+        assert self.state is not None and self.engine is not None
+        started = time.monotonic()
+        now = self.ws.clock()
+        try:
+            desired = self.ws.repo.desired("HEAD")
+        except MCError as exc:
+            self._bad_commit(exc, now)
+            return
+        observed, approvals = observe_governed(self.state.reader, self.ws.repo, desired, now)
+        plan = build_plan(desired, observed, now)
+        if plan.actions:
+            apply_plan(plan, desired, self.state, now, ACTOR, approvals)
+        self.engine.reload()
+        self.status.last_commit = desired.commit
+        self.status.last_reconciled_at = now
+        self.status.last_error = self.status.last_error_commit = None
+        self.status.reconciles += 1
+        if self.metrics is not None:
+            self.metrics.observe_reconcile(time.monotonic() - started)
+
+    def _bad_commit(self, exc: MCError, now: datetime) -> None:
+        try:
+            commit: str | None = self.ws.repo.resolve("HEAD")
+        except MCError:
+            commit = None
+        if commit == self.status.last_error_commit:
+            return  # already reported; keep running the last good state
+        self.status.last_error = "\n".join(exc.lines())
+        self.status.last_error_commit = commit
+        assert self.state is not None
+        self.state.writer.append_events(
+            [NewEvent(ACTOR, "reconcile.error", "Mission", {"errors": exc.lines()}, commit)], now
+        )
+
+
+def watch_git(repo_root: Path, loop: ReconcileLoop, stop: threading.Event) -> None:
+    """Wake the loop whenever HEAD or a ref moves (watchfiles ignores .git by default, so the
+    filter is our own)."""
+    from watchfiles import watch
+
+    git_dir = repo_root / ".git"
+
+    def relevant(_change: Any, path: str) -> bool:
+        rel = os.path.relpath(path, git_dir)
+        return rel in GIT_TRIGGERS or rel.startswith("refs" + os.sep)
+
+    for _ in watch(
+        git_dir,
+        watch_filter=relevant,
+        stop_event=stop,
+        debounce=5,
+        step=5,
+        yield_on_timeout=False,
+        rust_timeout=1000,
+    ):
+        loop.notice_commit()
+
+
+def serve_file(mc_dir: Path) -> Path:
+    return mc_dir / "serve.json"
+
+
+def announce(mc_dir: Path, url: str) -> None:
+    """Tell other `mc` commands where the state can be read while serve holds it."""
+    serve_file(mc_dir).write_text(json.dumps({"pid": os.getpid(), "url": url}))
+
+
+def withdraw(mc_dir: Path) -> None:
+    serve_file(mc_dir).unlink(missing_ok=True)
