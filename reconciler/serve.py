@@ -15,13 +15,15 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from reconciler.apply import apply_plan
+from reconciler.commands import Command, CommandQueue, Quarantine, RecordApproval, SetMode
 from reconciler.drive import Engine
 from reconciler.governance import observe_governed
 from reconciler.launch import Paths
@@ -75,6 +77,8 @@ class ReconcileLoop:
         self.engine: Engine | None = None
         self._reader_root: Any = None
         self._detected_at: float | None = None
+        self._reconcile_now = False
+        self.commands = CommandQueue()
 
     # --- the dashboard's view -------------------------------------------------------------
 
@@ -110,6 +114,75 @@ class ReconcileLoop:
             self._reader_root.close()
             self.state.close()
 
+    def submit(self, command: Command) -> Future[str]:
+        """For other threads (the bot): queue a write for the loop and wake it."""
+        done = self.commands.submit(command)
+        self.executor.wake()
+        return done
+
+    def _run_commands(self) -> None:
+        assert self.state is not None and self.engine is not None
+        pending = self.commands.drain()
+        for command, done in pending:
+            try:
+                done.set_result(self._execute(command))
+            except MCError as exc:
+                done.set_exception(exc)
+        if pending:
+            self.engine.reload()
+
+    def _execute(self, command: Command) -> str:
+        assert self.state is not None and self.engine is not None
+        writer, now = self.state.writer, self.ws.clock()
+        match command:
+            case RecordApproval(row=row):
+                with self.state.db.transaction():
+                    writer.record_approvals([row], now)
+                    writer.append_events(
+                        [
+                            NewEvent(
+                                row.evidence.get("actor", ACTOR),
+                                f"approval.{row.status}",
+                                row.target,
+                                {
+                                    "approver": row.approver,
+                                    "decision": row.decision,
+                                    "digest": row.digest,
+                                    "reason": row.reason,
+                                    "channel": row.channel,
+                                    "evidence": row.evidence,
+                                },
+                            )
+                        ],
+                        now,
+                    )
+                self._reconcile_now = True  # a plan action may now be approved
+                return f"{row.decision} of {row.target} recorded"
+            case SetMode(mode=mode, actor=actor, reason=reason):
+                world = self.engine.world
+                git_mode = "normal"
+                if world is not None:
+                    spec = self.state.reader.resource("Mission", world.mission_name)
+                    git_mode = spec.spec.get("mode", "normal") if spec else "normal"
+                with self.state.db.transaction():
+                    writer.set_override("mode", mode, actor, reason, now)
+                    writer.set_override("mode.git", git_mode if mode else None, actor, reason, now)
+                    kind = "override.set" if mode else "override.lifted"
+                    writer.append_events(
+                        [NewEvent(actor, kind, "Mission", {"mode": mode, "reason": reason})], now
+                    )
+                self.status.override = f"mode={mode} by {actor}" if mode else None
+                return f"mission mode overridden to {mode}" if mode else "override lifted"
+            case Quarantine(agent=agent, actor=actor, reason=reason):
+                res = self.state.reader.resource("Agent", agent)
+                if res is None:
+                    raise MCError(f"unknown agent {agent!r}")
+                writer.record_quarantine(agent, reason, res.digest, actor, now)
+                self.engine.quarantine_runs(agent, reason)
+                return f"agent {agent} quarantined"
+            case _:
+                assert_never(command)
+
     def notice_commit(self) -> None:
         """Called by the watcher thread: a ref moved."""
         self._detected_at = time.monotonic()
@@ -121,8 +194,10 @@ class ReconcileLoop:
         self.reconcile_head()
         next_resync = time.monotonic() + self.resync_s
         while not stop.is_set():
-            if self._commit_seen.is_set() or time.monotonic() >= next_resync:
+            self._run_commands()
+            if self._commit_seen.is_set() or self._reconcile_now or time.monotonic() >= next_resync:
                 self._commit_seen.clear()
+                self._reconcile_now = False
                 self.reconcile_head()
                 next_resync = time.monotonic() + self.resync_s
             if self.engine.world is None:

@@ -121,6 +121,16 @@ class World:
         return True
 
 
+def effective_mode(
+    overrides: dict[str, tuple[str, str, str | None, datetime]], git_mode: str
+) -> str | None:
+    """An emergency mode override holds until lifted or until a commit changes the mode."""
+    mode, base = overrides.get("mode"), overrides.get("mode.git")
+    if mode is None or (base is not None and base[0] != git_mode):
+        return None
+    return mode[0]
+
+
 def load_world(reader: StateReader, today: date) -> World | None:
     """Everything the engine needs, in a handful of statements; None when nothing is applied."""
     resources = reader.resources()
@@ -198,6 +208,9 @@ def load_world(reader: StateReader, today: date) -> World | None:
         agent.recent.extend(s in FAILURE_STATUSES for s in reversed(window))
         agents[res.name] = agent
     mission = MissionSpec.model_validate(mission_res.spec)
+    mode_override = effective_mode(reader.overrides(), mission.mode)
+    if mode_override is not None:
+        mission = mission.model_copy(update={"mode": mode_override})
     drops: dict[str, list[DropRow]] = {}
     for d in reader.drops():
         drops.setdefault(d.task, []).append(d)

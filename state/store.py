@@ -465,6 +465,19 @@ class StateWriter(StateReader):
                 [key, value, actor, reason, now],
             )
 
+    def record_quarantine(
+        self, agent: str, reason: str, digest: str, actor: str, now: datetime
+    ) -> None:
+        """Quarantine this exact agent spec (a new spec in git lifts it), with its event."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO agents (name, status, reason, updated_at, digest)"
+            " VALUES (?, 'quarantined', ?, ?, ?)",
+            [agent, reason, now, digest],
+        )
+        self.append_events(
+            [NewEvent(actor, "agent.quarantined", f"Agent/{agent}", {"reason": reason})], now
+        )
+
     def cancel_tasks(self, names: Sequence[str], reason: str, now: datetime) -> None:
         if names:
             self.db.execute(

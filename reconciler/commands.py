@@ -1,0 +1,57 @@
+"""Requests from other threads (the Telegram bot) that only the serve loop may write.
+
+DuckDB has one writer; the loop owns it. A request is queued, the loop is woken, and the
+caller waits on the returned future for the outcome (a one-line message, or an MCError).
+"""
+
+from __future__ import annotations
+
+import queue
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from state.records import ApprovalRow
+
+
+@dataclass(frozen=True, slots=True)
+class RecordApproval:
+    """A decision made in Telegram, already checked against the declared approvers."""
+
+    row: ApprovalRow
+
+
+@dataclass(frozen=True, slots=True)
+class SetMode:
+    """Emergency override of the mission mode (None lifts it)."""
+
+    mode: str | None
+    actor: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantine:
+    agent: str
+    actor: str
+    reason: str
+
+
+Command = RecordApproval | SetMode | Quarantine
+
+
+class CommandQueue:
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Command, Future[str]]] = queue.SimpleQueue()
+
+    def submit(self, command: Command) -> Future[str]:
+        done: Future[str] = Future()
+        self._queue.put((command, done))
+        return done
+
+    def drain(self) -> list[tuple[Command, Future[str]]]:
+        items = []
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
