@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 FAILED_DEPENDENCY = ("FAILED", "CANCELED")
-BUDGET, DEPENDENCY = "budget", "dependency"
+BUDGET, DEPENDENCY, PAUSED = "budget", "dependency", "paused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +149,8 @@ def _gate(
             return Deny(task.name)
         if task.gated and not task.approved:
             return AwaitApproval(task.name)
-        return None
+        held = _unavailable(task, agents) if _deps_done(task, states) else None
+        return Block(task.name, held) if held else None
     if task.state == "NEEDS_APPROVAL":
         if task.denied:
             return Deny(task.name)
@@ -163,7 +164,13 @@ def _gate(
             return Unblock(task.name, "dependency recovered")
         if task.reason.startswith(BUDGET) and _budget_recovered(task, agents, mission):
             return Unblock(task.name, "budget available again")
+        if task.reason.startswith(PAUSED) and _unavailable(task, agents) is None:
+            return Unblock(task.name, "an agent is available again")
     return None
+
+
+def _deps_done(task: TaskView, states: Mapping[str, str]) -> bool:
+    return all(states.get(d) == "DONE" for d in task.depends_on)
 
 
 def _runnable(task: TaskView, states: Mapping[str, str], now: datetime) -> bool:
@@ -172,13 +179,24 @@ def _runnable(task: TaskView, states: Mapping[str, str], now: datetime) -> bool:
     return all(states.get(d) == "DONE" for d in task.depends_on)
 
 
-def _eligible(task: TaskView, agents: Mapping[str, AgentView]) -> list[AgentView]:
+def _candidates(task: TaskView, agents: Mapping[str, AgentView]) -> list[AgentView]:
+    """Agents that could do the task, whatever their status."""
     if task.agent is not None:
         agent = agents.get(task.agent)
-        found = [agent] if agent is not None and task.requires <= agent.capabilities else []
-    else:
-        found = [a for a in agents.values() if task.requires <= a.capabilities]
-    return [a for a in found if a.status == "active"]
+        return [agent] if agent is not None and task.requires <= agent.capabilities else []
+    return [a for a in agents.values() if task.requires <= a.capabilities]
+
+
+def _eligible(task: TaskView, agents: Mapping[str, AgentView]) -> list[AgentView]:
+    return [a for a in _candidates(task, agents) if a.status == "active"]
+
+
+def _unavailable(task: TaskView, agents: Mapping[str, AgentView]) -> str | None:
+    """Why no agent can take the task now (all candidates paused, draining or quarantined)."""
+    found = _candidates(task, agents)
+    if not found or any(a.status == "active" for a in found):
+        return None
+    return f"{PAUSED}: " + ", ".join(f"agent {a.name} is {a.status}" for a in found)
 
 
 def _over_budget(

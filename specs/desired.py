@@ -22,6 +22,7 @@ class Desired:
     commit: str | None
     docs: dict[str, ParsedDoc]
     dirty_paths: tuple[str, ...] = field(default=())
+    malformed_approvals: tuple[SpecProblem, ...] = field(default=())
 
     @property
     def mission(self) -> ParsedDoc:
@@ -39,7 +40,11 @@ class Desired:
 
 
 def build_desired(
-    commit: str | None, docs: Iterable[ParsedDoc], locator: Locator, dirty: Sequence[str] = ()
+    commit: str | None,
+    docs: Iterable[ParsedDoc],
+    locator: Locator,
+    dirty: Sequence[str] = (),
+    malformed_approvals: tuple[SpecProblem, ...] = (),
 ) -> Desired:
     """Index the documents and run every cross-document check; raise SpecError listing all."""
     found: list[tuple[ParsedDoc | None, tuple[str | int, ...], str, str | None]] = []
@@ -59,7 +64,7 @@ def build_desired(
     found.extend(_check_runs(index))
     if found:
         raise SpecError([_problem(d, loc, msg, hint, locator) for d, loc, msg, hint in found])
-    return Desired(commit, index, tuple(dirty))
+    return Desired(commit, index, tuple(dirty), malformed_approvals)
 
 
 def _problem(

@@ -356,14 +356,17 @@ def test_a_paused_mission_or_agent_runs_nothing_until_resumed_in_git(repo: ExecR
     first = repo.apply()
 
     assert first.result is not None and len(first.result.applied) == 5
-    assert [repo.task_row(n).state for n in ("a", "b")] == ["INBOX", "INBOX"]
+    # a paused mission holds everything quietly; a task whose only agent is paused is BLOCKED
+    # with the reason, so `mc status` shows who is holding it
+    assert [repo.task_row(n).state for n in ("a", "b")] == ["INBOX", "BLOCKED"]
+    assert repo.task_row("b").reason == "paused: agent resting is paused"
     assert repo.runs("a") == [] and repo.runs("b") == []
 
     repo.mission(mode="normal")
     repo.commit("resume the mission")
     repo.apply()
 
-    assert [repo.task_row(n).state for n in ("a", "b")] == ["DONE", "INBOX"]
+    assert [repo.task_row(n).state for n in ("a", "b")] == ["DONE", "BLOCKED"]
 
     repo.agent("resting", DONE_AGENT, status="active")
     repo.commit("resume the agent")

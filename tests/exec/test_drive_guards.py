@@ -107,8 +107,14 @@ def test_the_loop_breaker_quarantines_an_agent_and_a_new_spec_lifts_it(repo: Exe
     assert event.data["reason"] == "loop breaker: 5 of its last 5 runs failed"
     # the run in flight was stopped; its task waits for a fixed agent (not CANCELED)
     long = repo.task_row("long")
-    assert (long.state, long.attempts) == ("INBOX", 0)
-    assert long.reason is not None and "agent quarantined" in long.reason
+    assert (long.state, long.attempts) == ("BLOCKED", 0)
+    assert long.reason == "paused: agent shaky is quarantined"
+    [requeued] = [
+        e
+        for e in repo.events("task.transition")
+        if e.subject == "Task/long" and e.data["to"] == "INBOX"
+    ]
+    assert "agent quarantined" in requeued.data["reason"]
     [stopped] = repo.runs("long")
     assert (stopped.status, stopped.error_class) == ("canceled", "canceled")
     listed = json.loads(repo.mc("agents", "--json").stdout)
