@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck layers unit bench clean install
+.PHONY: demo test lint typecheck layers unit bench clean install browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,19 @@ layers: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck layers unit
+# Browser tests need Debian's Chromium; install it when we can (root + apt), and say so loudly
+# when we cannot (the browser tests then skip with the same message).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "!!! WARNING: could not install chromium: browser tests will be SKIPPED !!!"; \
+	else \
+		echo "!!! WARNING: chromium missing and cannot be installed here: browser tests will be SKIPPED !!!"; \
+	fi
+
+test: lint typecheck layers browser unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/plan_scale.py
