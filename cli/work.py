@@ -14,6 +14,7 @@ from rich.table import Table
 
 from cli.main import JsonOpt, app, out, workspace
 from reconciler import operations as ops
+from state.errors import StateLocked
 from state.records import RunRow
 
 
@@ -145,20 +146,37 @@ def logs(
 ) -> None:
     """Print an attempt's captured stdout/stderr (secrets redacted, size-capped)."""
     ws = workspace()
-    run = ops.find_run(ws, target)
-    if run.workspace is None:
+    run_id: str | None
+    try:
+        run = ops.find_run(ws, target)
+        run_id, where = run.id, Path(run.workspace) if run.workspace else None
+    except StateLocked:  # `mc apply` is driving: read the newest attempt straight from disk
+        run_id, where = None, ops.latest_workspace(ws, target)
+        if where is None:
+            raise
+    if where is None:
         raise typer.Exit(0)
     names = {"stdout": ["stdout.log"], "stderr": ["stderr.log"]}.get(
         stream, ["stdout.log", "stderr.log"]
     )
-    files = [Path(run.workspace) / n for n in names]
+    files = [where / n for n in names]
     offsets = {f: 0 for f in files}
     while True:
         for f in files:
             offsets[f] = _print_from(f, offsets[f], label=len(files) > 1)
-        if not follow or ops.run_ended(ws, run.id):
+        if not follow or _finished(ws, target, run_id, where):
             break
         time.sleep(0.25)
+
+
+def _finished(ws: ops.Workspace, target: str, run_id: str | None, where: Path) -> bool:
+    """A run has ended when the state says so or, while the state is busy, once its
+    result.json is written."""
+    try:
+        run = ops.find_run(ws, run_id or target)
+    except StateLocked:
+        return (where / "result.json").exists()
+    return run.ended_at is not None or (run_id is None and run.workspace != str(where))
 
 
 def _print_from(path: Path, offset: int, label: bool) -> int:

@@ -275,6 +275,16 @@ def find_run(ws: Workspace, target: str) -> RunRow:
     return run
 
 
+def latest_workspace(ws: Workspace, task: str) -> Path | None:
+    """The newest attempt directory of a task, found on disk: used while another process
+    (a running `mc apply`) holds the state and the run table cannot be read."""
+    base = ws.repo.mc_dir / "work" / task
+    if not base.is_dir() or "/" in task or task.startswith("."):
+        return None
+    attempts = [p for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
+    return max(attempts, key=lambda p: int(p.name)) if attempts else None
+
+
 def run_ended(ws: Workspace, run_id: str) -> bool | None:
     """Whether the run has ended; None when the state is busy (locked by a writer)."""
     try:
