@@ -220,7 +220,7 @@ class ReconcileLoop:
         started = time.monotonic()
         now = self.ws.clock()
         try:
-            desired = self.ws.repo.desired("HEAD")
+            desired = self.ws.repo.desired("HEAD", report_dirty=False)  # nobody edits here
         except MCError as exc:
             self._bad_commit(exc, now)
             return

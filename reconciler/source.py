@@ -134,7 +134,7 @@ class MissionRepo:
 
     # --- desired state --------------------------------------------------------------------
 
-    def desired(self, rev: str | None = "HEAD") -> Desired:
+    def desired(self, rev: str | None = "HEAD", *, report_dirty: bool = True) -> Desired:
         """Parse and validate the mission at `rev` (None: the work tree); raise SpecError."""
         if rev is None:
             files = self.worktree_files()
@@ -144,7 +144,7 @@ class MissionRepo:
         else:
             commit = self.resolve(rev)
             blobs = self.tree_blobs(commit)
-            dirty = self.dirty_paths() if rev == "HEAD" else []
+            dirty = self.dirty_paths() if rev == "HEAD" and report_dirty else []
             contents = {}
         if not any(b.path == "mission.yaml" for b in blobs):
             where = f"commit {commit[:12]}" if commit else "the work tree"
