@@ -51,10 +51,37 @@ class Workspace:
         return cls(repo)
 
     def read_state(self) -> State:
-        return State.open(self.repo.state_path, write=False)
+        try:
+            return State.open(self.repo.state_path, write=False)
+        except StateLocked as exc:
+            raise self._served(exc, "read it through the dashboard's API at") from None
 
     def write_state(self) -> State:
-        return State.open(self.repo.state_path, write=True)
+        try:
+            return State.open(self.repo.state_path, write=True)
+        except StateLocked as exc:
+            raise self._served(
+                exc, "commit your change instead; serve applies it. Dashboard:"
+            ) from None
+
+    def served_by(self) -> tuple[int, str] | None:
+        """(pid, url) of the `mc serve` that holds this repo's state, if one does."""
+        try:
+            info = json.loads((self.repo.mc_dir / "serve.json").read_text())
+            pid, url = int(info["pid"]), str(info["url"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return (pid, url) if Path(f"/proc/{pid}").exists() else None
+
+    def _served(self, exc: StateLocked, advice: str) -> StateLocked:
+        served = self.served_by()
+        if served is None or (exc.pid is not None and exc.pid != served[0]):
+            return exc
+        error = StateLocked(str(self.repo.state_path), served[0])
+        error.args = (
+            f"`mc serve` (pid {served[0]}) holds this repo's state; {advice} {served[1]}",
+        )
+        return error
 
 
 @dataclass(frozen=True)
