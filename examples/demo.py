@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+WORKFLOWS = Path(__file__).resolve().parent / "workflows-mission"
 EXAMPLE = Path(__file__).resolve().parent / "research-mission"
 _SCRIPT = Path(sys.executable).with_name("mc")
 MC = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cli"]
@@ -44,15 +45,15 @@ def mc(*args: str, cwd: Path, capture: bool = False) -> str:
     return run([*MC, *args], cwd, capture)
 
 
-def make_repo() -> Path:
+def make_repo(example: Path = EXAMPLE, base: Path | None = None) -> Path:
     if shutil.which("git") is None:
         sys.exit("demo: git is not on PATH; install git and run `make demo` again")
-    root = Path(tempfile.mkdtemp(prefix="mc-demo-")) / "research-mission"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("__pycache__", ".mc"))
+    root = (base or Path(tempfile.mkdtemp(prefix="mc-demo-"))) / example.name
+    shutil.copytree(example, root, ignore=shutil.ignore_patterns("__pycache__", ".mc"))
     run(["git", "init", "-q"], root)
     run(["git", "add", "-A"], root)
     commit = ["git", *GIT_IDENTITY, "-c", "commit.gpgsign=false", "commit", "-q", "-m"]
-    run([*commit, "Research mission: three agents, three tasks"], root)
+    run([*commit, f"{example.name} (make demo)"], root)
     return root
 
 
@@ -87,10 +88,23 @@ def main() -> None:
     heading("8. The draft")
     print(Path(draft["file"]).read_text(encoding="utf-8"))
 
+    heading("9. Workflows: four DAGs of offline agents working on a sample code base")
+    flows = make_repo(WORKFLOWS, root.parent)
+    mc("apply", "--auto-approve", cwd=flows)
+    mc("runs", "-w", cwd=flows)
+    heading("10. mc run-status add-word-count: the feature-dev DAG (verify sent implement back)")
+    mc("run-status", "add-word-count", cwd=flows)
+
     heading("Done")
-    print(f"The mission repo and its state are kept in {root}. Look around:")
+    print(f"The mission repos and their state are kept in {root.parent}. Look around:")
     for args in ("events", "logs review-post", "drops review-post", "memory reviewer"):
         print(f"  mc --repo {root} {args}")
+    print(f"  mc --repo {flows} run-status fix-empty-average")
+    if os.environ.get("MC_DEMO_NO_SERVE"):
+        return
+    heading("11. mc serve: the dashboard (Ctrl-C to stop)")
+    print("Open http://127.0.0.1:4100/ — commit a change in the repo and watch it happen.")
+    os.execv(MC[0], [*MC, "--repo", str(flows), "serve"])
 
 
 if __name__ == "__main__":
