@@ -7,6 +7,7 @@ SQL, and nothing loads a whole table into Python. Used by `api/` next to `StateR
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from state.db import Database
-from state.records import AppliedResource, Event
+from state.records import AppliedResource, ApprovalRow, Event
 from state.store import StateReader
 
 RUNNING_STATES = ("LAUNCHING", "RUNNING")
@@ -82,10 +83,6 @@ def _label_path(key: str) -> str:
     return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 # Tasks declared in git have a Task resource (title, labels, agent); workflow steps do not.
 _TASK_FROM = " FROM tasks t LEFT JOIN resources r ON r.kind = 'Task' AND r.name = t.name"
 _TASK_AGENT = "coalesce(t.agent, json_extract_string(r.spec, '$.agent'))"
@@ -99,15 +96,18 @@ class DashboardReader:
 
     # --- tasks ---------------------------------------------------------------------------------
 
-    def _where(self, f: TaskFilter) -> tuple[str, list[Any]]:
+    def _where(self, f: TaskFilter) -> tuple[str, list[Any], bool]:
+        """SQL conditions for `f`, their parameters, and whether they read the resource."""
         where: list[str] = []
         params: list[Any] = []
         if f.state:
             where.append("t.state = ?")
             params.append(f.state)
-        if f.agent:
-            where.append(f"{_TASK_AGENT} = ?")
-            params.append(f.agent)
+        if f.agent:  # the assigned agent, else the declared one (JSON read only when needed)
+            where.append(
+                "(t.agent = ? OR (t.agent IS NULL AND json_extract_string(r.spec, '$.agent') = ?))"
+            )
+            params += [f.agent, f.agent]
         if f.label_key:
             if f.label_value is None:
                 where.append("json_exists(r.labels, ?)")
@@ -117,31 +117,43 @@ class DashboardReader:
                 params += [_label_path(f.label_key), f.label_value]
         if f.search:
             where.append(
-                "(t.name ILIKE ? ESCAPE '\\'"
-                " OR json_extract_string(r.spec, '$.title') ILIKE ? ESCAPE '\\')"
+                "(contains(lower(t.name), ?)"
+                " OR contains(lower(json_extract_string(r.spec, '$.title')), ?))"
             )
-            params += [_like(f.search)] * 2
+            params += [f.search.lower()] * 2
         if f.workflow_run:
             where.append("t.workflow_run = ?")
             params.append(f.workflow_run)
-        return (" WHERE " + " AND ".join(where)) if where else "", params
+        joined = bool(f.agent or f.label_key or f.search)
+        return (" WHERE " + " AND ".join(where)) if where else "", params, joined
 
     def task_page(self, f: TaskFilter, *, limit: int, offset: int) -> TaskPage:
-        """One page of tasks, most recently changed first, and how many match in all."""
-        where, params = self._where(f)
-        row = self.db.fetchone("SELECT count(*)" + _TASK_FROM + where, params)
-        total = int(row[0]) if row else 0
+        """One page of tasks, most recently changed first, and how many match in all.
+
+        One scan picks the page and counts the matches (joining the resources only when the
+        filter reads them); only the page's rows are then joined for titles and labels."""
+        where, params, joined = self._where(f)
+        source = _TASK_FROM if joined else " FROM tasks t"
         rows = self.db.fetchall(
-            "SELECT t.name, t.state, t.reason, json_extract_string(r.spec, '$.title'),"
-            f" {_TASK_AGENT}, r.labels, t.attempts, t.updated_at, t.workflow_run"
-            + _TASK_FROM
+            "WITH page AS (SELECT t.name, count(*) OVER () AS total"
+            + source
             + where
-            + " ORDER BY t.updated_at DESC, t.name LIMIT ? OFFSET ?",
+            + " ORDER BY t.updated_at DESC, t.name LIMIT ? OFFSET ?)"
+            " SELECT t.name, t.state, t.reason, json_extract_string(r.spec, '$.title'),"
+            f" {_TASK_AGENT}, r.labels, t.attempts, t.updated_at, t.workflow_run, page.total"
+            " FROM page JOIN tasks t ON t.name = page.name"
+            " LEFT JOIN resources r ON r.kind = 'Task' AND r.name = t.name"
+            " ORDER BY t.updated_at DESC, t.name",
             [*params, limit, offset],
         )
+        if rows:
+            total = int(rows[0][-1])
+        else:  # past the last page (or nothing matches): count on its own
+            row = self.db.fetchone("SELECT count(*)" + source + where, params)
+            total = int(row[0]) if row else 0
         return TaskPage(
             [
-                TaskListRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else {}, *r[6:])
+                TaskListRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else {}, *r[6:9])
                 for r in rows
             ],
             total,
@@ -150,9 +162,10 @@ class DashboardReader:
         )
 
     def task_agents(self) -> list[str]:
-        """Every agent a task is or was assigned to, or declared for (for the filter menu)."""
+        """Applied agents and any agent a task was assigned to (for the filter menu)."""
         rows = self.db.fetchall(
-            f"SELECT DISTINCT {_TASK_AGENT} AS a" + _TASK_FROM + " WHERE a IS NOT NULL ORDER BY a"
+            "SELECT name FROM resources WHERE kind = 'Agent'"
+            " UNION SELECT DISTINCT agent FROM tasks WHERE agent IS NOT NULL ORDER BY 1"
         )
         return [r[0] for r in rows]
 
@@ -224,6 +237,25 @@ class DashboardReader:
         events = [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
         return events if order == "DESC" else events[::-1]
 
+    # --- approvals -----------------------------------------------------------------------------
+
+    def approvals(
+        self, *, targets: Sequence[str] | None = None, limit: int = 200
+    ) -> list[ApprovalRow]:
+        """Approval decisions as judged (accepted or rejected, with evidence), newest first."""
+        where, params = "", []
+        if targets is not None:
+            where, params = " WHERE target IN (SELECT unnest(?))", [list(targets)]
+        rows = self.db.fetchall(
+            "SELECT id, target, digest, approver, decision, channel, status, reason, evidence,"
+            f" decided_at FROM approvals{where} ORDER BY decided_at DESC, id LIMIT ?",
+            [*params, limit],
+        )
+        return [
+            ApprovalRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]), r[9])
+            for r in rows
+        ]
+
     # --- runs, agents, spend -------------------------------------------------------------------
 
     def running_runs(self) -> list[RunningRun]:
@@ -270,11 +302,18 @@ def cursor_readers(
 ) -> Callable[[], AbstractContextManager[tuple[StateReader, DashboardReader]]]:
     """Readers over fresh cursors of an open connection, one pair per request: how the
     dashboard reads the state `mc serve` holds open for writing (a DuckDB cursor is a
-    connection of its own to the same database, safe to use from another thread)."""
+    connection of its own to the same database, safe to use from another thread).
+
+    Call it in the thread that owns `db`: request cursors branch off one root cursor made
+    here, under a lock, so request threads never touch the writer's connection object."""
+    root = db.con.cursor()
+    lock = threading.Lock()
 
     @contextmanager
     def open_readers() -> Iterator[tuple[StateReader, DashboardReader]]:
-        cursor = Database(db.path, db.con.cursor(), writable=False)
+        with lock:
+            con = root.cursor()
+        cursor = Database(db.path, con, writable=False)
         try:
             yield StateReader(cursor), DashboardReader(cursor)
         finally:

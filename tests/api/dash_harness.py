@@ -1,0 +1,284 @@
+"""Helpers for the dashboard tests: a real mission applied by real agents, then served.
+
+`build_mission` writes a small mission repo (agents are Python scripts run with this
+interpreter), commits it with git and applies it in-process with `apply_now` + `Drive()`, so
+the state holds what a real apply leaves: a DONE task with content drops, a FAILED task, a
+task waiting for an approval, a workflow run with four steps, runs, logs, ledger, events.
+The state file is then closed and served read-only, or through cursors of one connection.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from api.app import create_app
+from reconciler.launch import Paths
+from reconciler.metrics import Metrics
+from reconciler.operations import Drive, Workspace, apply_now
+from state.dashboard import DashboardReader
+from state.store import State, StateReader
+
+PY = sys.executable
+SECRET_ENV = "MC_DASH_TEST_SECRET"
+SECRET_VALUE = "s3cr3t-value-never-shown-4711"
+XSS = "<script>alert(1)</script>"
+PNG_1PX = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9a"
+    "wAAAABJRU5ErkJggg=="
+)
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Dashboard Tests",
+    "GIT_AUTHOR_EMAIL": "dashboard-tests@example.invalid",
+    "GIT_COMMITTER_NAME": "Dashboard Tests",
+    "GIT_COMMITTER_EMAIL": "dashboard-tests@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+PRELUDE = """\
+import base64, json, os, sys
+from pathlib import Path
+
+TASK = json.loads(Path(os.environ["MC_TASK_JSON"]).read_text())
+OUT = Path(os.environ["MC_OUT_DIR"])
+
+
+def result(**fields):
+    Path(os.environ["MC_RESULT_JSON"]).write_text(json.dumps(fields))
+
+"""
+
+# Writes a markdown report, a PNG and an HTML file (which must never be served as HTML),
+# prints its secret (the runtime redacts it) and markup (the page escapes it).
+WRITER = f"""
+print("writing <b>bold</b> for", TASK["task"])
+print("secret is", os.environ.get("SECRET_TOKEN"))
+OUT.mkdir(exist_ok=True)
+(OUT / "report.md").write_text(
+    "# Report for " + TASK["task"] + "\\n\\nSome **bold** text and `code`.\\n\\n"
+    "- one\\n- two <script>alert('md')</script>\\n"
+)
+(OUT / "pixel.png").write_bytes(base64.b64decode("{PNG_1PX}"))
+(OUT / "page.html").write_text("<script>alert('html drop')</script>")
+(OUT / "blob.bin").write_bytes(bytes(range(256)))
+result(status="done", output="report ready: " + TASK["prompt"], cost_usd=0.25, tokens=42)
+"""
+
+BREAKER = """
+print("boom <script>alert(3)</script>", file=sys.stderr)
+result(status="failed", error="<img src=x onerror=alert(4)> exploded")
+"""
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_IDENTITY}
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=30
+    )
+    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
+    return proc.stdout.strip()
+
+
+def doc(kind: str, name: str, spec: dict[str, Any], labels: dict[str, str] | None = None) -> str:
+    meta: dict[str, Any] = {"name": name}
+    if labels:
+        meta["labels"] = labels
+    return yaml.safe_dump(
+        {"apiVersion": "mc/v1", "kind": kind, "metadata": meta, "spec": spec}, sort_keys=False
+    )
+
+
+def _write(root: Path, rel: str, text: str) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _agent(root: Path, name: str, code: str, **spec: Any) -> None:
+    _write(root, f"agents/{name}.py", PRELUDE + textwrap.dedent(code))
+    spec = {"command": [PY, f"{{repo}}/agents/{name}.py"], "timeout": "20s", **spec}
+    _write(root, f"agents/{name}.yaml", doc("Agent", name, spec))
+
+
+def _task(root: Path, name: str, labels: dict[str, str] | None = None, **spec: Any) -> None:
+    spec.setdefault("title", f"Task {name}")
+    spec.setdefault("retry", {"max_attempts": 1})
+    _write(root, f"tasks/{name}.yaml", doc("Task", name, spec, labels))
+
+
+@dataclass(frozen=True)
+class Mission:
+    root: Path
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / ".mc" / "state.duckdb"
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(self.root, self.root / ".mc")
+
+
+def build_mission(root: Path) -> Mission:
+    """Write, commit and apply the test mission; return once the work has settled."""
+    root.mkdir(parents=True)
+    git(root, "init", "-q")
+    _write(root, "mission.yaml", doc("Mission", "dash-tests", {"budget": {"daily_usd": 2}}))
+    _agent(
+        root,
+        "writer",
+        WRITER,
+        role="Writes reports",
+        capabilities=["write"],
+        env={"SECRET_TOKEN": {"from_env": SECRET_ENV}, "PLAIN": "visible"},
+        concurrency=4,
+        budget={"daily_usd": 5, "per_run_usd": 1},
+    )
+    _agent(root, "breaker", BREAKER, role="Always fails", capabilities=["break"])
+    _task(
+        root,
+        "write-report",
+        {"area": "docs", "team": "blue"},
+        agent="writer",
+        title="Write the report",
+        prompt="the quarterly report",
+    )
+    _task(root, "xss-title", {"area": "docs"}, agent="writer", title=XSS, prompt=XSS)
+    _task(root, "broken", {"area": "ops"}, agent="breaker", title="Break things", prompt="go")
+    _task(root, "risky", agent="writer", title="Risky change", prompt="x", risk="HIGH")
+    steps = [
+        {"id": "plan", "agent": "writer", "prompt": "Plan: {{ inputs.goal }}"},
+        {"id": "build", "agent": "writer", "depends_on": ["plan"], "prompt": "build"},
+        {"id": "docs", "agent": "writer", "depends_on": ["plan"], "prompt": "docs"},
+        {"id": "ship", "agent": "writer", "depends_on": ["build", "docs"], "prompt": "ship"},
+    ]
+    _write(
+        root,
+        "workflows/pipeline.yaml",
+        doc("Workflow", "pipeline", {"inputs": {"goal": {"required": True}}, "steps": steps}),
+    )
+    _write(
+        root,
+        "runs/demo-run.yaml",
+        doc("WorkflowRun", "demo-run", {"workflow": "pipeline", "inputs": {"goal": "ship it"}}),
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "the dashboard test mission")
+    apply_now(Workspace.at(root), "test", lambda plan: True, Drive())
+    # A changed agent command needs an approval (HIGH): it waits in `pending`.
+    _agent(
+        root,
+        "breaker",
+        BREAKER,
+        role="Always fails",
+        capabilities=["break"],
+        command=[PY, "{repo}/agents/breaker.py", "--v2"],
+    )
+    git(root, "commit", "-q", "-am", "change the breaker's command")
+    apply_now(Workspace.at(root), "test", lambda plan: True, Drive())
+    return Mission(root)
+
+
+@contextmanager
+def git_env() -> Iterator[None]:
+    """Session-wide: git identity, no user config, the writer's secret in mc's environment."""
+    with _patched({**GIT_IDENTITY, SECRET_ENV: SECRET_VALUE}, ("MC_STATE", "MC_DEBUG")):
+        yield
+
+
+@contextmanager
+def _patched(values: dict[str, str], drop: tuple[str, ...]) -> Iterator[None]:
+    import pytest
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in values.items():
+            mp.setenv(key, value)
+        for key in drop:
+            mp.delenv(key, raising=False)
+        yield
+
+
+def file_readers(
+    path: Path,
+) -> Callable[[], AbstractContextManager[tuple[StateReader, DashboardReader]]]:
+    """Open the state file read-only for each request (what a reader without `mc serve` does)."""
+
+    @contextmanager
+    def open_readers() -> Iterator[tuple[StateReader, DashboardReader]]:
+        with State.open(path, write=False) as state:
+            yield state.reader, DashboardReader(state.db)
+
+    return open_readers
+
+
+SERVE_STATUS = {
+    "last_commit": "0123456789abcdef0123456789abcdef01234567",
+    "last_reconciled_at": "2026-11-23T10:00:00",
+    "uptime_s": 3725,
+}
+
+
+def make_app(
+    mission: Mission,
+    *,
+    token: str | None = None,
+    status: Callable[[], dict[str, Any]] | None = None,
+    metrics: Metrics | None = None,
+    stream_seconds: float = 1.0,
+    open_reader: Callable[[], AbstractContextManager[tuple[StateReader, DashboardReader]]]
+    | None = None,
+) -> Any:
+    return create_app(
+        open_reader or file_readers(mission.state_file),
+        paths=mission.paths,
+        metrics=metrics,
+        token=token,
+        status=status,
+        poll_seconds=0.1,
+        stream_seconds=stream_seconds,
+    )
+
+
+def seed_tasks(path: Path, n: int, now: datetime) -> None:
+    """Add `n` Task resources and task rows in a handful of multi-row statements."""
+    from state.store import ResourceWrite
+
+    states = ["INBOX", "DONE", "FAILED", "IN_PROGRESS", "BLOCKED"]
+    names = [f"bulk-{i:06d}" for i in range(n)]
+    with State.open(path, write=True) as state:
+        writes = [
+            ResourceWrite(
+                "Task",
+                name,
+                {"tier": f"t{i % 10}", "parity": "even" if i % 2 == 0 else "odd"},
+                {"title": f"Bulk task number {i}", "agent": f"agent-{i % 7}", "prompt": "p"},
+                f"sha256:{i:064x}",
+                f"tasks/{name}.yaml",
+            )
+            for i, name in enumerate(names)
+        ]
+        with state.db.transaction():
+            state.writer.upsert_resources(writes, "f" * 40, now)
+            state.db.execute(
+                "INSERT INTO tasks (name, state, agent, attempts, created_at, updated_at)"
+                " SELECT unnest(?), unnest(?), unnest(?), 0, ?, unnest(?::TIMESTAMP[])",
+                [
+                    names,
+                    [states[i % len(states)] for i in range(n)],
+                    [f"agent-{i % 7}" if i % 5 else None for i in range(n)],
+                    now,
+                    [now - timedelta(seconds=i) for i in range(n)],
+                ],
+            )
