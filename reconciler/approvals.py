@@ -76,7 +76,7 @@ def judge_git_approvals(
                 sig.time if sig else oldest_valid,
             )
         )
-    for doc in sorted(docs, key=lambda d: (d.path, d.index)):
+    for doc in sorted(docs, key=lambda d: _precedence(d, signatures.get(d.path))):
         sig = signatures.get(doc.path)
         target, digest, decision = doc.spec["target"], doc.spec["digest"], doc.spec["decision"]
         evidence = {"path": doc.path, "name": doc.name}
@@ -103,6 +103,13 @@ def judge_git_approvals(
             )
         )
     return rows
+
+
+def _precedence(doc: ParsedDoc, sig: Signature | None) -> tuple[bool, float, str, int]:
+    """Which of one approver's decisions on a digest counts: a deny (final until the content
+    changes), else the newest (a review approval must be newer than the result it approves)."""
+    newest_first = -sig.time.timestamp() if sig else 0.0
+    return (doc.spec["decision"] != "deny", newest_first, doc.path, doc.index)
 
 
 def _rejection(

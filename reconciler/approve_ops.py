@@ -6,6 +6,7 @@ import hashlib
 import re
 import subprocess
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import yaml
@@ -61,7 +62,7 @@ def approve(ws: Workspace, target: str, deny: bool, reason: str) -> Approved:
         raise MCError(SIGNING_HELP)
     digest = target_digest(ws, target)
     who = re.sub(r"[^a-z0-9]+", "-", (_git(ws, "config", "user.name", check=False) or "me").lower())
-    name = _name(target, digest, who.strip("-") or "me", deny)
+    name = _name(target, digest, who.strip("-") or "me", deny, ws.clock())
     rel = f"approvals/{name}.yaml"
     doc = {
         "apiVersion": "mc/v1",
@@ -88,9 +89,11 @@ def approve(ws: Workspace, target: str, deny: bool, reason: str) -> Approved:
     return Approved(rel, digest, _git(ws, "rev-parse", "HEAD") or "")
 
 
-def _name(target: str, digest: str, who: str, deny: bool) -> str:
+def _name(target: str, digest: str, who: str, deny: bool, now: datetime) -> str:
     base = f"{'deny' if deny else 'ok'}-{target.replace('/', '-').replace('.', '-').lower()}"
-    tag = hashlib.sha256(f"{target}{digest}{who}".encode()).hexdigest()[:8]
+    # a new file every time: approving the same content again (say, after a review) must be
+    # a new signed commit, not a rewrite of an older file that leaves nothing to commit
+    tag = hashlib.sha256(f"{target}{digest}{who}{now.isoformat()}".encode()).hexdigest()[:8]
     name = f"{base[:40].strip('-')}-{who[:12].strip('-')}-{tag}"
     assert re.match(NAME_PATTERN, name), name
     return name

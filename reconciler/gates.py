@@ -52,7 +52,10 @@ def gate(world: World, task: TaskRec, now: datetime) -> Gate:
     if risk == "DENY":
         return Gate(True, False, True, risk, rule)
     if task.state == "REVIEW":
-        gated, since = True, task.review_since
+        # git records commit times in whole seconds: an approval signed in the same second
+        # the task entered REVIEW came after it, so compare at that resolution
+        since = task.review_since.replace(microsecond=0) if task.review_since else None
+        gated = True
     else:
         gated, since = task.spec.approval == "before" or risk in ("HIGH", "RED"), None
     if not gated:

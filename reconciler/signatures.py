@@ -95,7 +95,11 @@ def _gpg_fingerprints(key: str, home: Path) -> list[str]:
 def last_signatures(
     root: Path, rev: str, paths: list[str], trust: TrustStore
 ) -> dict[str, Signature]:
-    """For each path: the last commit in `rev`'s history that touched it, with its signature."""
+    """For each path: the last commit in `rev`'s history that touched it, with its signature.
+
+    History simplification skips a merge that took the file from one parent, so the file is
+    attributed to the commit that wrote that version; a merge that changed it is that commit.
+    """
     if not paths:
         return {}
     fmt = RECORD + FIELD_SEP.join(["%H", "%G?", "%GS", "%GF", "%GP", "%GK", "%ct"])
@@ -106,9 +110,14 @@ def last_signatures(
             str(root),
             "-c",
             f"gpg.ssh.allowedSignersFile={trust.allowed_signers}",
+            "-c",
+            "core.quotePath=false",  # list non-ASCII file names as they are, to match paths
             "log",
             f"--format={fmt}",
             "--name-only",
+            # a merge counts as touching a file only when its version is in no parent (an
+            # edit made in the merge itself); plain `log` lists no files for merges at all
+            "--diff-merges=combined",
             rev,
             "--",
             *paths,
