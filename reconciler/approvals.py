@@ -125,7 +125,7 @@ def _rejection(
     if sig.status == "N":
         return f"commit {sig.commit[:12]} is not signed"
     if approver is None:
-        if sig.status in ("B", "R", "E", "X", "Y"):
+        if sig.status in ("B", "R", "X", "Y"):  # E: no key to check with = undeclared
             return f"commit {sig.commit[:12]} has a bad or unverifiable signature ({sig.status})"
         return (
             f"commit {sig.commit[:12]} is signed by a key no applied approver declares ({sig.key})"

@@ -200,6 +200,6 @@ def test_signed_by_an_undeclared_gpg_key(waiting: GovRepo, carol: Signer) -> Non
     waiting.apply()
 
     reason = waiting.rejection(path).data["reason"]
-    assert "bad or unverifiable signature (E)" in reason
+    assert "is signed by a key no applied approver declares" in reason
     assert waiting.row_for(path).evidence["key"].upper() in carol.signing_key
     _still_pending(waiting)
