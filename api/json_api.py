@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
-from api import views
+from api import views, work
 from api.stream import event_stream, start_seq
 from api.views import Override, ServeFacts
 from reconciler.metrics import Scrape
@@ -82,7 +82,7 @@ def router(ctx: Context) -> APIRouter:
         limit: Limit = views.PAGE_SIZE,
     ) -> TaskResults:
         found = ctx.read(
-            lambda r: views.task_listing(
+            lambda r: work.task_listing(
                 r, state=state, agent=agent, label=label, q=q, run=run, page=page, limit=limit
             )
         )
@@ -90,23 +90,23 @@ def router(ctx: Context) -> APIRouter:
         return TaskResults(p.rows, p.total, found.number, found.pages, p.limit, found.filter)
 
     @api.get("/tasks/{name}")
-    def task(name: str) -> views.TaskDetail:
-        found = ctx.read(lambda r: views.task_detail(r, ctx.paths, name))
+    def task(name: str) -> work.TaskDetail:
+        found = ctx.read(lambda r: work.task_detail(r, ctx.paths, name))
         if found is None:
             raise HTTPException(404, f"no task {name!r}")
         return found
 
     @api.get("/agents")
-    def agents() -> list[views.AgentView]:
-        return ctx.read(lambda r: views.agents(r, ctx.paths, ctx.clock()))
+    def agents() -> list[work.AgentView]:
+        return ctx.read(lambda r: work.agents(r, ctx.paths, ctx.clock()))
 
     @api.get("/runs")
-    def runs() -> list[views.RunSummary]:
-        return ctx.read(views.workflow_runs)
+    def runs() -> list[work.RunSummary]:
+        return ctx.read(work.workflow_runs)
 
     @api.get("/runs/{name}")
-    def run(name: str) -> views.RunDetail:
-        found = ctx.read(lambda r: views.run_detail(r, name))
+    def run(name: str) -> work.RunDetail:
+        found = ctx.read(lambda r: work.run_detail(r, name))
         if found is None:
             raise HTTPException(404, f"no workflow run {name!r}")
         return found

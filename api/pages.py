@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from starlette.exceptions import HTTPException
 
-from api import files, views
+from api import files, views, work
 
 if TYPE_CHECKING:
     from api.app import Context
@@ -50,7 +50,7 @@ def router(ctx: Context) -> APIRouter:
         return ctx.page(
             request,
             "tasks.html",
-            lambda r: views.task_listing(
+            lambda r: work.task_listing(
                 r, state=state, agent=agent, label=label, q=q, run=run, page=page, limit=limit
             ),
             nav="/tasks",
@@ -59,22 +59,22 @@ def router(ctx: Context) -> APIRouter:
     @pages.get("/tasks/{name}")
     def task(request: Request, name: str) -> HTMLResponse:
         return ctx.page(
-            request, "task.html", lambda r: views.task_detail(r, ctx.paths, name), nav="/tasks"
+            request, "task.html", lambda r: work.task_detail(r, ctx.paths, name), nav="/tasks"
         )
 
     @pages.get("/agents")
     def agents(request: Request) -> HTMLResponse:
         return ctx.page(
-            request, "agents.html", lambda r: views.agents(r, ctx.paths, ctx.clock()), nav="/agents"
+            request, "agents.html", lambda r: work.agents(r, ctx.paths, ctx.clock()), nav="/agents"
         )
 
     @pages.get("/runs")
     def runs(request: Request) -> HTMLResponse:
-        return ctx.page(request, "runs.html", views.workflow_runs, nav="/runs")
+        return ctx.page(request, "runs.html", work.workflow_runs, nav="/runs")
 
     @pages.get("/runs/{name}")
     def run(request: Request, name: str) -> HTMLResponse:
-        return ctx.page(request, "run.html", lambda r: views.run_detail(r, name), nav="/runs")
+        return ctx.page(request, "run.html", lambda r: work.run_detail(r, name), nav="/runs")
 
     @pages.get("/approvals")
     def approvals(request: Request) -> HTMLResponse:

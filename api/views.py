@@ -1,7 +1,8 @@
-"""What each dashboard page and JSON route shows, built from the two read interfaces.
+"""What the dashboard's mission-wide pages show: overview, approvals, events, serve facts.
 
-Pure reads: every function takes the readers of one request, the `Paths` of the mission and
-`now`, and returns plain frozen dataclasses that the templates render and FastAPI serialises.
+Pure reads: every function takes the readers of one request (and `now` where time matters)
+and returns plain frozen dataclasses that the templates render and FastAPI serialises. The
+work itself (tasks, agents, workflow runs) is in `api.work`.
 """
 
 from __future__ import annotations
@@ -12,26 +13,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from api import files
-from api.svg import Dag, SpendBar, layout_dag
-from reconciler.launch import Paths
+from api.svg import SpendBar
 from reconciler.lifecycle import TaskState
-from reconciler.workflows import step_task_name
-from reconciler.world import FAILURE_STATUSES
-from state.dashboard import DashboardReader, FailedRun, TaskFilter, TaskPage
-from state.records import (
-    AppliedResource,
-    ApprovalRow,
-    DropRow,
-    Event,
-    PendingAction,
-    RunRow,
-    WorkflowRunRow,
-)
+from state.dashboard import DashboardReader
+from state.records import AppliedResource, ApprovalRow, Event, PendingAction
 from state.store import StateReader
 
 TASK_STATES = [s.value for s in TaskState]
-RECENT_WINDOW = 10  # the loop breaker's window: failures among an agent's last 10 runs
+PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +31,7 @@ class Readers:
     dash: DashboardReader
 
 
-def _money(value: Any) -> Decimal | None:
+def money(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
@@ -163,7 +152,7 @@ def spend_bars(
 ) -> tuple[SpendBar, list[SpendBar]]:
     spent = r.state.spend_by_agent(day)
     caps = {
-        a.name: _money(a.spec.get("budget", {}).get("daily_usd"))
+        a.name: money(a.spec.get("budget", {}).get("daily_usd"))
         for a in resources
         if a.kind == "Agent"
     }
@@ -172,7 +161,7 @@ def spend_bars(
         for name in sorted(set(caps) | set(spent))
     ]
     mission = _mission(resources)
-    cap = _money(mission.spec.get("budget", {}).get("daily_usd")) if mission else None
+    cap = money(mission.spec.get("budget", {}).get("daily_usd")) if mission else None
     return SpendBar("mission", sum(spent.values(), Decimal(0)), cap), bars
 
 
@@ -220,362 +209,6 @@ def counts(r: Readers) -> Counts:
         sum(found.values()),
         len(r.state.pending()),
         r.dash.last_event_seq(),
-    )
-
-
-# --- tasks -------------------------------------------------------------------------------------
-
-PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
-
-
-@dataclass(frozen=True, slots=True)
-class TaskListing:
-    page: TaskPage
-    filter: TaskFilter
-    label: str  # the label filter as typed: key=value or key
-    number: int  # 1-based page number
-    pages: int
-    states: list[str]
-    agents: list[str]
-
-
-def parse_label(label: str | None) -> tuple[str | None, str | None]:
-    if not label or not label.strip():
-        return None, None
-    key, sep, value = label.strip().partition("=")
-    return key.strip(), value.strip() if sep else None
-
-
-def task_listing(
-    r: Readers,
-    *,
-    state: str | None,
-    agent: str | None,
-    label: str | None,
-    q: str | None,
-    run: str | None,
-    page: int,
-    limit: int,
-) -> TaskListing:
-    key, value = parse_label(label)
-    f = TaskFilter(
-        state=state or None,
-        agent=agent or None,
-        label_key=key,
-        label_value=value,
-        search=(q or "").strip() or None,
-        workflow_run=run or None,
-    )
-    limit = max(1, min(limit, MAX_PAGE_SIZE))
-    page = max(1, page)
-    found = r.dash.task_page(f, limit=limit, offset=(page - 1) * limit)
-    return TaskListing(
-        found,
-        f,
-        (label or "").strip(),
-        page,
-        max(1, -(-found.total // limit)),
-        TASK_STATES,
-        r.dash.task_agents(),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    run: RunRow
-    stdout: files.LogTail | None
-    stderr: files.LogTail | None
-
-
-@dataclass(frozen=True, slots=True)
-class DropView:
-    drop: DropRow
-    kind: files.DropKind
-    url: str
-    text: str | None = None  # the start of a text/markdown drop, shown inline
-    truncated: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class TaskDetail:
-    name: str
-    kind: str  # Task (declared in git) | step (of a workflow run) | deleted
-    title: str
-    state: str
-    reason: str | None
-    agent: str | None
-    attempts: int
-    abandoned: int
-    rework: int
-    next_attempt_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    workflow_run: str | None
-    step: str | None
-    labels: dict[str, str]
-    spec: dict[str, Any]
-    digest: str | None
-    commit: str | None
-    path: str | None
-    prompt: str | None
-    prompt_rendered: bool  # True: from the latest run's task.json; False: the spec's template
-    output: Any
-    outputs: dict[str, Any] | None
-    feedback: str | None
-    runs: list[Attempt]
-    drops: list[DropView]
-    pending: list[PendingAction]
-    approvals: list[ApprovalRow]  # decisions on this task, accepted or rejected, with evidence
-    events: list[Event]
-
-
-def _step_spec(r: Readers, run: str | None, step: str | None) -> tuple[str, dict[str, Any]]:
-    found = r.state.workflow_runs([run]) if run else []
-    if not found:
-        return f"step {step} of run {run}", {}
-    steps: list[dict[str, Any]] = found[0].workflow_spec.get("steps", [])
-    spec = next((s for s in steps if s.get("id") == step), {})
-    return f"{found[0].workflow} › {step} (run {run})", dict(spec)
-
-
-def _drop_view(paths: Paths, drop: DropRow) -> DropView:
-    kind = files.drop_kind(drop.path, drop.media_type)
-    url = f"/drops/{drop.sha256}"
-    if kind in ("text", "markdown"):
-        read = files.drop_text(paths, drop.sha256)
-        if read is not None:
-            return DropView(drop, kind, url, read[0], read[1])
-    return DropView(drop, kind, url)
-
-
-def task_detail(r: Readers, paths: Paths, name: str) -> TaskDetail | None:
-    rows = r.state.tasks([name])
-    resource = r.state.resource("Task", name)
-    if not rows and resource is None:
-        return None
-    row = rows[0] if rows else None
-    if resource is not None:
-        kind, title, spec = "Task", str(resource.spec.get("title", name)), resource.spec
-    elif row is not None and row.workflow_run:
-        kind, (title, spec) = "step", _step_spec(r, row.workflow_run, row.step)
-    else:
-        kind, title, spec = "deleted", name, {}
-    runs = r.state.runs(task=name, limit=50)
-    rendered = files.rendered_prompt(paths, runs[0].workspace) if runs else None
-    pending_keys = {f"Task/{name}"} | (
-        {f"WorkflowRun/{row.workflow_run}"} if row and row.workflow_run else set()
-    )
-    return TaskDetail(
-        name=name,
-        kind=kind,
-        title=title,
-        state=row.state if row else "not yet created",
-        reason=row.reason if row else None,
-        agent=row.agent if row and row.agent else spec.get("agent"),
-        attempts=row.attempts if row else 0,
-        abandoned=row.abandoned if row else 0,
-        rework=row.rework if row else 0,
-        next_attempt_at=row.next_attempt_at if row else None,
-        created_at=row.created_at if row else datetime.min,
-        updated_at=row.updated_at if row else datetime.min,
-        workflow_run=row.workflow_run if row else None,
-        step=row.step if row else None,
-        labels=resource.labels if resource else {},
-        spec=spec,
-        digest=resource.digest if resource else None,
-        commit=resource.commit if resource else None,
-        path=resource.path if resource else None,
-        prompt=rendered if rendered is not None else spec.get("prompt"),
-        prompt_rendered=rendered is not None,
-        output=row.output if row else None,
-        outputs=row.outputs if row else None,
-        feedback=row.feedback if row else None,
-        runs=[
-            Attempt(
-                run,
-                files.log_tail(paths, run.workspace, "stdout.log"),
-                files.log_tail(paths, run.workspace, "stderr.log"),
-            )
-            for run in runs
-        ],
-        drops=[_drop_view(paths, d) for d in r.state.drops(name)],
-        pending=[p for p in r.state.pending() if p.key in pending_keys],
-        approvals=r.dash.approvals(targets=sorted(pending_keys)),
-        events=r.dash.event_page(subject=f"Task/{name}", limit=200),
-    )
-
-
-# --- agents ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AgentView:
-    name: str
-    status: str  # effective: a quarantine of this exact spec overrides git's status
-    reason: str | None
-    role: str
-    capabilities: list[str]
-    command: list[str]
-    env: dict[str, Any]  # plain values, or {"from_env": NAME} for secrets (never their values)
-    protocol: str
-    concurrency: int
-    running: int
-    running_tasks: list[str]
-    heartbeat_age_s: float | None  # the stalest sign of life among its running runs
-    spent_today: Decimal
-    daily_cap: Decimal | None
-    per_run_cap: Decimal | None
-    recent_failures: int
-    recent_runs: int
-    failures: list[FailedRun]
-
-
-def _effective_status(
-    res: AppliedResource, overrides: Mapping[str, tuple[str, str | None, str | None, datetime]]
-) -> tuple[str, str | None]:
-    """As the engine sees it (reconciler.world.load_world): a system status set for this very
-    spec wins; a newer spec in git lifts it."""
-    override = overrides.get(res.name)
-    if override is not None and override[2] == res.digest:
-        return override[0], override[1]
-    return str(res.spec.get("status", "active")), None
-
-
-def _heartbeat_ages(r: Readers, paths: Paths, now: datetime) -> dict[str, tuple[float, list[str]]]:
-    out: dict[str, tuple[float, list[str]]] = {}
-    for run in r.dash.running_runs():
-        beat = files.heartbeat_at(paths, run.workspace)
-        last = max(beat, run.started_at) if beat else run.started_at
-        age = max(0.0, (now - last).total_seconds())
-        prev_age, tasks = out.get(run.agent, (0.0, []))
-        out[run.agent] = (max(prev_age, age), [*tasks, run.task])
-    return out
-
-
-def agents(r: Readers, paths: Paths, now: datetime) -> list[AgentView]:
-    resources = r.dash.resources_of_kind(["Agent"])
-    overrides = r.state.agent_status_rows()
-    spent = r.state.spend_by_agent(now.date())
-    recent = r.state.recent_outcomes(RECENT_WINDOW)
-    failures: dict[str, list[FailedRun]] = {}
-    for f in r.dash.recent_failures(sorted(FAILURE_STATUSES), 3):
-        failures.setdefault(f.agent, []).append(f)
-    alive = _heartbeat_ages(r, paths, now)
-    views = []
-    for res in resources:
-        spec = res.spec
-        status, reason = _effective_status(res, overrides)
-        window = recent.get(res.name, [])
-        age, tasks = alive.get(res.name, (None, []))
-        views.append(
-            AgentView(
-                name=res.name,
-                status=status,
-                reason=reason,
-                role=str(spec.get("role", "")),
-                capabilities=list(spec.get("capabilities", [])),
-                command=list(spec.get("command", [])),
-                env=dict(spec.get("env", {})),
-                protocol=str(spec.get("protocol", "files")),
-                concurrency=int(spec.get("concurrency", 1)),
-                running=len(tasks),
-                running_tasks=tasks,
-                heartbeat_age_s=age,
-                spent_today=spent.get(res.name, Decimal(0)),
-                daily_cap=_money(spec.get("budget", {}).get("daily_usd")),
-                per_run_cap=_money(spec.get("budget", {}).get("per_run_usd")),
-                recent_failures=sum(s in FAILURE_STATUSES for s, _ in window),
-                recent_runs=len(window),
-                failures=failures.get(res.name, []),
-            )
-        )
-    return views
-
-
-# --- workflow runs -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    name: str
-    workflow: str
-    status: str
-    inputs: dict[str, Any]
-    steps: dict[str, int]  # step state -> number of steps
-    created_at: datetime
-    updated_at: datetime
-
-
-def workflow_runs(r: Readers) -> list[RunSummary]:
-    progress = r.dash.run_progress()
-    return [
-        RunSummary(
-            run.name,
-            run.workflow,
-            run.status,
-            run.inputs,
-            progress.get(run.name, {}),
-            run.created_at,
-            run.updated_at,
-        )
-        for run in r.state.workflow_runs()
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class StepView:
-    id: str
-    task: str
-    state: str
-    reason: str | None
-    attempts: int
-    agent: str | None
-    depends_on: list[str]
-    verifies: str | None
-    when: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class RunDetail:
-    run: WorkflowRunRow
-    steps: list[StepView]
-    dag: Dag
-    pending: list[PendingAction]
-    approvals: list[ApprovalRow]
-    events: list[Event]
-
-
-def run_detail(r: Readers, name: str) -> RunDetail | None:
-    found = r.state.workflow_runs([name])
-    if not found:
-        return None
-    run = found[0]
-    states = r.dash.step_states(name)
-    steps = []
-    for spec in run.workflow_spec.get("steps", []):
-        sid = str(spec["id"])
-        state, reason, attempts = states.get(sid, ("-", None, 0))
-        steps.append(
-            StepView(
-                sid,
-                step_task_name(name, sid),
-                state,
-                reason,
-                attempts,
-                spec.get("agent"),
-                list(spec.get("depends_on", [])),
-                spec.get("verifies"),
-                spec.get("when"),
-            )
-        )
-    dag = layout_dag([(s.id, s.task, s.state, s.depends_on) for s in steps])
-    return RunDetail(
-        run,
-        steps,
-        dag,
-        [p for p in r.state.pending() if p.key == f"WorkflowRun/{name}"],
-        r.dash.approvals(targets=[f"WorkflowRun/{name}"]),
-        r.dash.event_page(subject=f"WorkflowRun/{name}", limit=100),
     )
 
 

@@ -18,10 +18,13 @@
     }
   }
 
-  function subjectHref(subject) {
+  function subjectHref(subject, data) {
     const i = subject.indexOf("/");
     const kind = subject.slice(0, i);
     const name = subject.slice(i + 1);
+    if (kind === "Run" && data && typeof data.task === "string") {
+      return "/tasks/" + encodeURIComponent(data.task) + "#run-" + encodeURIComponent(name);
+    }
     if (kind === "Task") return "/tasks/" + encodeURIComponent(name);
     if (kind === "WorkflowRun") return "/runs/" + encodeURIComponent(name);
     if (kind === "Agent") return "/agents#agent-" + encodeURIComponent(name);
@@ -56,7 +59,7 @@
     li.appendChild(time);
     li.appendChild(span("kind", e.kind));
     const subject = span("subject", "");
-    const href = subjectHref(e.subject);
+    const href = subjectHref(e.subject, e.data);
     if (href) {
       const a = document.createElement("a");
       a.href = href;
@@ -124,7 +127,7 @@
     timer = setTimeout(function () {
       timer = null;
       refreshFragments();
-    }, 300);
+    }, 700);
   }
 
   if (!window.EventSource) return;

@@ -239,6 +239,7 @@ def make_app(
     stream_seconds: float = 1.0,
     open_reader: Callable[[], AbstractContextManager[tuple[StateReader, DashboardReader]]]
     | None = None,
+    **options: Any,
 ) -> Any:
     return create_app(
         open_reader or file_readers(mission.state_file),
@@ -248,6 +249,7 @@ def make_app(
         status=status,
         poll_seconds=0.1,
         stream_seconds=stream_seconds,
+        **options,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Mapping
 
 import pytest
@@ -184,3 +185,31 @@ def test_drop_route_never_follows_a_path_out_of_the_drop_store(
         r = client.get(url)
         assert r.status_code == 404, url
         assert b"apiVersion" not in r.content and b"create_app" not in r.content
+
+
+def test_allowed_hosts_refuse_other_host_headers(mission: Mission) -> None:
+    app = make_app(mission, allowed_hosts=["127.0.0.1", "localhost"])
+    with TestClient(app, base_url="http://127.0.0.1:4100") as c:
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/", headers={"Host": "localhost:4100"}).status_code == 200
+        r = c.get("/api/overview", headers={"Host": "evil.example:4100"})  # DNS rebinding
+        assert r.status_code == 400
+        assert_security_headers(r.headers)
+        assert "dash-tests" not in r.text
+
+
+def test_live_connections_are_limited(mission: Mission) -> None:
+    app = make_app(mission, max_streams=1, stream_seconds=1.5)
+    with TestClient(app) as c:
+        statuses: list[int] = []
+
+        def open_stream() -> None:
+            statuses.append(c.get("/api/stream").status_code)
+
+        both = [threading.Thread(target=open_stream) for _ in range(2)]
+        for t in both:
+            t.start()
+        for t in both:
+            t.join(timeout=10)
+        assert sorted(statuses) == [200, 503]  # one holds the only slot for 1.5 s
+        assert c.get("/api/stream").status_code == 200  # and gives it back when done
