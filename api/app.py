@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +30,7 @@ from api.views import Readers, ServeFacts, overrides, serve_facts
 from reconciler.launch import Paths
 from reconciler.metrics import Metrics
 from reconciler.operations import utcnow
+from specs.errors import MCError
 from state.dashboard import DashboardReader
 from state.errors import StateError
 from state.store import StateReader
@@ -189,6 +190,7 @@ def create_app(
     stream_seconds: float = 300.0,
     max_streams: int = 32,
     allowed_hosts: Sequence[str] | None = None,
+    cli_view: Callable[[str, Mapping[str, str]], Any] | None = None,
 ) -> FastAPI:
     """The read-only dashboard, JSON API, SSE stream, /metrics and /healthz.
 
@@ -222,10 +224,26 @@ def create_app(
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(json_api.router(ctx))
+    if cli_view is not None:
+        _install_cli_views(app, cli_view)
     app.include_router(pages.router(ctx))
     _install_errors(app, ctx)
     app.add_middleware(Guard, token=token, allowed_hosts=allowed_hosts)
     return app
+
+
+def _install_cli_views(app: FastAPI, cli_view: Callable[[str, Mapping[str, str]], Any]) -> None:
+    """`mc status|events|plan` read through these while `mc serve` holds the state file."""
+
+    @app.get("/api/cli/{view}", include_in_schema=False)
+    def view(view: str, request: Request) -> JSONResponse:
+        if view not in ("status", "events", "plan"):
+            return JSONResponse({"detail": f"unknown view {view!r}"}, status_code=404)
+        try:
+            body = cli_view(view, dict(request.query_params))
+        except MCError as exc:
+            return JSONResponse({"detail": exc.lines()}, status_code=422)
+        return JSONResponse(body)
 
 
 def _wants_json(request: Request) -> bool:

@@ -10,7 +10,7 @@ import re
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,9 +18,10 @@ from rich.markup import escape
 
 from cli import render
 from reconciler import operations as ops
-from reconciler.plan import Plan, plan_to_json
+from reconciler.plan import Plan, plan_from_json, plan_to_json
 from specs.errors import MCError
 from specs.fields import DURATION_PATTERN, duration_seconds
+from state.errors import StateLocked
 
 app = typer.Typer(
     name="mc",
@@ -106,20 +107,27 @@ def plan(
     ] = False,
 ) -> None:
     """Show what `mc apply` would change, with risk and approvals per action."""
-    report = ops.make_plan(workspace(), None if worktree else rev)
+    ws = workspace()
+    try:
+        report = ops.make_plan(ws, None if worktree else rev)
+        found, dirty = report.plan, list(report.desired.dirty_paths)
+    except StateLocked as locked:
+        params = {"worktree": "1"} if worktree else {"rev": rev}
+        body = through_serve(ws, "plan", params, locked)
+        found, dirty = plan_from_json(body), body.get("uncommitted", [])
     if out_file is not None:
-        if report.plan.commit is None:
+        if found.commit is None:
             raise MCError("a --worktree plan cannot be saved: commit your edits and plan again")
-        ops.save_plan(report.plan, out_file)
+        ops.save_plan(found, out_file)
     if as_json:
-        body = plan_to_json(report.plan)
-        body["uncommitted"] = list(report.desired.dirty_paths)
+        body = plan_to_json(found)
+        body["uncommitted"] = dirty
         sys.stdout.write(json.dumps(body, indent=2, default=str) + "\n")
     else:
-        render.print_plan(report.plan, report.desired.dirty_paths)
+        render.print_plan(found, dirty)
         if out_file is not None:
             out.print(f"\nSaved to {out_file}; apply exactly this with `mc apply {out_file}`.")
-    if detailed_exitcode and report.plan.actions:
+    if detailed_exitcode and found.actions:
         raise typer.Exit(2)
 
 
@@ -188,7 +196,11 @@ def _confirm(plan: Plan, auto_approve: bool) -> bool:
 @app.command()
 def status(as_json: JsonOpt = False) -> None:
     """Mission, applied commit, tasks by state, agents and pending approvals."""
-    report = ops.status(workspace())
+    ws = workspace()
+    try:
+        report = ops.status(ws)
+    except StateLocked as locked:
+        report = ops.status_from_json(through_serve(ws, "status", {}, locked))
     if as_json:
         sys.stdout.write(json.dumps(render.status_json(report), indent=2, default=str) + "\n")
     else:
@@ -205,11 +217,41 @@ def events(
 ) -> None:
     """The audit log: what happened, who did it, and from which commit."""
     ws = workspace()
-    found = ops.events(ws, _since(since, ws.clock()), limit)
+    when = _since(since, ws.clock())
+    try:
+        found = ops.events(ws, when, limit)
+    except StateLocked as locked:
+        params = {"limit": str(limit), **({"since": when.isoformat()} if when else {})}
+        found = [ops.event_from_json(e) for e in through_serve(ws, "events", params, locked)]
     if as_json:
         sys.stdout.write(json.dumps([render.event_json(e) for e in found], indent=2) + "\n")
     else:
         render.print_events(out, found)
+
+
+def through_serve(ws: ops.Workspace, view: str, params: dict[str, str], locked: StateLocked) -> Any:
+    """Read a view from the `mc serve` that holds the state (else the lock error stands)."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    served = ws.served_by()
+    if served is None:
+        raise locked
+    url = served[1].rstrip("/") + f"/api/cli/{view}?" + urllib.parse.urlencode(params)
+    token = os.environ.get("MC_DASHBOARD_TOKEN")
+    request = urllib.request.Request(
+        url, headers={"Authorization": f"Bearer {token}"} if token else {}
+    )
+    err.print(f"[dim](read through `mc serve`, pid {served[0]}, at {served[1]})[/]")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = json.loads(exc.read() or b"{}").get("detail", str(exc))
+        raise MCError("\n".join(detail) if isinstance(detail, list) else str(detail)) from None
+    except (OSError, ValueError) as exc:
+        raise MCError(f"`mc serve` at {served[1]} did not answer: {exc}") from None
 
 
 def _since(value: str | None, now: datetime) -> datetime | None:
@@ -239,6 +281,7 @@ def fail(lines: list[str]) -> NoReturn:
 
 def _register() -> None:
     """Commands living in their own modules attach themselves to `app` on import."""
+    import cli.bot
     import cli.governance
     import cli.serve
     import cli.work

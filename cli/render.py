@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.ansi import Styler
+from reconciler import operations as ops
 from reconciler.actions import (
     CreateResource,
     DeleteResource,
@@ -149,45 +150,8 @@ def print_status(console: Console, report: StatusReport) -> None:
         console.print(table)
 
 
-def status_json(report: StatusReport) -> dict[str, Any]:
-    return {
-        "mission": report.mission,
-        "mode": report.mode,
-        "applied_commit": report.applied_commit,
-        "head": report.head,
-        "state_serial": report.serial,
-        "tasks": report.tasks,
-        "agents": report.agents,
-        "pending": [
-            {
-                "target": p.key,
-                "action": p.action,
-                "digest": p.digest,
-                "risk": p.risk,
-                "reason": p.reason,
-                "commit": p.commit,
-                "since": p.since.isoformat(),
-            }
-            for p in report.pending
-        ],
-        "uncommitted": report.dirty,
-        "attention": report.attention,
-        "overrides": {
-            k: {**v, "since": v["since"].isoformat()} for k, v in report.overrides.items()
-        },
-    }
-
-
-def event_json(e: Event) -> dict[str, Any]:
-    return {
-        "seq": e.seq,
-        "time": e.time.isoformat(),
-        "actor": e.actor,
-        "kind": e.kind,
-        "subject": e.subject,
-        "data": e.data,
-        "commit": e.commit,
-    }
+status_json = ops.status_to_json
+event_json = ops.event_to_json
 
 
 def print_events(console: Console, events: Sequence[Event]) -> None:

@@ -22,7 +22,7 @@ from specs.desired import Desired
 from specs.errors import MCError
 from state.errors import StateLocked
 from state.records import DropRow, Event, PendingAction, RunRow
-from state.store import State
+from state.store import State, StateReader
 
 if TYPE_CHECKING:  # the execution engine loads only when a command drives or reads work
     from reconciler.converge import Converged, Progress
@@ -95,10 +95,9 @@ def validate(ws: Workspace, rev: str | None) -> Desired:
 
 
 def make_plan(ws: Workspace, rev: str | None) -> PlanReport:
-    desired = ws.repo.desired(rev)
+    desired = ws.repo.desired(rev)  # spec errors first, before any state is read
     with ws.read_state() as state:
-        observed, _ = observe_governed(state.reader, ws.repo, desired, ws.clock())
-    return PlanReport(build_plan(desired, observed, ws.clock()), desired)
+        return plan_with(state.reader, ws.repo, desired, ws.clock())
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -194,44 +193,140 @@ class StatusReport:
 
 
 def status(ws: Workspace) -> StatusReport:
+    with ws.read_state() as state:
+        return status_with(state.reader, ws.repo)
+
+
+def status_with(r: StateReader, repo: MissionRepo) -> StatusReport:
+    """The status report from any reader (the CLI's own, or serve's for `mc status`)."""
     try:
-        head: str | None = ws.repo.resolve("HEAD")
+        head: str | None = repo.resolve("HEAD")
     except MCError:
         head = None
-    with ws.read_state() as state:
-        r = state.reader
-        resources = r.resources()
-        mission = next((res for res in resources.values() if res.kind == "Mission"), None)
-        overrides = r.agent_overrides()
-        agents = [
+    resources = r.resources()
+    mission = next((res for res in resources.values() if res.kind == "Mission"), None)
+    overrides = r.agent_overrides()
+    agents = [
+        {
+            "name": res.name,
+            "status": overrides.get(res.name, (res.spec.get("status", "active"), None))[0],
+            "capabilities": res.spec.get("capabilities", []),
+            "concurrency": res.spec.get("concurrency", 1),
+        }
+        for res in sorted(resources.values(), key=lambda x: x.name)
+        if res.kind == "Agent"
+    ]
+    return StatusReport(
+        mission=mission.name if mission else None,
+        mode=mission.spec.get("mode") if mission else None,
+        applied_commit=r.applied_commit(),
+        head=head,
+        serial=r.serial(),
+        tasks=r.task_counts(),
+        pending=r.pending(),
+        agents=agents,
+        dirty=repo.dirty_paths() if head else [],
+        attention=[
+            {"task": t.name, "state": t.state, "reason": t.reason}
+            for t in r.tasks_in(ATTENTION_STATES, limit=20)
+        ],
+        overrides={
+            k: {"value": v[0], "actor": v[1], "reason": v[2], "since": v[3]}
+            for k, v in r.overrides().items()
+        },
+    )
+
+
+def status_to_json(report: StatusReport) -> dict[str, Any]:
+    """The stable `mc status --json` shape (README)."""
+    return {
+        "mission": report.mission,
+        "mode": report.mode,
+        "applied_commit": report.applied_commit,
+        "head": report.head,
+        "state_serial": report.serial,
+        "tasks": report.tasks,
+        "agents": report.agents,
+        "pending": [
             {
-                "name": res.name,
-                "status": overrides.get(res.name, (res.spec.get("status", "active"), None))[0],
-                "capabilities": res.spec.get("capabilities", []),
-                "concurrency": res.spec.get("concurrency", 1),
+                "target": p.key,
+                "action": p.action,
+                "digest": p.digest,
+                "risk": p.risk,
+                "reason": p.reason,
+                "commit": p.commit,
+                "since": p.since.isoformat(),
             }
-            for res in sorted(resources.values(), key=lambda x: x.name)
-            if res.kind == "Agent"
-        ]
-        return StatusReport(
-            mission=mission.name if mission else None,
-            mode=mission.spec.get("mode") if mission else None,
-            applied_commit=r.applied_commit(),
-            head=head,
-            serial=r.serial(),
-            tasks=r.task_counts(),
-            pending=r.pending(),
-            agents=agents,
-            dirty=ws.repo.dirty_paths() if head else [],
-            attention=[
-                {"task": t.name, "state": t.state, "reason": t.reason}
-                for t in r.tasks_in(ATTENTION_STATES, limit=20)
-            ],
-            overrides={
-                k: {"value": v[0], "actor": v[1], "reason": v[2], "since": v[3]}
-                for k, v in r.overrides().items()
-            },
-        )
+            for p in report.pending
+        ],
+        "uncommitted": report.dirty,
+        "attention": report.attention,
+        "overrides": {
+            k: {**v, "since": v["since"].isoformat()} for k, v in report.overrides.items()
+        },
+    }
+
+
+def status_from_json(data: dict[str, Any]) -> StatusReport:
+    """Back from the JSON shape (a status read through `mc serve`)."""
+    return StatusReport(
+        mission=data["mission"],
+        mode=data["mode"],
+        applied_commit=data["applied_commit"],
+        head=data["head"],
+        serial=data["state_serial"],
+        tasks=data["tasks"],
+        pending=[
+            PendingAction(
+                p["target"],
+                p["action"],
+                p["digest"],
+                p["risk"],
+                p["reason"],
+                p["commit"],
+                datetime.fromisoformat(p["since"]),
+            )
+            for p in data["pending"]
+        ],
+        agents=data["agents"],
+        dirty=data["uncommitted"],
+        attention=data["attention"],
+        overrides={
+            k: {**v, "since": datetime.fromisoformat(v["since"])}
+            for k, v in data["overrides"].items()
+        },
+    )
+
+
+def event_to_json(e: Event) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "time": e.time.isoformat(),
+        "actor": e.actor,
+        "kind": e.kind,
+        "subject": e.subject,
+        "data": e.data,
+        "commit": e.commit,
+    }
+
+
+def event_from_json(d: dict[str, Any]) -> Event:
+    return Event(
+        d["seq"],
+        datetime.fromisoformat(d["time"]),
+        d["actor"],
+        d["kind"],
+        d["subject"],
+        d["data"],
+        d["commit"],
+    )
+
+
+def plan_with(
+    reader: StateReader, repo: MissionRepo, desired: Desired, now: datetime
+) -> PlanReport:
+    observed, _ = observe_governed(reader, repo, desired, now)
+    return PlanReport(build_plan(desired, observed, now), desired)
 
 
 def events(ws: Workspace, since: datetime | None, limit: int) -> list[Event]:

@@ -14,7 +14,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,12 +23,25 @@ from pathlib import Path
 from typing import Any, Protocol, assert_never
 
 from reconciler.apply import apply_plan
-from reconciler.commands import Command, CommandQueue, Quarantine, RecordApproval, SetMode
+from reconciler.commands import (
+    Command,
+    CommandQueue,
+    Quarantine,
+    RecordApproval,
+    RecordEvents,
+    SetMode,
+)
 from reconciler.drive import Engine
 from reconciler.governance import observe_governed
 from reconciler.launch import Paths
-from reconciler.operations import Workspace
-from reconciler.plan import build_plan
+from reconciler.operations import (
+    Workspace,
+    event_to_json,
+    plan_with,
+    status_to_json,
+    status_with,
+)
+from reconciler.plan import build_plan, plan_to_json
 from reconciler.runtime.local import LocalExecutor
 from specs.errors import MCError
 from state.dashboard import DashboardReader
@@ -96,6 +109,24 @@ class ReconcileLoop:
 
     def facts(self) -> dict[str, Any]:
         return self.status.as_dict()
+
+    def cli_view(self, view: str, params: Mapping[str, str]) -> Any:
+        """What `mc status|events|plan` show, computed here while serve holds the state."""
+        with self.open_reader() as (reader, _):
+            if view == "status":
+                return status_to_json(status_with(reader, self.ws.repo))
+            if view == "events":
+                since = datetime.fromisoformat(params["since"]) if params.get("since") else None
+                limit = int(params.get("limit", "100"))
+                return [event_to_json(e) for e in reader.events(since=since, limit=limit)]
+            if view == "plan":
+                rev = None if params.get("worktree") else params.get("rev", "HEAD")
+                report = plan_with(reader, self.ws.repo, self.ws.repo.desired(rev), self.ws.clock())
+                return {
+                    **plan_to_json(report.plan),
+                    "uncommitted": list(report.desired.dirty_paths),
+                }
+        raise MCError(f"unknown view {view!r}")
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -180,6 +211,9 @@ class ReconcileLoop:
                 writer.record_quarantine(agent, reason, res.digest, actor, now)
                 self.engine.quarantine_runs(agent, reason)
                 return f"agent {agent} quarantined"
+            case RecordEvents(events=events):
+                writer.append_events(list(events), now)
+                return f"{len(events)} event(s) recorded"
             case _:
                 assert_never(command)
 
@@ -207,8 +241,13 @@ class ReconcileLoop:
             if report.dispatched and self._detected_at is not None and self.metrics:
                 self.metrics.observe_commit_to_dispatch(time.monotonic() - self._detected_at)
                 self._detected_at = None
-            if report.busy:
-                continue
+            if (
+                report.busy
+                or self._commit_seen.is_set()
+                or stop.is_set()
+                or self.commands.waiting()
+            ):
+                continue  # the tick's poll may have consumed the wake() that announced these
             timeout = max(next_resync - time.monotonic(), 0.0)
             if report.wake_at is not None:
                 timeout = min(timeout, max((report.wake_at - self.ws.clock()).total_seconds(), 0))
