@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from api.views import Counts, Readers, counts
+from reconciler.operations import event_to_json
 from state.records import Event
 
 T = TypeVar("T")
@@ -38,18 +39,6 @@ def frame(kind: str, data: Any, seq: int | None = None) -> str:
         lines.append(f"id: {seq}")
     lines.append("data: " + json.dumps(data, default=str, separators=(",", ":")))
     return "\n".join(lines) + "\n\n"
-
-
-def event_json(e: Event) -> dict[str, Any]:
-    return {
-        "seq": e.seq,
-        "time": e.time.isoformat(),
-        "actor": e.actor,
-        "kind": e.kind,
-        "subject": e.subject,
-        "data": e.data,
-        "commit": e.commit,
-    }
 
 
 def start_seq(request: Request, after: int | None, read: Callable[[], int]) -> int:
@@ -80,7 +69,7 @@ async def event_stream(
 
     while time.monotonic() < deadline and not await request.is_disconnected():
         events, now_counts = await run_in_threadpool(poll)
-        out = [frame("mc-event", event_json(e), e.seq) for e in events]
+        out = [frame("mc-event", event_to_json(e), e.seq) for e in events]
         if events:
             seq = events[-1].seq
         if now_counts != sent:
