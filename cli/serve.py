@@ -38,6 +38,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.telegram.launch import start_if_configured
     from reconciler.launch import Paths
     from reconciler.metrics import Metrics
     from reconciler.serve import ReconcileLoop, announce, watch_git, withdraw
@@ -80,11 +81,14 @@ def serve(
         thread.start()
     announce(ws.repo.mc_dir, url)
     out.print(f"Serving {ws.repo.root} — dashboard {url} (Ctrl-C to stop)")
+    bot = start_if_configured(loop, ws.repo, ws.clock, out.print)
     try:
         loop.run(stop)
     finally:
         server.should_exit = True
         stop.set()
+        if bot is not None:
+            bot.stop()
         loop.close()
         withdraw(ws.repo.mc_dir)
         for thread in threads:

@@ -10,7 +10,7 @@ import queue
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from state.records import ApprovalRow
+from state.records import ApprovalRow, NewEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,14 @@ class Quarantine:
     reason: str
 
 
-Command = RecordApproval | SetMode | Quarantine
+@dataclass(frozen=True, slots=True)
+class RecordEvents:
+    """Audit events from another thread: the bot's request markers and refusals."""
+
+    events: tuple[NewEvent, ...]
+
+
+Command = RecordApproval | SetMode | Quarantine | RecordEvents
 
 
 class CommandQueue:
@@ -47,6 +54,9 @@ class CommandQueue:
         done: Future[str] = Future()
         self._queue.put((command, done))
         return done
+
+    def waiting(self) -> bool:
+        return not self._queue.empty()
 
     def drain(self) -> list[tuple[Command, Future[str]]]:
         items = []
