@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing as mp
 import os
 import pickle
 import subprocess
@@ -169,10 +170,11 @@ class MissionRepo:
         contents.update(self.read_blobs(sorted(set(missing))))
         docs: list[ParsedDoc] = []
         problems: list[SpecProblem] = []
+        fresh = parse_many([(b.path, contents[b.sha]) for b in blobs if b.sha not in cache])
         for blob in blobs:
             cached = cache.get(blob.sha)
             if cached is None:
-                parsed, found = parse_file(blob.path, contents[blob.sha])
+                parsed, found = fresh[blob.path]
                 problems.extend(found)
                 if not found:
                     cache.put(blob.sha, parsed)
@@ -193,6 +195,30 @@ class MissionRepo:
         cache.save()
         bad = {p.path for p in malformed}
         return [d for d in docs if d.path not in bad], malformed
+
+
+PARALLEL_FROM = 2000  # files; below this a worker costs more than it saves
+
+
+def parse_many(
+    files: list[tuple[str, bytes]],
+) -> dict[str, tuple[list[ParsedDoc], list[SpecProblem]]]:
+    """parse_file over many files; a cold load of a big repo uses every core (parsing YAML is
+    CPU-bound and the GIL keeps threads from helping), in forked workers that already have
+    every module imported."""
+    workers = min(os.cpu_count() or 1, 8)
+    if len(files) < PARALLEL_FROM or workers < 2 or "fork" not in mp.get_all_start_methods():
+        return {path: parse_file(path, data) for path, data in files}
+    chunks = [files[i::workers] for i in range(workers)]
+    with mp.get_context("fork").Pool(workers) as pool:
+        parts = pool.map(_parse_chunk, chunks)
+    return {path: result for part in parts for path, result in part}
+
+
+def _parse_chunk(
+    files: list[tuple[str, bytes]],
+) -> list[tuple[str, tuple[list[ParsedDoc], list[SpecProblem]]]]:
+    return [(path, parse_file(path, data)) for path, data in files]
 
 
 def _is_spec_path(path: str) -> bool:
