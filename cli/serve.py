@@ -61,6 +61,8 @@ def serve(
         metrics=metrics,
         token=token,
         status=loop.facts,
+        allowed_hosts=sorted({host, "127.0.0.1", "localhost", "[::1]"}),
+        cli_view=loop.cli_view,
     )
     server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning"))
     threads = [
