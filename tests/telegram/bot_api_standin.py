@@ -140,7 +140,8 @@ class BotApiStandIn:
         if method == "getMe":
             return BOT_USER
         if method == "getUpdates":
-            return self._poll(float(params.get("timeout", 0) or 0), generation)
+            offset = int(params.get("offset", 0) or 0)
+            return self._poll(float(params.get("timeout", 0) or 0), generation, offset)
         if method == "sendMessage":
             with self._cond:
                 self._next_message_id += 1
@@ -165,9 +166,12 @@ class BotApiStandIn:
             message["reply_markup"] = params["reply_markup"]
         return message
 
-    def _poll(self, timeout: float, generation: int) -> list[dict[str, Any]] | None:
+    def _poll(self, timeout: float, generation: int, offset: int) -> list[dict[str, Any]] | None:
+        """Like the Bot API: an update stays until a later poll confirms it with `offset`, so a
+        poll answered to a client that has gone away (a bot being restarted) loses nothing."""
         deadline = time.monotonic() + min(timeout, LONG_POLL_CAP_S)
         with self._cond:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
             while not self._updates and generation == self._generation:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -175,8 +179,7 @@ class BotApiStandIn:
                 self._cond.wait(left)
             if generation != self._generation:
                 return None  # went down mid-poll: the connection is cut
-            taken, self._updates = self._updates, []
-            return taken
+            return list(self._updates)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
