@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -120,8 +121,15 @@ def schedule(
     load = {a.name: a.running for a in agents.values()}
     reserved = {a.name: a.reserved for a in agents.values()}
     mission_reserved = mission.reserved
-    ready.sort(key=lambda t: (-t.priority, t.created_at, t.name))
-    for task in ready:
+    # Pop tasks in dispatch order only while a slot is free anywhere: with 10k waiting and two
+    # slots a tick costs O(n) to heapify, not a full sort.
+    heap = [((-t.priority, t.created_at, t.name), t) for t in ready]
+    heapq.heapify(heap)
+    free = sum(max(a.concurrency - a.running, 0) for a in agents.values() if a.status == "active")
+    order = (heapq.heappop(heap)[1] for _ in range(len(heap)))
+    for task in order:
+        if free <= 0:
+            break
         candidates = [a for a in _eligible(task, agents) if load[a.name] < a.concurrency]
         if not candidates:
             continue
@@ -131,6 +139,7 @@ def schedule(
             decisions.append(Block(task.name, over))
             continue
         load[agent.name] += 1
+        free -= 1
         reserved[agent.name] += agent.per_run_cap or 0
         mission_reserved += agent.per_run_cap or 0
         decisions.append(Dispatch(task.name, agent.name))

@@ -6,6 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from reconciler.approvals import accepted
@@ -39,6 +40,25 @@ class TaskRec:
     rework: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     review_since: datetime | None = None  # when it entered REVIEW (approvals must be newer)
+    _gate_free: bool | None = field(default=None, repr=False)
+
+    @cached_property
+    def requires(self) -> frozenset[str]:
+        return frozenset(self.spec.requires)
+
+    @cached_property
+    def depends_on(self) -> tuple[str, ...]:
+        return tuple(self.spec.depends_on)
+
+    def gate_free(self, world: World) -> bool:
+        """True when no approval can ever be needed to dispatch this task: no `approval:
+        before`, no risk, no dispatch rule raising it (fixed until the world is reloaded)."""
+        if self._gate_free is None:
+            from reconciler.gates import dispatch_risk
+
+            risk, _ = dispatch_risk(world, self)
+            self._gate_free = self.spec.approval != "before" and risk == "LOW"
+        return self._gate_free
 
 
 @dataclass

@@ -148,3 +148,20 @@ def kill_process_group(pid: int, start_time: int, grace_s: float) -> bool:
         _signal_group(group, signal.SIGKILL)
         _wait_group_gone(group, _SIGKILL_SETTLE_S)
     return True
+
+
+def kill_by_run_id(run_id: str) -> None:
+    """A run recorded LAUNCHING has no pid yet: find its process by the MC_RUN_ID it was given."""
+    needle = f"MC_RUN_ID={run_id}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle not in fh.read().split(b"\0"):
+                    continue
+        except OSError:
+            continue
+        start = process_start_time(int(entry))
+        if start is not None:
+            kill_process_group(int(entry), start, grace_s=2.0)

@@ -1,0 +1,71 @@
+"""What a finished run leaves behind besides its task's state: spend, memory, content drops."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+
+from reconciler.launch import Paths
+from reconciler.runtime.types import Outcome
+from reconciler.world import InFlight, TaskRec, World
+from state.records import DropRow
+from state.steps import DropWrite, LedgerEntry, MemoryWrite, Step
+
+
+def account(world: World, step: Step, outcome: Outcome, flight: InFlight, now: datetime) -> None:
+    """Reported cost goes to the ledger and to the agent's spend today."""
+    if outcome.cost_usd <= 0:
+        return
+    step.ledger.append(
+        LedgerEntry(now, now.date(), outcome.run_id, flight.agent, flight.task, outcome.cost_usd)
+    )
+    agent = world.agents.get(flight.agent)
+    if agent is not None:
+        agent.spent_today += outcome.cost_usd
+
+
+def remember(world: World, step: Step, outcome: Outcome, task: TaskRec, agent: str) -> None:
+    """result.json `memory: {agent: {k: v}, task: {k: v}}`; a null value forgets the key."""
+    for scope_kind, name in (("agent", agent), ("task", task.name)):
+        updates = outcome.memory.get(scope_kind)
+        if not isinstance(updates, dict):
+            continue
+        scope = f"{scope_kind}:{name}"
+        bucket = world.memory.setdefault(scope, {})
+        for key, value in updates.items():
+            step.memory.append(MemoryWrite(scope, str(key), value))
+            if value is None:
+                bucket.pop(str(key), None)
+            else:
+                bucket[str(key)] = value
+
+
+def keep_drops(
+    world: World, paths: Paths, step: Step, outcome: Outcome, task: TaskRec, now: datetime
+) -> None:
+    """Copy files from out/ into the content-addressed store under .mc/drops/."""
+    kept = []
+    for drop in outcome.drops:
+        target = paths.drop_file(drop.sha256)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(".tmp")
+            shutil.copyfile(drop.local_path, tmp)
+            tmp.replace(target)
+        write = DropWrite(
+            outcome.run_id, task.name, drop.path, drop.sha256, drop.size, drop.media_type
+        )
+        step.drops.append(write)
+        kept.append(
+            DropRow(
+                write.run_id,
+                write.task,
+                write.path,
+                write.sha256,
+                write.size,
+                write.media_type,
+                now,
+            )
+        )
+    if kept:
+        world.drops[task.name] = kept  # later tasks read the latest run's drops
