@@ -305,8 +305,8 @@ def watch_git(repo_root: Path, loop: ReconcileLoop, stop: threading.Event) -> No
         git_dir,
         watch_filter=relevant,
         stop_event=stop,
-        debounce=5,
-        step=5,
+        debounce=20,
+        step=20,
         yield_on_timeout=False,
         rust_timeout=1000,
     ):
