@@ -12,8 +12,8 @@ from typing import Any
 from reconciler.approvals import accepted
 from reconciler.observed import GivenApproval
 from reconciler.workflows import StepRef, step_task_name, step_task_spec
-from specs.models import AgentSpec, MissionSpec, TaskSpec, WorkflowSpec
-from state.records import DropRow
+from specs.models import AgentSpec, MissionSpec, TaskSpec, WorkflowSpec, WorkflowStep
+from state.records import AppliedResource, DropRow, TaskRow
 from state.store import StateReader
 
 FAILURE_STATUSES = frozenset({"retry", "failed"})
@@ -141,6 +141,52 @@ class World:
         return True
 
 
+def task_record(
+    row: TaskRow,
+    resource: AppliedResource | None,
+    step: tuple[RunRec, WorkflowStep] | None,
+    run_resource: AppliedResource | None,
+    runs: int = 0,
+) -> TaskRec | None:
+    """The engine's record of one task row: a Task resource, or a step of a workflow run
+    (approved against its run's digest); None for a task no longer declared."""
+    labels: dict[str, str] = {}
+    ref: StepRef | None = None
+    if resource is not None:
+        spec, digest, labels = (
+            TaskSpec.model_validate(resource.spec),
+            resource.digest,
+            resource.labels,
+        )
+    elif step is not None:
+        run, step_spec = step
+        spec = step_task_spec(run.name, run.workflow, step_spec)
+        digest = run_resource.digest if run_resource else run.name
+        ref = StepRef(run.name, step_spec)
+    else:
+        return None
+    return TaskRec(
+        row.name,
+        spec,
+        digest,
+        row.state,
+        row.reason,
+        row.agent,
+        row.attempts,
+        row.abandoned,
+        row.next_attempt_at,
+        row.created_at,
+        row.output,
+        row.outputs,
+        runs,
+        ref,
+        row.feedback,
+        row.rework,
+        labels,
+        row.updated_at if row.state == "REVIEW" else None,
+    )
+
+
 def effective_mode(
     overrides: dict[str, tuple[str, str, str | None, datetime]], git_mode: str
 ) -> str | None:
@@ -170,42 +216,11 @@ def load_world(reader: StateReader, today: date) -> World | None:
     }
     tasks: dict[str, TaskRec] = {}
     for row in reader.tasks():
-        labels: dict[str, str] = {}
-        if row.name in specs:
-            task_spec, digest, ref = (
-                TaskSpec.model_validate(specs[row.name].spec),
-                specs[row.name].digest,
-                None,
-            )
-            labels = specs[row.name].labels
-        elif row.name in steps:
-            run, step = steps[row.name]
-            run_res = resources.get(f"WorkflowRun/{run.name}")
-            digest = run_res.digest if run_res else run.name  # steps are approved by run digest
-            task_spec = step_task_spec(run.name, run.workflow, step)
-            ref = StepRef(run.name, step)
-        else:
-            continue  # a deleted task's history
-        tasks[row.name] = TaskRec(
-            row.name,
-            task_spec,
-            digest,
-            row.state,
-            row.reason,
-            row.agent,
-            row.attempts,
-            row.abandoned,
-            row.next_attempt_at,
-            row.created_at,
-            row.output,
-            row.outputs,
-            counts.get(row.name, 0),
-            ref,
-            row.feedback,
-            row.rework,
-            labels,
-            row.updated_at if row.state == "REVIEW" else None,
-        )
+        step = steps.get(row.name)
+        run_res = resources.get(f"WorkflowRun/{step[0].name}") if step else None
+        rec = task_record(row, specs.get(row.name), step, run_res, counts.get(row.name, 0))
+        if rec is not None:  # None: a deleted task's history
+            tasks[row.name] = rec
     overrides = reader.agent_status_rows()
     spent = reader.spend_by_agent(today)
     recent = reader.recent_outcomes(BREAKER_WINDOW)

@@ -17,8 +17,7 @@ from reconciler.diff import diff_specs
 from reconciler.gates import dispatch_risk
 from reconciler.observed import GivenApproval
 from reconciler.source import MissionRepo
-from reconciler.workflows import step_task_spec
-from reconciler.world import TaskRec, World
+from reconciler.world import RunRec, TaskRec, World, task_record
 from specs.errors import MCError
 from specs.fields import duration_seconds
 from specs.loader import parse_file
@@ -152,41 +151,21 @@ def _task_recs(rows: Sequence[TaskRow], reader: StateReader) -> list[TaskRec]:
     specs = reader.resources_by_key([f"Task/{r.name}" for r in rows])
     run_names = sorted({r.workflow_run for r in rows if r.workflow_run})
     runs = {w.name: w for w in reader.workflow_runs(run_names)} if run_names else {}
-    run_res = reader.resources_by_key([f"WorkflowRun/{n}" for n in run_names])
+    run_res_all = reader.resources_by_key([f"WorkflowRun/{n}" for n in run_names])
     recs: list[TaskRec] = []
     for row in rows:
-        res = specs.get(f"Task/{row.name}")
-        labels: dict[str, str] = {}
-        if res is not None:
-            spec, digest, labels = TaskSpec.model_validate(res.spec), res.digest, res.labels
-        elif row.workflow_run in runs and row.step:
-            run = runs[row.workflow_run]
-            wf = WorkflowSpec.model_validate(run.workflow_spec)
-            step = next((s for s in wf.steps if s.id == row.step), None)
-            if step is None:
-                continue
-            spec = step_task_spec(run.name, run.workflow, step)
-            found = run_res.get(f"WorkflowRun/{run.name}")
-            digest = found.digest if found else run.name
-        else:
-            continue
-        recs.append(
-            TaskRec(
-                row.name,
-                spec,
-                digest,
-                row.state,
-                row.reason,
-                row.agent,
-                row.attempts,
-                row.abandoned,
-                row.next_attempt_at,
-                row.created_at,
-                row.output,
-                labels=labels,
-                review_since=row.updated_at if row.state == "REVIEW" else None,
+        step = None
+        if row.workflow_run in runs and row.step:
+            w = runs[row.workflow_run]
+            run = RunRec(
+                w.name, w.workflow, WorkflowSpec.model_validate(w.workflow_spec), w.inputs, w.status
             )
-        )
+            found = next((x for x in run.spec.steps if x.id == row.step), None)
+            step = (run, found) if found else None
+        run_res = run_res_all.get(f"WorkflowRun/{row.workflow_run}")
+        rec = task_record(row, specs.get(f"Task/{row.name}"), step, run_res)
+        if rec is not None:
+            recs.append(rec)
     return recs
 
 
