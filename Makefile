@@ -2,16 +2,32 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+LOCK := requirements.lock
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck layers unit bench clean install browser
+.PHONY: demo test lint typecheck layers unit bench clean install browser lock lockcheck
 
-$(STAMP): pyproject.toml
+# Installs exactly the locked set (hash-checked, no resolver), then our own package without
+# its dependencies and without an isolated build env, so nothing unpinned enters the venv.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	@# setuptools warns that folders named like our packages sit in the working directory: they are ours.
+	PYTHONWARNINGS="ignore::UserWarning:setuptools.command.editable_wheel" \
+		$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
+
+# Regenerates the lock from pyproject.toml's ranges (runtime + dev extras). Review the diff.
+lock:
+	test -x $(BIN)/pip-compile || $(MAKE) install
+	$(BIN)/pip-compile --quiet --extra dev --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+		-o $(LOCK) pyproject.toml
+
+# The venv holds what the lock names, nothing more and nothing else.
+lockcheck: $(STAMP)
+	$(BIN)/python .ci/lockcheck.py $(LOCK)
 
 install: $(STAMP)
 
@@ -43,7 +59,7 @@ browser:
 		echo "!!! WARNING: chromium missing and cannot be installed here: browser tests will be SKIPPED !!!"; \
 	fi
 
-test: lint typecheck layers browser unit
+test: lockcheck lint typecheck layers browser unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/plan_scale.py

@@ -50,8 +50,28 @@ class _StrictLoader(SafeLoader):
             node.value = list(unique.values())
 
 
-class _BoundedLoader(Composer, _StrictLoader):
-    """The strict loader with PyYAML's Python composer, which refuses deep nesting.
+class _DepthLimit(Composer):
+    """PyYAML's Python composer, refusing input nested deeper than MAX_NESTING."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.depth >= MAX_NESTING:
+            mark: Any = self.peek_event().start_mark  # type: ignore[attr-defined]
+            raise _TooDeep(None, None, f"nested deeper than {MAX_NESTING} levels", mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _TooDeep(ComposerError):
+    """Our nesting limit, told apart from whatever limits the installed parser has."""
+
+
+class _BoundedLoader(_DepthLimit, _StrictLoader):
+    """The strict loader with the depth-limited Python composer.
 
     libyaml's composer recurses in C and crashes the whole process on deeply nested input.
     """
@@ -59,17 +79,40 @@ class _BoundedLoader(Composer, _StrictLoader):
     def __init__(self, stream: str) -> None:
         _StrictLoader.__init__(self, stream)
         Composer.__init__(self)
-        self.depth = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if self.depth >= MAX_NESTING:
-            mark: Any = self.peek_event().start_mark  # type: ignore[union-attr]
-            raise ComposerError(None, None, f"nested deeper than {MAX_NESTING} levels", mark)
-        self.depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
+
+class _PythonDepthProbe(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    _DepthLimit,
+    yaml.resolver.Resolver,
+):
+    """Pure-Python parsing, used only to find where our nesting limit is crossed.
+
+    libyaml scans ahead before it emits an event and, since PyYAML 6.0.4, stops at its own
+    nesting limit (1000) with its own words; the Python scanner has no such limit.
+    """
+
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        Composer.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+
+def _too_deep_before(text: str) -> _TooDeep | None:
+    """Our nesting error when `text` (a prefix that the C parser refused) crosses our limit."""
+    probe = _PythonDepthProbe(text)
+    try:
+        while probe.check_node():
+            probe.get_node()
+    except _TooDeep as exc:
+        return exc
+    except yaml.YAMLError:
+        return None
+    return None
 
 
 def _loader_for(text: str) -> type[_StrictLoader]:
@@ -133,6 +176,10 @@ def parse_file(path: str, data: bytes) -> tuple[list[ParsedDoc], list[SpecProble
         loaded = list(yaml.load_all(text, Loader=_loader_for(text)))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if mark is not None and not isinstance(exc, _TooDeep):
+            # the library's own limits must not speak before ours: look at what came first
+            exc = _too_deep_before(text[: mark.index + 1]) or exc
+            mark = exc.problem_mark or exc.context_mark
         message = f"invalid YAML: {exc.problem or exc}"
         if mark is None:
             return [], [SpecProblem(path, message)]

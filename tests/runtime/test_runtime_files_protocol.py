@@ -163,7 +163,7 @@ def test_result_with_wrong_schema_names_the_field(executor: LocalExecutor, agent
     assert outcome.status == "failed"
     assert outcome.error is not None
     assert "result.json does not match the schema" in outcome.error
-    assert "cost: Extra inputs are not permitted" in outcome.error
+    assert "cost:" in outcome.error  # the field; the wording after it is pydantic's
     assert "tokens:" in outcome.error
 
 

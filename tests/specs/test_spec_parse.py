@@ -15,6 +15,23 @@ DURATION_RULE = "use a number and a unit: 90s, 10m, 2h, 1d"
 KINDS_HINT = "(hint: one of Mission, Agent, Task, Workflow, WorkflowRun, Approval)"
 
 
+class lib(str):  # lowercase: it reads as a marker in the tables below
+    """An expected problem whose place and field are ours and whose wording is a library's.
+
+    Equal to any problem that starts with it and goes on (PyYAML's or pydantic's words), so a
+    new release of either cannot turn these tests red while file, line, column and field
+    stay asserted.
+    """
+
+    __hash__ = str.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and other.startswith(self) and len(other) > len(self)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+
 def agent_with(name: str = "writer", extra: str = "") -> str:
     """An Agent whose spec starts `command: [x]` on line 5; `extra` lines follow from line 6."""
     return doc("Agent", name, f"command: [x]\n{extra}")
@@ -25,25 +42,22 @@ BAD_FILES = [
     (
         "yaml-unclosed-flow-mapping",
         "apiVersion: mc/v1\nkind: Agent\nmetadata: {name: a\nspec: {}\n",
-        ["a.yaml:4:5: invalid YAML: did not find expected ',' or '}'"],
+        [lib("a.yaml:4:5: invalid YAML: ")],
     ),
     (
         "yaml-bad-indentation",
         "apiVersion: mc/v1\nkind: Agent\n  metadata: {}\n",
-        ["a.yaml:3:11: invalid YAML: mapping values are not allowed in this context"],
+        [lib("a.yaml:3:11: invalid YAML: ")],
     ),
     (
         "yaml-tab-indentation",
         "apiVersion: mc/v1\nkind: Agent\n\tmetadata: {}\n",
-        ["a.yaml:3:1: invalid YAML: found a tab character that violates indentation"],
+        [lib("a.yaml:3:1: invalid YAML: ")],
     ),
     (
         "yaml-unsafe-tag",
         "apiVersion: !!python/object/apply:os.system [ls]\n",
-        [
-            "a.yaml:1:13: invalid YAML: could not determine a constructor for the tag "
-            "'tag:yaml.org,2002:python/object/apply:os.system'"
-        ],
+        [lib("a.yaml:1:13: invalid YAML: ")],
     ),
     (
         "yaml-duplicate-key",
@@ -53,47 +67,45 @@ BAD_FILES = [
     (
         "yaml-undefined-alias",
         agent_with(extra="role: *nothing"),
-        ["a.yaml:6:9: invalid YAML: found undefined alias"],
+        [lib("a.yaml:6:9: invalid YAML: ")],
     ),
     (
         "wrong-types",
         doc("Agent", "a", "command: python a.py\nconcurrency: many\ncapabilities: write"),
         [
-            "a.yaml:5:3: spec.command: Input should be a valid list",
-            "a.yaml:6:3: spec.concurrency: Input should be a valid integer, "
-            "unable to parse string as an integer",
-            "a.yaml:7:3: spec.capabilities: Input should be a valid list",
+            lib("a.yaml:5:3: spec.command: "),
+            lib("a.yaml:6:3: spec.concurrency: "),
+            lib("a.yaml:7:3: spec.capabilities: "),
         ],
     ),
     (
         "wrong-type-of-label-value",
         "apiVersion: mc/v1\nkind: Agent\nmetadata: {name: a, labels: {tier: 1}}\n"
         "spec: {command: [x]}\n",
-        ["a.yaml:3:30: metadata.labels.tier: Input should be a valid string"],
+        [lib("a.yaml:3:30: metadata.labels.tier: ")],
     ),
     (
         "wrong-type-spec-not-a-mapping",
         doc("Agent", "a") + "spec: [x]\n",
-        ["a.yaml:4:1: spec: Input should be a valid dictionary or instance of AgentSpec"],
+        [lib("a.yaml:4:1: spec: ")],
     ),
     (
         "wrong-type-bool-name",
         doc("Agent", "yes", "command: [x]"),
-        ["a.yaml:3:12: metadata.name: Input should be a valid string"],
+        [lib("a.yaml:3:12: metadata.name: ")],
     ),
     (
         "wrong-enum-value",
         agent_with(extra="protocol: grpc\nstatus: gone"),
         [
-            "a.yaml:6:3: spec.protocol: Input should be 'files', 'stdout' or 'claude-code'",
-            "a.yaml:7:3: spec.status: Input should be 'active', 'paused', 'draining' "
-            "or 'quarantined'",
+            lib("a.yaml:6:3: spec.protocol: "),
+            lib("a.yaml:7:3: spec.status: "),
         ],
     ),
     (
         "wrong-api-version",
         agent_with().replace("mc/v1", "mc/v2"),
-        ["a.yaml:1:1: apiVersion: Input should be 'mc/v1'"],
+        [lib("a.yaml:1:1: apiVersion: ")],
     ),
     (
         "unknown-kind",
@@ -193,7 +205,7 @@ BAD_FILES = [
     (
         "name-too-long",
         agent_with("a" * 64),
-        ["a.yaml:3:12: metadata.name: String should have at most 63 characters"],
+        [lib("a.yaml:3:12: metadata.name: ")],
     ),
     (
         "name-in-a-reference",
@@ -208,7 +220,7 @@ BAD_FILES = [
         agent_with(extra="timeout: 10 minutes\nheartbeat_timeout: 5"),
         [
             f"a.yaml:6:3: spec.timeout: invalid duration '10 minutes'; {DURATION_RULE}",
-            "a.yaml:7:3: spec.heartbeat_timeout: Input should be a valid string",
+            lib("a.yaml:7:3: spec.heartbeat_timeout: "),
         ],
     ),
     (
@@ -222,7 +234,7 @@ BAD_FILES = [
     (
         "negative-money",
         agent_with(extra="budget: {daily_usd: -1}"),
-        ["a.yaml:6:12: spec.budget.daily_usd: Input should be greater than or equal to 0"],
+        [lib("a.yaml:6:12: spec.budget.daily_usd: ")],
     ),
     (
         "money-with-too-many-decimals",
@@ -236,8 +248,8 @@ BAD_FILES = [
         "money-not-a-number",
         agent_with(extra="budget: {daily_usd: .nan, per_run_usd: lots}"),
         [
-            "a.yaml:6:12: spec.budget.daily_usd: Input should be a finite number",
-            "a.yaml:6:29: spec.budget.per_run_usd: Input should be a valid decimal",
+            lib("a.yaml:6:12: spec.budget.daily_usd: "),
+            lib("a.yaml:6:29: spec.budget.per_run_usd: "),
         ],
     ),
     (
@@ -261,7 +273,7 @@ BAD_FILES = [
     (
         "env-value-not-a-string",
         agent_with(extra="env: {PORT: 8080}"),
-        ["a.yaml:6:9: spec.env.PORT: Input should be a valid string"],
+        [lib("a.yaml:6:9: spec.env.PORT: ")],
     ),
     (
         "approval-target-and-digest",
@@ -328,8 +340,7 @@ def test_several_problems_in_one_file_are_all_reported_in_one_run() -> None:
         f"tasks/mixed.yaml:6:3: spec.timeout: invalid duration 'soon'; {DURATION_RULE}",
         "tasks/mixed.yaml:7:3: unknown field `spec.rol` (hint: did you mean `role`?)",
         f"tasks/mixed.yaml:10:1: unknown kind 'Agnet' {KINDS_HINT}",
-        "tasks/mixed.yaml:26:3: spec.priority: Input should be a valid integer, "
-        "unable to parse string as an integer",
+        lib("tasks/mixed.yaml:26:3: spec.priority: "),
     ]
 
 
@@ -452,10 +463,7 @@ def test_telegram_token_is_a_secret_reference() -> None:
     good = doc("Mission", "m", "telegram: {chat_id: -100, token: {from_env: TG_TOKEN}}")
     bad = doc("Mission", "m", "telegram: {chat_id: -100, token: '123:abc'}")
     assert parse_ok("mission.yaml", good)[0].spec["telegram"]["token"] == {"from_env": "TG_TOKEN"}
-    assert parse("mission.yaml", bad)[1] == [
-        "mission.yaml:5:29: spec.telegram.token: Input should be a valid dictionary "
-        "or instance of SecretRef"
-    ]
+    assert parse("mission.yaml", bad)[1] == [lib("mission.yaml:5:29: spec.telegram.token: ")]
 
 
 def test_every_kind_parses_with_defaults_filled_in() -> None:
