@@ -27,9 +27,9 @@ from api.guard import Guard
 from api.markdown import render_markdown
 from api.svg import STATE_FILL, STATE_STROKE, bar_chart
 from api.views import Readers, ServeFacts, overrides, serve_facts
-from reconciler.launch import Paths
-from reconciler.metrics import Metrics
-from reconciler.operations import utcnow
+from reconciler.commands.mission import utcnow
+from reconciler.engine.launch import Paths
+from reconciler.serve.metrics import Metrics
 from specs.errors import MCError
 from state.dashboard import DashboardReader
 from state.errors import StateError

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from reconciler.launch import Paths
+from reconciler.engine.launch import Paths
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 LOG_TAIL_BYTES = 16 * 1024

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from api import views, work
 from api.stream import event_stream, start_seq
 from api.views import Override, ServeFacts
-from reconciler.metrics import Scrape
+from reconciler.serve.metrics import Scrape
 from state.dashboard import TaskFilter, TaskListRow
 from state.records import Event
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from api.svg import SpendBar
-from reconciler.lifecycle import TaskState
+from reconciler.tasks.lifecycle import TaskState
 from state.dashboard import DashboardReader
 from state.records import AppliedResource, ApprovalRow, Event, PendingAction
 from state.store import StateReader

@@ -15,9 +15,9 @@ from typing import Any
 from api import files
 from api.svg import Dag, layout_dag
 from api.views import MAX_PAGE_SIZE, TASK_STATES, Readers, money
-from reconciler.launch import Paths
-from reconciler.workflows import step_task_name
-from reconciler.world import FAILURE_STATUSES
+from reconciler.engine.launch import Paths
+from reconciler.engine.mirror import FAILURE_STATUSES
+from reconciler.tasks.workflow_runs import step_task_name
 from state.dashboard import FailedRun, TaskFilter, TaskPage
 from state.records import (
     AppliedResource,
@@ -239,7 +239,7 @@ class AgentView:
 def _effective_status(
     res: AppliedResource, overrides: Mapping[str, tuple[str, str | None, str | None, datetime]]
 ) -> tuple[str, str | None]:
-    """As the engine sees it (reconciler.world.load_world): a system status set for this very
+    """As the engine sees it (engine.mirror.load_world): a system status set for this very
     spec wins; a newer spec in git lifts it."""
     override = overrides.get(res.name)
     if override is not None and override[2] == res.digest:

@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from reconciler import operations as ops
+from reconciler.commands import mission as ops
 
 ENV = {
     "GIT_AUTHOR_NAME": "bench",

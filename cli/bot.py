@@ -22,7 +22,7 @@ def bot(
     """Reconcile on each commit and run the Telegram bot of mission.yaml's `telegram:` chat
     (token from the environment variable it names); no dashboard. Stops on SIGTERM/SIGINT."""
     from api.telegram.launch import bot_config, start_bot
-    from reconciler.serve import ReconcileLoop, watch_git
+    from reconciler.serve.loop import ReconcileLoop, watch_git
 
     ws = workspace()
     loop = ReconcileLoop(ws, resync_s=resync)

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.main import JsonOpt, app, out, workspace
-from reconciler import approve_ops
+from reconciler.commands import approvals as approve_ops
 
 
 @app.command()
@@ -101,12 +101,12 @@ def explain(
         a = found.action
         out.print(
             f"{target}: {a.change.__class__.__name__.replace('Resource', '').lower()}"
-            f" → risk {a.verdict.risk} by {a.verdict.rule}; status {a.status}"
+            f" → risk {a.decision.risk} by {a.decision.rule}; status {a.status}"
         )
-        if a.verdict.approvals_needed:
+        if a.decision.approvals_needed:
             have = ", ".join(a.approved_by) or "none yet"
-            out.print(f"  approvals: {len(a.approved_by)}/{a.verdict.approvals_needed} ({have})")
-        note = a.note or a.verdict.note
+            out.print(f"  approvals: {len(a.approved_by)}/{a.decision.approvals_needed} ({have})")
+        note = a.note or a.decision.note
         if note:
             out.print(f"  note: {escape(note)}")
     if found.dispatch is not None:

@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from reconciler.drive import Engine
+from reconciler.engine.engine import Engine
 
 STATE_ORDER = (
     "INBOX",

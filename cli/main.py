@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from cli import render
-from reconciler import operations as ops
-from reconciler.plan import Plan, plan_from_json, plan_to_json
+from reconciler.commands import mission as ops
+from reconciler.plan.build import Plan, plan_from_json, plan_to_json
 from specs.errors import MCError
 from specs.fields import DURATION_PATTERN, duration_seconds
 from state.errors import StateLocked
@@ -75,7 +75,7 @@ def init(
     directory: Annotated[Path, typer.Argument(help="Where to create the mission repo.")],
 ) -> None:
     """Scaffold a mission repo with one working example and commit it."""
-    from reconciler.scaffold import scaffold
+    from reconciler.commands.init import scaffold
 
     commit = scaffold(directory)
     out.print(f"Created mission repo in {directory} (commit {commit[:12]}).")

@@ -11,20 +11,20 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.ansi import Styler
-from reconciler import operations as ops
-from reconciler.actions import (
+from reconciler.commands import mission as ops
+from reconciler.commands.mission import StatusReport
+from reconciler.plan.actions import (
     CreateResource,
     DeleteResource,
     PlannedAction,
     UpdateResource,
     verb_of,
 )
-from reconciler.operations import StatusReport
-from reconciler.plan import Plan
+from reconciler.plan.build import Plan
 from state.records import Event
 
 if TYPE_CHECKING:
-    from reconciler.converge import Converged
+    from reconciler.engine.until_idle import Converged
 
 SYMBOL = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red")}
 RISK_STYLE = {"LOW": ("dim",), "HIGH": ("yellow",), "RED": ("bold", "red"), "DENY": ("bold", "red")}
@@ -50,13 +50,13 @@ def plan_lines(plan: Plan, s: Styler) -> list[str]:
 
 def _action_lines(action: PlannedAction, s: Styler) -> list[str]:
     change = action.change
-    verdict = action.verdict
+    decision = action.decision
     text, style = STATUS_TEXT[action.status]
-    tail = f"  {s(verdict.risk, *RISK_STYLE[verdict.risk])} {s(f'({verdict.rule})', 'dim')}"
+    tail = f"  {s(decision.risk, *RISK_STYLE[decision.risk])} {s(f'({decision.rule})', 'dim')}"
     if text:
         tail += " " + s(text, *style)
     if action.status == "needs_approval":
-        tail += f" {len(action.approved_by)}/{verdict.approvals_needed} approvals"
+        tail += f" {len(action.approved_by)}/{decision.approvals_needed} approvals"
     symbol, colour = SYMBOL[verb_of(change)]
     if isinstance(change, UpdateResource) and change.replace:
         symbol, colour = "-/+", "red"
@@ -77,7 +77,7 @@ def _action_lines(action: PlannedAction, s: Styler) -> list[str]:
                 head += " " + s("(running: its work will be stopped)", "bold", "red")
         case _:
             assert_never(change)
-    note = action.note or verdict.note
+    note = action.note or decision.note
     if note and action.status != "apply":
         extra.append("    " + s(note, "dim"))
     return [head + tail, *extra]

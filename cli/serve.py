@@ -40,9 +40,9 @@ def serve(
 
     from api.app import create_app
     from api.telegram.launch import start_if_configured
-    from reconciler.launch import Paths
-    from reconciler.metrics import Metrics
-    from reconciler.serve import ReconcileLoop, announce, watch_git, withdraw
+    from reconciler.engine.launch import Paths
+    from reconciler.serve.loop import ReconcileLoop, announce, watch_git, withdraw
+    from reconciler.serve.metrics import Metrics
 
     gc.set_threshold(700, 10, 10)  # a long-lived process: the default collector again
     # The reconcile loop and the dashboard share one interpreter: hand the GIL over every

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.main import JsonOpt, app, out, workspace
-from reconciler import operations as ops
+from reconciler.commands import mission as ops
 from state.errors import StateLocked
 from state.records import RunRow
 
@@ -76,7 +76,7 @@ def runs(
 
 
 def _workflow_runs(as_json: bool) -> None:
-    from reconciler.runs_ops import workflow_runs
+    from reconciler.commands.workflow_runs import workflow_runs
 
     found = workflow_runs(workspace())
     if as_json:

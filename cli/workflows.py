@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.main import JsonOpt, actor, app, out, workspace
-from reconciler import runs_ops
+from reconciler.commands import workflow_runs as runs_ops
 
 ICON = {
     "DONE": ("✔", "green"),

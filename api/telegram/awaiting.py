@@ -12,12 +12,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from reconciler.approvals import accepted, tally
-from reconciler.diff import diff_specs
-from reconciler.gates import dispatch_risk
-from reconciler.observed import GivenApproval
-from reconciler.source import MissionRepo
-from reconciler.world import RunRec, TaskRec, World, task_record
+from reconciler.engine.approval_gates import dispatch_risk
+from reconciler.engine.mirror import RunRec, TaskRec, World, task_record
+from reconciler.governance.approvals import GivenApproval, accepted, tally
+from reconciler.plan.diff import diff_specs
+from reconciler.repo.source import MissionRepo
 from specs.errors import MCError
 from specs.fields import duration_seconds
 from specs.loader import parse_file

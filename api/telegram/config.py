@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from reconciler.source import MissionRepo
+from reconciler.repo.source import MissionRepo
 from specs.errors import MCError
 from specs.models import MissionSpec
 from state.dashboard import DashboardReader

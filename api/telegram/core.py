@@ -41,9 +41,9 @@ from api.telegram.requests import (
     needs_new_request,
     refusal,
 )
-from reconciler.commands import Command, Quarantine, RecordApproval, RecordEvents, SetMode
-from reconciler.source import MissionRepo
-from reconciler.world import effective_mode
+from reconciler.engine.mirror import effective_mode
+from reconciler.repo.source import MissionRepo
+from reconciler.serve.requests import Command, Quarantine, RecordApproval, RecordEvents, SetMode
 from specs.errors import MCError
 from state.dashboard import DashboardReader
 from state.records import Event, NewEvent
@@ -56,7 +56,7 @@ MARKER_PAGES = 200  # at most 100k markers are read back on start
 
 
 class Host(Protocol):
-    """What the bot needs of the serve loop (reconciler.serve.ReconcileLoop)."""
+    """What the bot needs of the serve loop (reconciler.serve.loop.ReconcileLoop)."""
 
     def open_reader(self) -> AbstractContextManager[tuple[StateReader, DashboardReader]]: ...
 

@@ -20,7 +20,7 @@ from api.telegram.bot import App, Handlers, TelegramMessenger, build_application
 from api.telegram.config import BotConfig, BotSettings
 from api.telegram.core import BotCore, Clock, Host
 from api.telegram.outbox import Outbox, backoff
-from reconciler.source import MissionRepo
+from reconciler.repo.source import MissionRepo
 
 log = logging.getLogger("mc.telegram")
 

@@ -1,4 +1,4 @@
-"""Output adapters: turn what an exited agent left behind into a Verdict; executors call them.
+"""Output adapters: turn what an exited agent left behind into a AgentReport; executors call them.
 
 One function per agent protocol (`files`, `stdout`, `claude-code`), each reading only the
 workspace and the exit code. How the exit code and result.json combine (files protocol):
@@ -42,7 +42,7 @@ class Finished:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class AgentReport:
     """The agent's own account of the run, before the executor's overrides (kills, caps)."""
 
     status: OutcomeStatus
@@ -153,8 +153,8 @@ def _read_result_file(fin: Finished) -> ResultFile | str | None:
         return one_line(f"result.json is not valid JSON: {exc}")
 
 
-def _from_result(res: ResultFile, status: OutcomeStatus, error: str | None) -> Verdict:
-    return Verdict(
+def _from_result(res: ResultFile, status: OutcomeStatus, error: str | None) -> AgentReport:
+    return AgentReport(
         status=status,
         error=error,
         output=res.output,
@@ -165,18 +165,18 @@ def _from_result(res: ResultFile, status: OutcomeStatus, error: str | None) -> V
     )
 
 
-def files_verdict(fin: Finished) -> Verdict:
+def files_verdict(fin: Finished) -> AgentReport:
     """The `files` protocol: result.json, combined with the exit code (see module doc)."""
     res = _read_result_file(fin)
     ok = fin.returncode == 0
     if res is None:
         if ok:
-            return Verdict("failed", "agent exited 0 without writing result.json")
-        return Verdict(exit_status(fin.returncode), describe_exit(fin.returncode, fin.paths))
+            return AgentReport("failed", "agent exited 0 without writing result.json")
+        return AgentReport(exit_status(fin.returncode), describe_exit(fin.returncode, fin.paths))
     if isinstance(res, str):
         if ok:
-            return Verdict("failed", res)
-        return Verdict("retry", f"{describe_exit(fin.returncode, fin.paths)}; {res}")
+            return AgentReport("failed", res)
+        return AgentReport("retry", f"{describe_exit(fin.returncode, fin.paths)}; {res}")
     if res.status == "done":
         if ok:
             return _from_result(res, "done", res.error)
@@ -198,11 +198,11 @@ def _stdout_text(fin: Finished) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def stdout_verdict(fin: Finished) -> Verdict:
+def stdout_verdict(fin: Finished) -> AgentReport:
     """The `stdout` protocol: exit 0 means done and stdout (capped, stripped) is the output."""
     if fin.returncode != 0:
-        return Verdict(exit_status(fin.returncode), describe_exit(fin.returncode, fin.paths))
-    return Verdict("done", None, output=_stdout_text(fin).strip())
+        return AgentReport(exit_status(fin.returncode), describe_exit(fin.returncode, fin.paths))
+    return AgentReport("done", None, output=_stdout_text(fin).strip())
 
 
 def _parse_claude(fin: Finished) -> ClaudeResult | str:
@@ -223,26 +223,26 @@ def _parse_claude(fin: Finished) -> ClaudeResult | str:
     return one_line(problem)
 
 
-def claude_code_verdict(fin: Finished) -> Verdict:
+def claude_code_verdict(fin: Finished) -> AgentReport:
     """The `claude-code` protocol: `--output-format json` on stdout; is_error means retry."""
     parsed = _parse_claude(fin)
     if isinstance(parsed, str):
         if fin.returncode == 0:
-            return Verdict("failed", parsed)
-        return Verdict(exit_status(fin.returncode), describe_exit(fin.returncode, fin.paths))
+            return AgentReport("failed", parsed)
+        return AgentReport(exit_status(fin.returncode), describe_exit(fin.returncode, fin.paths))
     cost = parsed.total_cost_usd
     tokens = parsed.usage.input_tokens + parsed.usage.output_tokens
     if parsed.is_error:
         detail = parsed.result or parsed.subtype or "no detail"
         error = one_line(f"claude-code reported an error: {detail}")
-        return Verdict("retry", error, cost_usd=cost, tokens=tokens)
+        return AgentReport("retry", error, cost_usd=cost, tokens=tokens)
     if fin.returncode != 0:
         error = describe_exit(fin.returncode, fin.paths)
-        return Verdict("retry", error, cost_usd=cost, tokens=tokens)
-    return Verdict("done", None, output=parsed.result, cost_usd=cost, tokens=tokens)
+        return AgentReport("retry", error, cost_usd=cost, tokens=tokens)
+    return AgentReport("done", None, output=parsed.result, cost_usd=cost, tokens=tokens)
 
 
-def interpret(protocol: AgentProtocol, fin: Finished) -> Verdict:
+def interpret(protocol: AgentProtocol, fin: Finished) -> AgentReport:
     """Dispatch to the adapter of the agent's protocol."""
     match protocol:
         case "files":

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
-from .adapters import Finished, Verdict, interpret, one_line
+from .adapters import AgentReport, Finished, interpret, one_line
 from .logs import CappedLog
 from .procs import process_start_time
 from .pump import OutputPump
@@ -418,21 +418,21 @@ class LocalExecutor:
     # -- outcome --------------------------------------------------------------------------
 
     def _outcome(self, run: _Run) -> Outcome:
-        """Combine the adapter's verdict with the executor's own knowledge (stops, caps)."""
+        """Combine the adapter's report with the executor's own knowledge (stops, caps)."""
         run.cost = max(run.cost, _parse_cost(run.paths))
-        verdict = self._verdict(run)
-        cost = max(verdict.cost_usd, run.cost)
-        verdict = _apply_cap(replace(verdict, cost_usd=cost), run.req.per_run_cap_usd)
+        report = self._verdict(run)
+        cost = max(report.cost_usd, run.cost)
+        report = _apply_cap(replace(report, cost_usd=cost), run.req.per_run_cap_usd)
         return Outcome(
             run_id=run.handle.run_id,
-            status=verdict.status,
-            error=redact_text(verdict.error, secrets_to_redact(run.req)),
+            status=report.status,
+            error=redact_text(report.error, secrets_to_redact(run.req)),
             exit_code=run.returncode,
-            output=verdict.output,
-            outputs=verdict.outputs,
-            cost_usd=verdict.cost_usd,
-            tokens=verdict.tokens,
-            memory=verdict.memory,
+            output=report.output,
+            outputs=report.outputs,
+            cost_usd=report.cost_usd,
+            tokens=report.tokens,
+            memory=report.memory,
             drops=collect_drops(run.paths.out_dir),
             stdout_path=run.paths.stdout_log,
             stderr_path=run.paths.stderr_log,
@@ -440,9 +440,9 @@ class LocalExecutor:
             ended_at=run.ended_at or time.time(),
         )
 
-    def _verdict(self, run: _Run) -> Verdict:
+    def _verdict(self, run: _Run) -> AgentReport:
         if run.returncode is None:  # survived SIGKILL until shutdown gave up (stuck in D)
-            return Verdict("retry", "did not exit after SIGKILL; left running")
+            return AgentReport("retry", "did not exit after SIGKILL; left running")
         fin = Finished(
             returncode=run.returncode,
             paths=run.paths,
@@ -450,13 +450,13 @@ class LocalExecutor:
             stdout_truncated=run.stdout.truncated,
             result_cap_bytes=run.req.result_cap_bytes,
         )
-        verdict = interpret(run.req.protocol, fin)
+        report = interpret(run.req.protocol, fin)
         if run.stop is None:
-            return verdict
+            return report
         how = " (SIGTERM, then SIGKILL)" if run.sigkilled else " (SIGTERM)"
         message = run.stop.message + (how if run.stop.kind != "cancel" else "")
         # What the agent managed to report about spend still counts.
-        return Verdict(run.stop.status, message, cost_usd=verdict.cost_usd, tokens=verdict.tokens)
+        return AgentReport(run.stop.status, message, cost_usd=report.cost_usd, tokens=report.tokens)
 
 
 def _await_exit(pid: int, leader_done: Callable[[], None]) -> None:
@@ -477,9 +477,9 @@ def _parse_cost(paths: WorkspacePaths) -> Decimal:
     return cost if cost.is_finite() and cost >= 0 else Decimal(0)
 
 
-def _apply_cap(verdict: Verdict, cap: Decimal | None) -> Verdict:
+def _apply_cap(report: AgentReport, cap: Decimal | None) -> AgentReport:
     """A final cost above the per-run cap fails the run permanently (the cost is kept)."""
-    if cap is None or verdict.cost_usd <= cap or verdict.status in ("canceled", "failed"):
-        return verdict
-    message = f"per-run budget ${cap} exceeded: ${verdict.cost_usd} reported"
-    return replace(verdict, status="failed", error=message)
+    if cap is None or report.cost_usd <= cap or report.status in ("canceled", "failed"):
+        return report
+    message = f"per-run budget ${cap} exceeded: ${report.cost_usd} reported"
+    return replace(report, status="failed", error=message)

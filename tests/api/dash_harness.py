@@ -23,9 +23,9 @@ from typing import Any
 import yaml
 
 from api.app import create_app
-from reconciler.launch import Paths
-from reconciler.metrics import Metrics
-from reconciler.operations import Drive, Workspace, apply_now
+from reconciler.commands.mission import Drive, Workspace, apply_now
+from reconciler.engine.launch import Paths
+from reconciler.serve.metrics import Metrics
 from state.dashboard import DashboardReader
 from state.store import State, StateReader
 

@@ -14,12 +14,12 @@ from dash_harness import SERVE_STATUS, Mission, file_readers, make_app
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from reconciler.launch import Paths
-from reconciler.operations import utcnow
+from reconciler.commands.mission import utcnow
+from reconciler.engine.launch import Paths
 from state.dashboard import cursor_readers
 from state.records import ApprovalRow, NewEvent
-from state.steps import Step, TaskWrite, write_step
 from state.store import State
+from state.write_batch import TaskWrite, WriteBatch, write_batch
 
 
 def sse_frames(body: str) -> list[dict[str, Any]]:
@@ -140,10 +140,10 @@ def test_stream_delivers_what_a_writer_in_the_same_process_appends(
 
         def write_later() -> None:
             time.sleep(0.4)
-            step = Step()
-            step.add_task(TaskWrite("broken", "FAILED", "INBOX", "k-1", "alice", "retry it"))
-            step.events.append(NewEvent("alice", "note", "Task/broken", {"text": "<b>hi</b>"}))
-            write_step(state.db, step, utcnow())
+            batch = WriteBatch()
+            batch.add_task(TaskWrite("broken", "FAILED", "INBOX", "k-1", "alice", "retry it"))
+            batch.events.append(NewEvent("alice", "note", "Task/broken", {"text": "<b>hi</b>"}))
+            write_batch(state.db, batch, utcnow())
 
         writer = threading.Thread(target=write_later)
         with TestClient(app) as c:

@@ -1,4 +1,4 @@
-"""reconciler.metrics: thread-safe histograms and counters, the exposition format, /metrics."""
+"""reconciler.serve.metrics: thread-safe histograms and counters, exposition format, /metrics."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from dash_harness import Mission, make_app
 from fastapi.testclient import TestClient
 
-from reconciler.metrics import Counter, Histogram, Metrics, Scrape
+from reconciler.serve.metrics import Counter, Histogram, Metrics, Scrape
 
 SAMPLE = re.compile(r"^([a-z_]+)(\{[^}]*\})? (\S+)$")
 

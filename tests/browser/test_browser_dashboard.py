@@ -16,11 +16,11 @@ import pytest  # noqa: E402
 from dash_harness import SECRET_VALUE, XSS, Mission, make_app  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
-from reconciler.operations import utcnow  # noqa: E402
+from reconciler.commands.mission import utcnow  # noqa: E402
 from state.dashboard import cursor_readers  # noqa: E402
 from state.records import NewEvent  # noqa: E402
-from state.steps import Step, TaskWrite, write_step  # noqa: E402
 from state.store import State  # noqa: E402
+from state.write_batch import TaskWrite, WriteBatch, write_batch  # noqa: E402
 
 MAX_PAGES = 60
 
@@ -135,11 +135,11 @@ def live(mission: Mission, tmp_path: Path) -> Iterator[tuple[str, State]]:
 
 
 def move(state: State, task: str, source: str, target: str, note: str | None = None) -> None:
-    step = Step()
-    step.add_task(TaskWrite(task, source, target, f"{task}-{target}", "alice", f"to {target}"))
+    batch = WriteBatch()
+    batch.add_task(TaskWrite(task, source, target, f"{task}-{target}", "alice", f"to {target}"))
     if note is not None:
-        step.events.append(NewEvent("alice", "note", f"Task/{task}", {"text": note}))
-    write_step(state.db, step, utcnow())
+        batch.events.append(NewEvent("alice", "note", f"Task/{task}", {"text": note}))
+    write_batch(state.db, batch, utcnow())
 
 
 def test_pages_follow_the_state_live_without_reloading(page: Any, live: tuple[str, State]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from core_harness import GitRepo, apply_head
 
-from reconciler.scaffold import scaffold
+from reconciler.commands.init import scaffold
 
 
 @pytest.fixture(autouse=True)

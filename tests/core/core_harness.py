@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reconciler.apply import ApplyResult, apply_plan
-from reconciler.observed import observe
-from reconciler.operations import utcnow
-from reconciler.plan import build_plan, plan_to_json
-from reconciler.source import MissionRepo
+from reconciler.commands.mission import utcnow
+from reconciler.plan.apply import ApplyResult, apply_plan
+from reconciler.plan.build import build_plan, plan_to_json
+from reconciler.plan.observed import observe
+from reconciler.repo.source import MissionRepo
 from state.store import State
 
 _SCRIPT = Path(sys.executable).with_name("mc")

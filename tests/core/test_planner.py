@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.actions import DeleteResource, PlannedAction, UpdateResource, verb_of
-from reconciler.diff import FieldChange
-from reconciler.observed import GivenApproval, Observed, observed_from
-from reconciler.plan import Plan, build_plan, plan_from_json, plan_to_json
+from reconciler.governance.approvals import GivenApproval
+from reconciler.plan.actions import DeleteResource, PlannedAction, UpdateResource, verb_of
+from reconciler.plan.build import Plan, build_plan, plan_from_json, plan_to_json
+from reconciler.plan.diff import FieldChange
+from reconciler.plan.observed import Observed, observed_from
 from specs.desired import Desired, build_desired
 from specs.loader import ParsedDoc, parse_file
 from state.records import AppliedResource
@@ -96,7 +97,7 @@ def observed_of(
 
 
 def row(action: PlannedAction) -> tuple[str, str, str, str, str, str]:
-    verdict = action.verdict
+    verdict = action.decision
     return (
         verb_of(action.change),
         action.change.kind,
@@ -371,7 +372,7 @@ def test_deleting_a_running_task_is_marked_running() -> None:
 def test_red_needs_two_approvals() -> None:
     plan = build_plan(desired_of([mission("alice", "bob", "carol")]), observed_of([M_AB]), NOW)
     (action,) = plan.actions
-    assert action.verdict.approvals_needed == 2
+    assert action.decision.approvals_needed == 2
     assert plan_to_json(plan)["actions"][0]["approvals_needed"] == 2
 
 
@@ -477,7 +478,7 @@ def test_approvals_of_a_high_action(case: ApprovalCase) -> None:
     observed = observed_of([M_AB, WRITER], approvals=by_target)
     plan = build_plan(desired_of([M_AB, WRITER, CODER]), observed, NOW)
     (action,) = plan.actions
-    assert action.verdict.risk == "HIGH"
+    assert action.decision.risk == "HIGH"
     assert (action.status, action.approved_by) == (case.status, case.approved_by)
     assert action.note == case.note
 
@@ -509,7 +510,7 @@ def test_approvals_of_a_red_action(case: ApprovalCase) -> None:
     observed = observed_of([M_AB], approvals={"Mission/m": case.approvals})
     plan = build_plan(desired_of([RED_MISSION]), observed, NOW)
     (action,) = plan.actions
-    assert action.verdict.risk == "RED"
+    assert action.decision.risk == "RED"
     assert (action.status, action.approved_by) == (case.status, case.approved_by)
 
 

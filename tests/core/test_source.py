@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from core_harness import GitRepo, task_yaml
 
-import reconciler.source as source
-from reconciler.source import MissionRepo, RepoError
+import reconciler.repo.source as source
+from reconciler.repo.source import MissionRepo, RepoError
 from specs.errors import SpecError
 
 TASK = "tasks/summarize-readme.yaml"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.launch import Paths
+from reconciler.engine.launch import Paths
 from state.records import TaskRow
 from state.store import State
 

@@ -2,7 +2,7 @@
 
 A `MissionRepo` test double is not used anywhere: `ExecRepo` writes YAML and agent programs
 into a git repository under tmp_path, commits them with the git CLI, and drives the work
-through `reconciler.operations.apply_now` (in-process) or the installed `mc` script.
+through `reconciler.commands.mission.apply_now` (in-process) or the installed `mc` script.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.operations import Applied, Clock, Drive, Workspace, apply_now
+from reconciler.commands.mission import Applied, Clock, Drive, Workspace, apply_now
 from state.records import Event, RunRow, TaskRow
 from state.store import State
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from exec_harness import ExecRepo
 
-from reconciler.operations import Applied
+from reconciler.commands.mission import Applied
 
 pytestmark = pytest.mark.timeout(60)
 

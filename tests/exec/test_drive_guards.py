@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from exec_harness import ExecRepo, files_under
 
-from reconciler import operations as ops
-from reconciler.operations import Workspace, utcnow
+from reconciler.commands import mission as ops
+from reconciler.commands.mission import Workspace, utcnow
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from reconciler.lifecycle import (
+from reconciler.tasks.lifecycle import (
     ACTIVE,
     TERMINAL,
     TRANSITIONS,
@@ -18,7 +18,7 @@ from reconciler.lifecycle import (
 
 S = TaskState
 
-# Written out independently of reconciler.lifecycle, from DESIGN §5 and the table's comments:
+# Written out independently of reconciler.tasks.lifecycle, from DESIGN §5 and the table's comments:
 # the test fails if an edge is added or removed without updating this list.
 EXPECTED_EDGES: frozenset[tuple[str, str]] = frozenset(
     {

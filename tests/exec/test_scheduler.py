@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.retry import next_attempt_at, retry_delay
-from reconciler.scheduler import (
+from reconciler.engine.retry import next_attempt_at, retry_delay
+from reconciler.engine.scheduler import (
     AgentView,
     AwaitApproval,
     Block,

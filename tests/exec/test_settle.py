@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.retry import next_attempt_at
+from reconciler.engine.outcome_rules import ABANDON_LIMIT, Settlement, settle
+from reconciler.engine.retry import next_attempt_at
 from reconciler.runtime.types import Outcome, OutcomeStatus
-from reconciler.settle import ABANDON_LIMIT, Settlement, settle
 from specs.models import TaskSpec
 
 NOW = datetime(2026, 11, 23, 12, 0, 0)

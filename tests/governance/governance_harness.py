@@ -2,7 +2,7 @@
 
 Approvers get real keys (`ssh-keygen`, `gpg --quick-gen-key` in a temporary GNUPGHOME); an
 approval is a YAML file under approvals/ committed with `git commit -S` by that key; the
-mission is planned and applied through `reconciler.operations` or the installed `mc` script.
+mission is planned and applied through `reconciler.commands.mission` or the installed `mc` script.
 Nothing here fakes git's signature check: what counts is what git verified.
 """
 
@@ -20,8 +20,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.actions import PlannedAction
-from reconciler.operations import (
+from reconciler.commands.mission import (
     Applied,
     Clock,
     Drive,
@@ -29,7 +28,8 @@ from reconciler.operations import (
     apply_now,
     make_plan,
 )
-from reconciler.plan import Plan
+from reconciler.plan.actions import PlannedAction
+from reconciler.plan.build import Plan
 from state.records import ApprovalRow, Event, TaskRow
 from state.store import State
 

@@ -24,7 +24,7 @@ def test_ssh_signed_approval_lets_a_high_change_apply(repo: GovRepo, alice: Sign
     waiting = repo.apply()
     assert waiting.result is not None
     assert [a.key for a in waiting.result.pending] == ["Agent/summarizer"]
-    assert waiting.result.pending[0].verdict.risk == "HIGH"
+    assert waiting.result.pending[0].decision.risk == "HIGH"
     assert repo.applied_digest("Agent/summarizer") == old
     assert repo.pending() == ["Agent/summarizer"]
 
@@ -74,8 +74,8 @@ def test_changing_approvers_is_red_and_needs_two_distinct_approvers(
     repo.commit("add dave as an approver")
 
     action = repo.action("Mission/governed")
-    assert (action.verdict.risk, action.verdict.rule) == ("RED", "default: approver set changed")
-    assert action.verdict.approvals_needed == 2
+    assert (action.decision.risk, action.decision.rule) == ("RED", "default: approver set changed")
+    assert action.decision.approvals_needed == 2
 
     repo.approve(alice, "Mission/governed")
     one = repo.action("Mission/governed")
@@ -132,7 +132,7 @@ def test_approvals_merged_from_branches_count(repo: GovRepo, alice: Signer, bob:
     _tofu(repo)
     repo.mission(approvers=[bob, alice])  # reordered approvers: the approver set changed
     repo.commit("reorder approvers")
-    assert repo.action("Mission/governed").verdict.risk == "RED"
+    assert repo.action("Mission/governed").decision.risk == "RED"
     git(repo.root, "switch", "-q", "-c", "alice-review")
     repo.approve(alice, "Mission/governed")
     git(repo.root, "switch", "-q", "main")

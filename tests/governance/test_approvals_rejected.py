@@ -107,7 +107,7 @@ def test_same_approver_twice_counts_once_for_red(
     [extra] = [path for path, r in rows.items() if r.status == "rejected"]
     assert "alice already decided on this digest" in waiting.rejection(extra).data["reason"]
     action = waiting.action("Mission/governed")
-    assert (action.verdict.risk, action.status, action.approved_by) == (
+    assert (action.decision.risk, action.status, action.approved_by) == (
         "RED",
         "needs_approval",
         ("alice",),

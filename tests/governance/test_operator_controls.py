@@ -24,7 +24,7 @@ def test_mission_mode_stops_new_work_until_normal(repo: GovRepo, mode: str) -> N
     repo.mission(mode="normal")
     repo.commit("back to normal")
     action = repo.action("Mission/governed")
-    assert (action.verdict.risk, action.verdict.rule, action.status) == (
+    assert (action.decision.risk, action.decision.rule, action.status) == (
         "LOW",
         "default: low risk",
         "apply",
@@ -40,7 +40,7 @@ def test_pausing_a_running_mission_is_low_risk(repo: GovRepo) -> None:
     repo.commit("pause")
 
     action = repo.action("Mission/governed")
-    assert (action.verdict.risk, action.status) == ("LOW", "apply")
+    assert (action.decision.risk, action.status) == ("LOW", "apply")
     repo.task("later", agent="summarizer")
     repo.commit("new work while paused")
     repo.apply(drive=True)
@@ -66,6 +66,6 @@ def test_agent_status_in_git_holds_its_tasks(repo: GovRepo, status: str) -> None
     repo.agent("helper", status="active")
     repo.commit("helper back")
     action = repo.action("Agent/helper")
-    assert (action.verdict.risk, action.status) == ("LOW", "apply")
+    assert (action.decision.risk, action.status) == ("LOW", "apply")
     repo.apply(drive=True)
     assert repo.task_row("held").state == "DONE"

@@ -25,8 +25,8 @@ from bot_api_standin import BotApiStandIn, Call, callback_update, command_update
 from api.telegram.config import BotSettings
 from api.telegram.launch import bot_config, start_bot
 from api.telegram.service import BotService
-from reconciler.operations import Workspace, utcnow
-from reconciler.serve import ReconcileLoop
+from reconciler.commands.mission import Workspace, utcnow
+from reconciler.serve.loop import ReconcileLoop
 from state.records import ApprovalRow, Event, PendingAction
 
 PY = sys.executable

@@ -11,7 +11,7 @@ import hashlib
 import pytest
 from wf_harness import WfRepo, doc, step
 
-from reconciler.source import MissionRepo
+from reconciler.repo.source import MissionRepo
 from specs.errors import SpecError, SpecProblem
 
 HEADER = """\

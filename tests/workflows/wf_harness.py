@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from reconciler.operations import Applied, Drive, Workspace, apply_now
-from reconciler.workflows import step_task_name
+from reconciler.commands.mission import Applied, Drive, Workspace, apply_now
+from reconciler.tasks.workflow_runs import step_task_name
 from state.records import Event, RunRow, TaskRow, WorkflowRunRow
 from state.store import State
 

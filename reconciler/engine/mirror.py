@@ -9,9 +9,8 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from reconciler.approvals import accepted
-from reconciler.observed import GivenApproval
-from reconciler.workflows import StepRef, step_task_name, step_task_spec
+from reconciler.governance.approvals import GivenApproval, accepted
+from reconciler.tasks.workflow_runs import StepRef, step_task_name, step_task_spec
 from specs.models import AgentSpec, MissionSpec, TaskSpec, WorkflowSpec, WorkflowStep
 from state.records import AppliedResource, DropRow, TaskRow
 from state.store import StateReader
@@ -54,7 +53,7 @@ class TaskRec:
         """True when no approval can ever be needed to dispatch this task: no `approval:
         before`, no risk, no dispatch rule raising it (fixed until the world is reloaded)."""
         if self._gate_free is None:
-            from reconciler.gates import dispatch_risk
+            from reconciler.engine.approval_gates import dispatch_risk
 
             risk, _ = dispatch_risk(world, self)
             self._gate_free = self.spec.approval != "before" and risk == "LOW"

@@ -138,8 +138,8 @@ class RunStatusWrite:
 
 
 @dataclass
-class Step:
-    """Everything one reconcile step decided; written by `write_step` in one transaction."""
+class WriteBatch:
+    """Everything one reconcile step decided; written by `write_batch` in one transaction."""
 
     tasks: list[TaskWrite] = field(default_factory=list)
     run_starts: list[RunStart] = field(default_factory=list)
@@ -182,7 +182,7 @@ def _cols(rows: Sequence[Any], *names: str) -> list[list[Any]]:
     return [[getattr(r, n) for r in rows] for n in names]
 
 
-def write_step(db: Database, step: Step, now: datetime) -> list[str]:
+def write_batch(db: Database, step: WriteBatch, now: datetime) -> list[str]:
     """Write the step; return the task transitions actually applied (others were replays)."""
     applied: list[str] = []
     with db.transaction():

@@ -10,8 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from reconciler.engine.mirror import AgentRec, TaskRec, World
 from reconciler.runtime.types import LaunchRequest
-from reconciler.world import AgentRec, TaskRec, World
 from specs.fields import SecretRef, duration_seconds
 
 

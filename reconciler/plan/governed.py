@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 
-from reconciler.approvals import accepted, judge_git_approvals
-from reconciler.observed import Observed, observe
-from reconciler.signatures import build_trust, last_signatures
-from reconciler.source import MissionRepo
+from reconciler.governance.approvals import accepted, judge_git_approvals
+from reconciler.governance.signatures import build_trust, last_signatures
+from reconciler.plan.observed import Observed, observe
+from reconciler.repo.source import MissionRepo
 from specs.desired import Desired
 from specs.fields import duration_seconds
 from specs.models import MissionSpec

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
-from reconciler.retry import next_attempt_at
+from reconciler.engine.retry import next_attempt_at
 from reconciler.runtime.types import Outcome
 from specs.models import TaskSpec
 

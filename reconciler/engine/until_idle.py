@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.drive import Engine
-from reconciler.launch import Paths
+from reconciler.engine.engine import Engine
+from reconciler.engine.launch import Paths
+from reconciler.repo.source import MissionRepo
 from reconciler.runtime.local import LocalExecutor
-from reconciler.source import MissionRepo
 from state.store import State
 
 Progress = Callable[[Engine], None]

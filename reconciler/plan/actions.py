@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from reconciler.diff import FieldChange
+from reconciler.governance.policy import RiskDecision, Verb
+from reconciler.plan.diff import FieldChange
 
-Verb = Literal["create", "update", "delete"]
 Status = Literal["apply", "needs_approval", "denied", "unapprovable"]
 
 
@@ -56,22 +56,9 @@ def key_of(change: Change) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
-    """The policy decision for one action and the rule that made it."""
-
-    risk: Literal["LOW", "HIGH", "RED", "DENY"]
-    rule: str
-    note: str | None = None
-
-    @property
-    def approvals_needed(self) -> int:
-        return {"LOW": 0, "HIGH": 1, "RED": 2, "DENY": 0}[self.risk]
-
-
-@dataclass(frozen=True, slots=True)
 class PlannedAction:
     change: Change
-    verdict: Verdict
+    decision: RiskDecision
     status: Status
     approved_by: tuple[str, ...] = ()
     note: str | None = None

@@ -5,18 +5,20 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 
-from reconciler.launch import Paths
+from reconciler.engine.launch import Paths
+from reconciler.engine.mirror import InFlight, TaskRec, World
 from reconciler.runtime.types import Outcome
-from reconciler.world import InFlight, TaskRec, World
 from state.records import DropRow
-from state.steps import DropWrite, LedgerEntry, MemoryWrite, Step
+from state.write_batch import DropWrite, LedgerEntry, MemoryWrite, WriteBatch
 
 
-def account(world: World, step: Step, outcome: Outcome, flight: InFlight, now: datetime) -> None:
+def account(
+    world: World, batch: WriteBatch, outcome: Outcome, flight: InFlight, now: datetime
+) -> None:
     """Reported cost goes to the ledger and to the agent's spend today."""
     if outcome.cost_usd <= 0:
         return
-    step.ledger.append(
+    batch.ledger.append(
         LedgerEntry(now, now.date(), outcome.run_id, flight.agent, flight.task, outcome.cost_usd)
     )
     agent = world.agents.get(flight.agent)
@@ -24,7 +26,7 @@ def account(world: World, step: Step, outcome: Outcome, flight: InFlight, now: d
         agent.spent_today += outcome.cost_usd
 
 
-def remember(world: World, step: Step, outcome: Outcome, task: TaskRec, agent: str) -> None:
+def remember(world: World, batch: WriteBatch, outcome: Outcome, task: TaskRec, agent: str) -> None:
     """result.json `memory: {agent: {k: v}, task: {k: v}}`; a null value forgets the key."""
     for scope_kind, name in (("agent", agent), ("task", task.name)):
         updates = outcome.memory.get(scope_kind)
@@ -33,7 +35,7 @@ def remember(world: World, step: Step, outcome: Outcome, task: TaskRec, agent: s
         scope = f"{scope_kind}:{name}"
         bucket = world.memory.setdefault(scope, {})
         for key, value in updates.items():
-            step.memory.append(MemoryWrite(scope, str(key), value))
+            batch.memory.append(MemoryWrite(scope, str(key), value))
             if value is None:
                 bucket.pop(str(key), None)
             else:
@@ -41,7 +43,7 @@ def remember(world: World, step: Step, outcome: Outcome, task: TaskRec, agent: s
 
 
 def keep_drops(
-    world: World, paths: Paths, step: Step, outcome: Outcome, task: TaskRec, now: datetime
+    world: World, paths: Paths, batch: WriteBatch, outcome: Outcome, task: TaskRec, now: datetime
 ) -> None:
     """Copy files from out/ into the content-addressed store under .mc/drops/."""
     kept = []
@@ -55,7 +57,7 @@ def keep_drops(
         write = DropWrite(
             outcome.run_id, task.name, drop.path, drop.sha256, drop.size, drop.media_type
         )
-        step.drops.append(write)
+        batch.drops.append(write)
         kept.append(
             DropRow(
                 write.run_id,

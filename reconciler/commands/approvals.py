@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
-from reconciler.actions import PlannedAction
-from reconciler.governance import observe_governed
-from reconciler.operations import Workspace
-from reconciler.plan import build_plan
+from reconciler.commands.mission import Workspace
+from reconciler.plan.actions import PlannedAction
+from reconciler.plan.build import build_plan
+from reconciler.plan.governed import observe_governed
 from specs.errors import MCError
 from specs.fields import NAME_PATTERN
 from state.records import ApprovalRow, PendingAction
@@ -142,8 +142,8 @@ def explain(ws: Workspace, target: str) -> Explanation:
         plan = build_plan(desired, observed, ws.clock())
         dispatch = None
         if target.startswith("Task/"):
-            from reconciler.gates import dispatch_risk
-            from reconciler.world import load_world
+            from reconciler.engine.approval_gates import dispatch_risk
+            from reconciler.engine.mirror import load_world
 
             world = load_world(state.reader, ws.clock().date())
             task = world.tasks.get(target[5:]) if world else None

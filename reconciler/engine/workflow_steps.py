@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reconciler.lifecycle import transition
+from reconciler.engine.mirror import TaskRec, World
+from reconciler.engine.outcome_rules import Settlement
 from reconciler.runtime.types import Outcome
-from reconciler.settle import Settlement
-from reconciler.workflows import (
+from reconciler.tasks.lifecycle import transition
+from reconciler.tasks.workflow_runs import (
     TemplateFailure,
     render,
     run_status,
@@ -18,9 +19,8 @@ from reconciler.workflows import (
     template_context,
     when_holds,
 )
-from reconciler.world import TaskRec, World
 from state.records import NewEvent
-from state.steps import RunStatusWrite, Step, TaskWrite
+from state.write_batch import RunStatusWrite, TaskWrite, WriteBatch
 
 ACTOR = "reconciler"
 
@@ -63,21 +63,31 @@ def prepare(world: World, task: TaskRec) -> Prepared:
 
 
 def judge(
-    world: World, step: Step, task: TaskRec, outcome: Outcome, result: Settlement, now: datetime
+    world: World,
+    batch: WriteBatch,
+    task: TaskRec,
+    outcome: Outcome,
+    result: Settlement,
+    now: datetime,
 ) -> Settlement:
     """Adjust a step's settlement: verifiers send work back; exhausted failures escalate."""
     if task.step is None:
         return result
     spec = task.step.step
     if spec.verifies is not None and outcome.status == "retry":
-        return _rework(world, step, task, outcome, result, now)
+        return _rework(world, batch, task, outcome, result, now)
     if result.target == "FAILED" and spec.on_failure == "escalate":
-        return _escalate(step, task, result.reason)
+        return _escalate(batch, task, result.reason)
     return result
 
 
 def _rework(
-    world: World, step: Step, task: TaskRec, outcome: Outcome, result: Settlement, now: datetime
+    world: World,
+    batch: WriteBatch,
+    task: TaskRec,
+    outcome: Outcome,
+    result: Settlement,
+    now: datetime,
 ) -> Settlement:
     assert task.step is not None
     spec = task.step.step
@@ -86,17 +96,17 @@ def _rework(
     feedback = outcome.error or (str(outcome.output) if outcome.output else "rework requested")
     verified = world.tasks.get(step_task_name(task.step.run, verifies))
     if task.rework >= spec.max_rework or verified is None or verified.state != "DONE":
-        return _escalate(step, task, f"rework limit ({spec.max_rework}) reached: {feedback}")
+        return _escalate(batch, task, f"rework limit ({spec.max_rework}) reached: {feedback}")
     why = f"sent back by {spec.id} for rework ({task.rework + 1}/{spec.max_rework}): {feedback}"
     t = transition(verified.name, "DONE", "INBOX", ACTOR, why, outcome.run_id)
-    step.add_task(
+    batch.add_task(
         TaskWrite(
             verified.name, t.source, t.target, t.key, ACTOR, why, attempts=0, feedback=feedback
         )
     )
     verified.state, verified.reason, verified.attempts = "INBOX", why, 0
     verified.feedback = feedback
-    step.events.append(
+    batch.events.append(
         NewEvent(
             ACTOR,
             "workflow.rework",
@@ -111,10 +121,10 @@ def _rework(
     )
 
 
-def _escalate(step: Step, task: TaskRec, reason: str) -> Settlement:
+def _escalate(batch: WriteBatch, task: TaskRec, reason: str) -> Settlement:
     assert task.step is not None
     why = f"escalated: {reason.removeprefix('failed: ')}"
-    step.events.append(
+    batch.events.append(
         NewEvent(
             ACTOR,
             "escalation",
@@ -125,7 +135,7 @@ def _escalate(step: Step, task: TaskRec, reason: str) -> Settlement:
     return Settlement("BLOCKED", why, task.attempts, task.abandoned, None, "permanent")
 
 
-def run_updates(world: World, step: Step) -> None:
+def run_updates(world: World, batch: WriteBatch) -> None:
     """Write each run's status when its steps moved it; outputs once it succeeded."""
     for run in world.runs.values():
         if run.status == "CANCELED":
@@ -137,8 +147,8 @@ def run_updates(world: World, step: Step) -> None:
         if status == run.status:
             continue
         outputs = _outputs(world, run.name) if status == "SUCCEEDED" else None
-        step.workflow_runs.append(RunStatusWrite(run.name, status, outputs))
-        step.events.append(
+        batch.workflow_runs.append(RunStatusWrite(run.name, status, outputs))
+        batch.events.append(
             NewEvent(
                 ACTOR,
                 f"workflow_run.{status.lower()}",

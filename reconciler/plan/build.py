@@ -9,21 +9,26 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, assert_never
 
-from reconciler.actions import (
+from reconciler.governance.approvals import tally
+from reconciler.governance.policy import (
+    RUNNING_STATES,
+    RiskDecision,
+    Subject,
+    classify,
+    no_approvers_note,
+)
+from reconciler.plan.actions import (
     Change,
     CreateResource,
     DeleteResource,
     PlannedAction,
     Status,
     UpdateResource,
-    Verdict,
     key_of,
     verb_of,
 )
-from reconciler.approvals import tally
-from reconciler.diff import FieldChange, diff_specs
-from reconciler.observed import Observed
-from reconciler.policy import RUNNING_STATES, Subject, classify, no_approvers_note
+from reconciler.plan.diff import FieldChange, diff_specs
+from reconciler.plan.observed import Observed
 from specs.desired import Desired
 from specs.fields import duration_seconds
 from specs.models import MissionSpec, PolicyRule
@@ -60,17 +65,22 @@ class Plan:
         return counts
 
 
+TOFU = "trust on first use"
+
+
 def build_plan(desired: Desired, observed: Observed, now: datetime) -> Plan:
     tofu = observed.mission is None
     rules, approvers, ttl = _judging_policy(desired, observed)
     actions = []
     for change, subject in _changes(desired, observed):
-        verdict = classify(subject, rules)
-        if tofu and verdict.rule.startswith("default:") and verdict.risk != "LOW":
-            verdict = Verdict("LOW", "trust on first use", "first apply trusts the initial set")
-        elif verdict.rule.startswith("default:") and _first_approvers(subject, observed):
-            verdict = Verdict("LOW", "trust on first use", "no approvers were applied yet")
-        actions.append(_decide(change, subject, verdict, approvers, observed, now - ttl))
+        decision = classify(subject, rules)
+        if tofu and decision.rule.startswith("default:") and decision.risk != "LOW":
+            decision = RiskDecision(
+                "LOW", "trust on first use", "first apply trusts the initial set"
+            )
+        elif decision.rule.startswith("default:") and _first_approvers(subject, observed):
+            decision = RiskDecision("LOW", TOFU, "no approvers were applied yet")
+        actions.append(_decide(change, subject, decision, approvers, observed, now - ttl))
     actions.sort(
         key=lambda a: (VERB_ORDER[verb_of(a.change)], KIND_ORDER[a.change.kind], a.change.name)
     )
@@ -132,27 +142,27 @@ def _changes(desired: Desired, observed: Observed) -> list[tuple[Change, Subject
 def _decide(
     change: Change,
     subject: Subject,
-    verdict: Verdict,
+    decision: RiskDecision,
     approvers: frozenset[str],
     observed: Observed,
     oldest_valid: datetime,
 ) -> PlannedAction:
-    if verdict.risk == "LOW":
-        return PlannedAction(change, verdict, "apply")
-    if verdict.risk == "DENY":
-        return PlannedAction(change, verdict, "denied", note="denied by policy")
+    if decision.risk == "LOW":
+        return PlannedAction(change, decision, "apply")
+    if decision.risk == "DENY":
+        return PlannedAction(change, decision, "denied", note="denied by policy")
     if not approvers:
-        return PlannedAction(change, verdict, "unapprovable", note=no_approvers_note(subject))
+        return PlannedAction(change, decision, "unapprovable", note=no_approvers_note(subject))
     digest = change.old_digest if isinstance(change, DeleteResource) else change.digest
     key = key_of(change)
     votes = tally(observed.approvals.get(key, ()), key, digest, approvers, oldest_valid)
     if votes.denied_by:
         who = ", ".join(sorted(votes.denied_by))
-        return PlannedAction(change, verdict, "denied", note=f"denied by {who}")
+        return PlannedAction(change, decision, "denied", note=f"denied by {who}")
     approved_by = tuple(sorted(votes.approved_by))
-    ok = votes.satisfied(verdict.approvals_needed)
+    ok = votes.satisfied(decision.approvals_needed)
     status: Status = "apply" if ok else "needs_approval"
-    return PlannedAction(change, verdict, status, approved_by)
+    return PlannedAction(change, decision, status, approved_by)
 
 
 # --- serialisation: the saved plan file and `--json` share one shape ----------------------
@@ -194,12 +204,12 @@ def action_to_json(action: PlannedAction) -> dict[str, Any]:
         "action": verb_of(change),
         "kind": change.kind,
         "name": change.name,
-        "risk": action.verdict.risk,
-        "rule": action.verdict.rule,
+        "risk": action.decision.risk,
+        "rule": action.decision.rule,
         "status": action.status,
-        "approvals_needed": action.verdict.approvals_needed,
+        "approvals_needed": action.decision.approvals_needed,
         "approved_by": list(action.approved_by),
-        "note": action.note or action.verdict.note,
+        "note": action.note or action.decision.note,
     }
     match change:
         case CreateResource():
@@ -239,5 +249,5 @@ def _action_from_json(a: dict[str, Any]) -> PlannedAction:
         )
     else:
         change = DeleteResource(a["kind"], a["name"], a["old_digest"], a["running"])
-    verdict = Verdict(a["risk"], a["rule"], a["note"])
-    return PlannedAction(change, verdict, a["status"], tuple(a["approved_by"]), a["note"])
+    decision = RiskDecision(a["risk"], a["rule"], a["note"])
+    return PlannedAction(change, decision, a["status"], tuple(a["approved_by"]), a["note"])

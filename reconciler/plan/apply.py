@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import assert_never
 
-from reconciler.actions import (
+from reconciler.plan.actions import (
     CreateResource,
     DeleteResource,
     PlannedAction,
     UpdateResource,
     verb_of,
 )
-from reconciler.effects import apply_effects
-from reconciler.governance import record_git_approvals
-from reconciler.plan import Plan
+from reconciler.plan.build import Plan
+from reconciler.plan.governed import record_git_approvals
+from reconciler.plan.task_effects import apply_effects
 from specs.desired import Desired
 from specs.errors import MCError
 from state.records import ApprovalRow, NewEvent
@@ -71,7 +71,7 @@ def apply_plan(
     events: list[NewEvent] = []
     for action in applied:
         change = action.change
-        data: dict[str, object] = {"rule": action.verdict.rule, "risk": action.verdict.risk}
+        data: dict[str, object] = {"rule": action.decision.rule, "risk": action.decision.risk}
         match change:
             case CreateResource() | UpdateResource():
                 doc = desired.docs[f"{change.kind}/{change.name}"]
@@ -90,11 +90,11 @@ def apply_plan(
             case _:
                 assert_never(change)
     for action in pending + refused:
-        data = {"risk": action.verdict.risk, "rule": action.verdict.rule, "status": action.status}
+        data = {"risk": action.decision.risk, "rule": action.decision.rule, "status": action.status}
         events.append(NewEvent(actor, f"plan.{action.status}", action.key, data, plan.commit))
     waiting = [
         PendingWrite(
-            a.key, verb_of(a.change), a.target_digest, a.verdict.risk, a.note or a.verdict.rule
+            a.key, verb_of(a.change), a.target_digest, a.decision.risk, a.note or a.decision.rule
         )
         for a in pending + refused
     ]

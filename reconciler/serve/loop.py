@@ -22,8 +22,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, assert_never
 
-from reconciler.apply import apply_plan
-from reconciler.commands import (
+from reconciler.commands.mission import (
+    Workspace,
+    event_to_json,
+    plan_with,
+    status_to_json,
+    status_with,
+)
+from reconciler.engine.engine import Engine
+from reconciler.engine.launch import Paths
+from reconciler.plan.apply import apply_plan
+from reconciler.plan.build import build_plan, plan_to_json
+from reconciler.plan.governed import observe_governed
+from reconciler.runtime.local import LocalExecutor
+from reconciler.serve.requests import (
     Command,
     CommandQueue,
     Quarantine,
@@ -31,18 +43,6 @@ from reconciler.commands import (
     RecordEvents,
     SetMode,
 )
-from reconciler.drive import Engine
-from reconciler.governance import observe_governed
-from reconciler.launch import Paths
-from reconciler.operations import (
-    Workspace,
-    event_to_json,
-    plan_with,
-    status_to_json,
-    status_with,
-)
-from reconciler.plan import build_plan, plan_to_json
-from reconciler.runtime.local import LocalExecutor
 from specs.errors import MCError
 from state.dashboard import DashboardReader
 from state.db import Database

@@ -9,13 +9,13 @@ from typing import Any
 
 import yaml
 
-from reconciler.lifecycle import transition
-from reconciler.operations import Workspace
-from reconciler.workflows import step_task_name
+from reconciler.commands.mission import Workspace
+from reconciler.tasks.lifecycle import transition
+from reconciler.tasks.workflow_runs import step_task_name
 from specs.errors import MCError
 from specs.fields import NAME_PATTERN
 from state.records import NewEvent, TaskRow, WorkflowRunRow
-from state.steps import Step, TaskWrite, write_step
+from state.write_batch import TaskWrite, WriteBatch, write_batch
 
 
 @dataclass(frozen=True)
@@ -162,10 +162,10 @@ def retry(ws: Workspace, target: str, actor: str) -> list[str]:
         if not rows:
             raise MCError(f"nothing to retry in {target}: no step is FAILED or BLOCKED")
         now = ws.clock()
-        step = Step()
+        batch = WriteBatch()
         for row in rows:
-            _requeue(step, row, actor, now)
-        step.events.append(
+            _requeue(batch, row, actor, now)
+        batch.events.append(
             NewEvent(
                 actor,
                 "retry.requested",
@@ -173,12 +173,12 @@ def retry(ws: Workspace, target: str, actor: str) -> list[str]:
                 {"steps": [r.name for r in rows]},
             )
         )
-        write_step(state.db, step, now)
+        write_batch(state.db, batch, now)
         state.writer.set_workflow_run(run_name, "RUNNING", None, now)
     return [r.name for r in rows]
 
 
-def _requeue(step: Step, row: TaskRow, actor: str, now: datetime) -> None:
+def _requeue(batch: WriteBatch, row: TaskRow, actor: str, now: datetime) -> None:
     why = "retry requested (mc retry)"
     t = transition(row.name, row.state, "INBOX", actor, why, now.isoformat())
-    step.add_task(TaskWrite(row.name, t.source, t.target, t.key, actor, why, attempts=0, rework=0))
+    batch.add_task(TaskWrite(row.name, t.source, t.target, t.key, actor, why, attempts=0, rework=0))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from reconciler.lifecycle import transition
 from reconciler.runtime.procs import kill_by_run_id, kill_process_group
+from reconciler.tasks.lifecycle import transition
 from state.records import NewEvent
-from state.steps import RunUpdate, Step, TaskWrite, write_step
 from state.store import State
+from state.write_batch import RunUpdate, TaskWrite, WriteBatch, write_batch
 
 ACTOR = "reconciler"
 
@@ -19,7 +19,7 @@ def recover_orphans(state: State, now: datetime) -> int:
     runs = state.reader.runs(states=["LAUNCHING", "RUNNING"])
     if not runs:
         return 0
-    step = Step()
+    batch = WriteBatch()
     tasks = {t.name: t for t in state.reader.tasks([r.task for r in runs])}
     for run in runs:
         if run.pid and run.proc_start:
@@ -27,7 +27,7 @@ def recover_orphans(state: State, now: datetime) -> int:
         else:
             kill_by_run_id(run.id)
         why = f"abandoned: reconciler pid {run.owner_pid} stopped while it ran"
-        step.run_updates.append(
+        batch.run_updates.append(
             RunUpdate(
                 run.id,
                 "ENDED",
@@ -40,7 +40,7 @@ def recover_orphans(state: State, now: datetime) -> int:
         task = tasks.get(run.task)
         if task is not None and task.state in ("ASSIGNED", "IN_PROGRESS"):
             t = transition(task.name, task.state, "INBOX", ACTOR, why, run.id)
-            step.add_task(
+            batch.add_task(
                 TaskWrite(
                     task.name,
                     t.source,
@@ -52,6 +52,6 @@ def recover_orphans(state: State, now: datetime) -> int:
                     abandoned=task.abandoned + 1,
                 )
             )
-        step.events.append(NewEvent(ACTOR, "run.recovered", f"Run/{run.id}", {"task": run.task}))
-    write_step(state.db, step, now)
+        batch.events.append(NewEvent(ACTOR, "run.recovered", f"Run/{run.id}", {"task": run.task}))
+    write_batch(state.db, batch, now)
     return len(runs)

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+from reconciler.governance.approvals import GivenApproval
 from specs.desired import Desired
 from state.records import AppliedResource
 from state.store import StateReader
-
-
-@dataclass(frozen=True, slots=True)
-class GivenApproval:
-    """A verified decision on one target digest, from a signed commit or Telegram."""
-
-    target: str
-    digest: str
-    approver: str
-    decision: str  # approve | deny
-    channel: str  # git | telegram
-    at: datetime
 
 
 @dataclass(frozen=True)

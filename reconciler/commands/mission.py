@@ -11,13 +11,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.apply import ApplyResult, StalePlan, apply_plan, check_fresh
+from reconciler.plan.apply import ApplyResult, StalePlan, apply_plan, check_fresh
 
 __all__ = ["ApplyResult"]
-from reconciler.governance import observe_governed
-from reconciler.launch import Paths
-from reconciler.plan import Plan, build_plan, plan_from_json, plan_to_json
-from reconciler.source import MissionRepo
+from reconciler.engine.launch import Paths
+from reconciler.plan.build import Plan, build_plan, plan_from_json, plan_to_json
+from reconciler.plan.governed import observe_governed
+from reconciler.repo.source import MissionRepo
 from specs.desired import Desired
 from specs.errors import MCError
 from state.errors import StateLocked
@@ -25,7 +25,7 @@ from state.records import DropRow, Event, PendingAction, RunRow
 from state.store import State, StateReader
 
 if TYPE_CHECKING:  # the execution engine loads only when a command drives or reads work
-    from reconciler.converge import Converged, Progress
+    from reconciler.engine.until_idle import Converged, Progress
 
 Clock = Callable[[], datetime]
 
@@ -169,7 +169,7 @@ def apply_now(
 def _drive(ws: Workspace, state: State, drive: Drive | None) -> Converged | None:
     if drive is None:
         return None
-    from reconciler.converge import converge
+    from reconciler.engine.until_idle import converge
 
     return converge(ws.repo, state, ws.clock, drive.progress, drive.should_stop)
 
@@ -357,7 +357,7 @@ class AgentReport:
 
 
 def agents(ws: Workspace) -> list[AgentReport]:
-    from reconciler.world import load_world
+    from reconciler.engine.mirror import load_world
 
     today = ws.clock().date()
     with ws.read_state() as state:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from reconciler.approvals import tally
-from reconciler.policy import Subject, matches
-from reconciler.world import TaskRec, World
+from reconciler.engine.mirror import TaskRec, World
+from reconciler.governance.approvals import tally
+from reconciler.governance.policy import Subject, matches
 from specs.fields import duration_seconds
 
 RANK = {"LOW": 0, "HIGH": 1, "RED": 2}

@@ -18,14 +18,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, assert_never
 
-from reconciler import stepflow
-from reconciler.gates import gate
-from reconciler.launch import MissingSecret, Paths, build_request, per_run_cap, resolve_env
-from reconciler.lifecycle import transition
-from reconciler.outcomes import account, keep_drops, remember
-from reconciler.recovery import recover_orphans
-from reconciler.runtime.types import Executor, LaunchRequest, Outcome
-from reconciler.scheduler import (
+from reconciler.engine import workflow_steps as stepflow
+from reconciler.engine.approval_gates import gate
+from reconciler.engine.launch import MissingSecret, Paths, build_request, per_run_cap, resolve_env
+from reconciler.engine.mirror import AgentRec, InFlight, TaskRec, World, load_world
+from reconciler.engine.outcome_rules import settle
+from reconciler.engine.recovery import recover_orphans
+from reconciler.engine.run_bookkeeping import account, keep_drops, remember
+from reconciler.engine.scheduler import (
     AgentView,
     AwaitApproval,
     Block,
@@ -39,18 +39,18 @@ from reconciler.scheduler import (
     Unblock,
     schedule,
 )
-from reconciler.settle import settle
-from reconciler.world import AgentRec, InFlight, TaskRec, World, load_world
+from reconciler.runtime.types import Executor, LaunchRequest, Outcome
+from reconciler.tasks.lifecycle import transition
 from state.records import NewEvent
-from state.steps import (
+from state.store import State
+from state.write_batch import (
     AgentStatusWrite,
     RunStart,
     RunUpdate,
-    Step,
     TaskWrite,
-    write_step,
+    WriteBatch,
+    write_batch,
 )
-from state.store import State
 
 WAITING = ("INBOX", "BLOCKED", "NEEDS_APPROVAL", "REVIEW")
 # A run that ends within this long goes ASSIGNED -> IN_PROGRESS -> … in one write instead of
@@ -128,7 +128,7 @@ class Engine:
         assert world is not None, "load() first"
         now = self.clock()
         report = TickReport()
-        step = Step()
+        batch = WriteBatch()
         outcomes = self.executor.poll()
         if outcomes and len(outcomes) < len(world.in_flight):
             # Runs started together tend to end together: a few ms of patience turns several
@@ -138,9 +138,9 @@ class Engine:
                 self.executor.wait(max(deadline - time.monotonic(), 0.0))
                 outcomes += self.executor.poll()
         finished = {o.run_id for o in outcomes}
-        self._mark_running(step, finished)
+        self._mark_running(batch, finished)
         for outcome in outcomes:
-            self._finish(step, outcome, now)
+            self._finish(batch, outcome, now)
         report.finished = len(outcomes)
         # Scheduling only changes when something happened: a run ended, a retry came due, a
         # gate moved, a new day began or the world was (re)loaded. Skipping idle ticks keeps a
@@ -152,14 +152,14 @@ class Engine:
             self._dirty = False
             if not self.stopping:
                 for decision in self._decide(now):
-                    self._enact(step, decision, now, report)
+                    self._enact(batch, decision, now, report)
                 self._dirty = report.changed > 0
                 self._wake_at = self._next_wake(now)
         report.wake_at = self._wake_at
-        if not step.empty() and world.runs:
-            stepflow.run_updates(world, step)
-        if not step.empty():
-            write_step(self.state.db, step, now)
+        if not batch.empty() and world.runs:
+            stepflow.run_updates(world, batch)
+        if not batch.empty():
+            write_batch(self.state.db, batch, now)
         launches, self._launches = self._launches, []
         for req in launches:  # spawn only after the intent is committed
             handle = self.executor.launch(req)
@@ -169,7 +169,7 @@ class Engine:
                 flight.launched_at = time.monotonic()
         return report
 
-    def _mark_running(self, step: Step, finished: set[str]) -> None:
+    def _mark_running(self, batch: WriteBatch, finished: set[str]) -> None:
         """Record pids of runs spawned last tick; a run that already ended skips straight on."""
         assert self.world is not None
         for flight in self.world.in_flight.values():
@@ -180,17 +180,17 @@ class Engine:
             flight.marked_running = True
             if flight.pid == 0:
                 continue  # never started: its outcome explains why
-            step.run_updates.append(
+            batch.run_updates.append(
                 RunUpdate(flight.run_id, "RUNNING", pid=flight.pid, proc_start=flight.proc_start)
             )
             task = self.world.tasks[flight.task]
             t = transition(
                 task.name, task.state, "IN_PROGRESS", ACTOR, "agent started", flight.run_id
             )
-            step.add_task(TaskWrite(task.name, t.source, t.target, t.key, ACTOR, t.reason))
+            batch.add_task(TaskWrite(task.name, t.source, t.target, t.key, ACTOR, t.reason))
             task.state = "IN_PROGRESS"
 
-    def _finish(self, step: Step, outcome: Outcome, now: datetime) -> None:
+    def _finish(self, batch: WriteBatch, outcome: Outcome, now: datetime) -> None:
         world = self.world
         assert world is not None
         flight = world.in_flight.pop(outcome.run_id, None)
@@ -198,8 +198,8 @@ class Engine:
             return
         task, agent = world.tasks.get(flight.task), world.agents.get(flight.agent)
         if task is None or task.state == "CANCELED":  # deleted or canceled in git meanwhile
-            self._record_run_end(step, outcome, flight, "canceled", now)
-            self._account(step, outcome, flight, now)
+            self._record_run_end(batch, outcome, flight, "canceled", now)
+            self._account(batch, outcome, flight, now)
             if agent is not None:
                 agent.running = max(agent.running - 1, 0)
             return
@@ -211,7 +211,7 @@ class Engine:
         if requeue and not self.stopping:
             result = replace(result, reason=f"requeued: {outcome.error}")
         if not self.stopping:
-            result = stepflow.judge(world, step, task, outcome, result, now)
+            result = stepflow.judge(world, batch, task, outcome, result, now)
         source = task.state
         started = bool(flight.pid)  # pid 0: the process never started (e.g. binary missing)
         via = ("IN_PROGRESS",) if source == "ASSIGNED" and started else ()
@@ -220,7 +220,7 @@ class Engine:
         key = f"{task.name}:{source}>{result.target}:{outcome.run_id}"
         output = outcome.output if result.target in ("DONE", "REVIEW") else None
         outputs = dict(outcome.outputs) if result.target in ("DONE", "REVIEW") else None
-        step.add_task(
+        batch.add_task(
             TaskWrite(
                 task.name,
                 source,
@@ -237,7 +237,7 @@ class Engine:
                 via=via,
             )
         )
-        self._record_run_end(step, outcome, flight, result.error_class, now)
+        self._record_run_end(batch, outcome, flight, result.error_class, now)
         task.state, task.reason = result.target, result.reason
         if result.target == "REVIEW":
             task.review_since = now
@@ -245,24 +245,29 @@ class Engine:
         task.next_attempt_at = result.next_attempt_at
         if output is not None or outputs is not None:
             task.output, task.outputs = output, outputs
-        self._account(step, outcome, flight, now)
-        self._remember(step, outcome, task, flight.agent)
-        self._keep_drops(step, outcome, task)
+        self._account(batch, outcome, flight, now)
+        self._remember(batch, outcome, task, flight.agent)
+        self._keep_drops(batch, outcome, task)
         if agent is not None:
             agent.running = max(agent.running - 1, 0)
             if outcome.status not in ("canceled", "abandoned"):
                 agent.recent.append(outcome.status in ("retry", "failed"))
-                self._maybe_quarantine(step, agent)
+                self._maybe_quarantine(batch, agent)
         if result.target == "FAILED":
-            step.events.append(
+            batch.events.append(
                 NewEvent(ACTOR, "task.failed", f"Task/{task.name}", {"reason": result.reason})
             )
 
     def _record_run_end(
-        self, step: Step, outcome: Outcome, flight: InFlight, error_class: str | None, now: datetime
+        self,
+        batch: WriteBatch,
+        outcome: Outcome,
+        flight: InFlight,
+        error_class: str | None,
+        now: datetime,
     ) -> None:
         task = flight.task
-        step.run_updates.append(
+        batch.run_updates.append(
             RunUpdate(
                 outcome.run_id,
                 "ENDED",
@@ -277,7 +282,7 @@ class Engine:
                 tokens=outcome.tokens,
             )
         )
-        step.events.append(
+        batch.events.append(
             NewEvent(
                 ACTOR,
                 "run.ended",
@@ -292,27 +297,29 @@ class Engine:
             )
         )
 
-    def _account(self, step: Step, outcome: Outcome, flight: InFlight, now: datetime) -> None:
+    def _account(
+        self, batch: WriteBatch, outcome: Outcome, flight: InFlight, now: datetime
+    ) -> None:
         assert self.world is not None
-        account(self.world, step, outcome, flight, now)
+        account(self.world, batch, outcome, flight, now)
 
-    def _remember(self, step: Step, outcome: Outcome, task: TaskRec, agent: str) -> None:
+    def _remember(self, batch: WriteBatch, outcome: Outcome, task: TaskRec, agent: str) -> None:
         assert self.world is not None
-        remember(self.world, step, outcome, task, agent)
+        remember(self.world, batch, outcome, task, agent)
 
-    def _keep_drops(self, step: Step, outcome: Outcome, task: TaskRec) -> None:
+    def _keep_drops(self, batch: WriteBatch, outcome: Outcome, task: TaskRec) -> None:
         assert self.world is not None
-        keep_drops(self.world, self.paths, step, outcome, task, self.clock())
+        keep_drops(self.world, self.paths, batch, outcome, task, self.clock())
 
-    def _maybe_quarantine(self, step: Step, agent: AgentRec) -> None:
+    def _maybe_quarantine(self, batch: WriteBatch, agent: AgentRec) -> None:
         if agent.status != "active" or not agent.breaker_tripped():
             return
         failures = sum(agent.recent)
         reason = f"loop breaker: {failures} of its last {len(agent.recent)} runs failed"
         agent.status, agent.reason = "quarantined", reason
         self._full = True  # its waiting tasks are held now: look at all of them
-        step.agents.append(AgentStatusWrite(agent.name, "quarantined", reason, agent.digest))
-        step.events.append(
+        batch.agents.append(AgentStatusWrite(agent.name, "quarantined", reason, agent.digest))
+        batch.events.append(
             NewEvent(ACTOR, "agent.quarantined", f"Agent/{agent.name}", {"reason": reason})
         )
         self.quarantine_runs(agent.name, reason)
@@ -413,12 +420,14 @@ class Engine:
             and any(_secrets_resolve(a) for a in self.world.agents.values() if _serves(a, t))
         ]
 
-    def _enact(self, step: Step, decision: Decision, now: datetime, report: TickReport) -> None:
+    def _enact(
+        self, batch: WriteBatch, decision: Decision, now: datetime, report: TickReport
+    ) -> None:
         world = self.world
         assert world is not None
         match decision:
             case Dispatch(task=name, agent=agent_name):
-                if self._dispatch(step, world.tasks[name], world.agents[agent_name], now):
+                if self._dispatch(batch, world.tasks[name], world.agents[agent_name], now):
                     report.dispatched += 1
                 else:  # settled without an agent (skipped, failed, blocked): schedule again
                     report.changed += 1  # now, so its dependents do not wait for a new reconcile
@@ -439,23 +448,23 @@ class Engine:
                 target, why = "DONE", "review approved"
             case _:
                 assert_never(decision)
-        self._move(step, world.tasks[name], target, why, now)
+        self._move(batch, world.tasks[name], target, why, now)
         report.changed += 1
 
-    def _move(self, step: Step, task: TaskRec, target: str, why: str, now: datetime) -> None:
+    def _move(self, batch: WriteBatch, task: TaskRec, target: str, why: str, now: datetime) -> None:
         cause = now.isoformat()
         t = transition(task.name, task.state, target, ACTOR, why, cause)
-        step.add_task(TaskWrite(task.name, t.source, t.target, t.key, ACTOR, why))
+        batch.add_task(TaskWrite(task.name, t.source, t.target, t.key, ACTOR, why))
         task.state, task.reason = target, why
 
-    def _dispatch(self, step: Step, task: TaskRec, agent: AgentRec, now: datetime) -> bool:
+    def _dispatch(self, batch: WriteBatch, task: TaskRec, agent: AgentRec, now: datetime) -> bool:
         """Launch the task's agent (True), or settle the task without one (False)."""
         world = self.world
         assert world is not None
         prepared = stepflow.prepare(world, task)
         if prepared.skip or prepared.fail:
             self._move(
-                step,
+                batch,
                 task,
                 "DONE" if prepared.skip else "FAILED",
                 prepared.skip or prepared.fail or "",
@@ -466,12 +475,12 @@ class Engine:
         try:
             req = build_request(world, task, agent, run_id, self.paths, now, prepared.prompt)
         except MissingSecret as exc:
-            self._move(step, task, "BLOCKED", f"secret: {exc}", now)
+            self._move(batch, task, "BLOCKED", f"secret: {exc}", now)
             return False
         t = transition(
             task.name, task.state, "ASSIGNED", ACTOR, f"dispatched to {agent.name}", run_id
         )
-        step.add_task(
+        batch.add_task(
             TaskWrite(
                 task.name,
                 t.source,
@@ -483,7 +492,7 @@ class Engine:
                 attempts=task.attempts + 1,
             )
         )
-        step.run_starts.append(
+        batch.run_starts.append(
             RunStart(
                 run_id,
                 task.name,

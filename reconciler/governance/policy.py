@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from reconciler.actions import Verb, Verdict
 from specs.models import PolicyRule
 
 AGENT_EXEC_FIELDS = ("spec.command", "spec.env")
@@ -17,6 +16,22 @@ NO_APPROVERS_HINT = (
     "mission.yaml declares no approvers, so this can never be approved; declare approvers, or"
     " lower it with a policy rule such as {name: %s, match: {kind: [%s]%s}, decide: LOW}"
 )
+
+
+Verb = Literal["create", "update", "delete"]
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    """The policy decision for one action and the rule that made it."""
+
+    risk: Literal["LOW", "HIGH", "RED", "DENY"]
+    rule: str
+    note: str | None = None
+
+    @property
+    def approvals_needed(self) -> int:
+        return {"LOW": 0, "HIGH": 1, "RED": 2, "DENY": 0}[self.risk]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,15 +47,15 @@ class Subject:
     running: bool = False
 
 
-def classify(subject: Subject, rules: Sequence[PolicyRule]) -> Verdict:
+def classify(subject: Subject, rules: Sequence[PolicyRule]) -> RiskDecision:
     """First matching mission rule wins; otherwise the defaults below."""
     for rule in rules:
         if matches(rule, subject):
-            return Verdict(rule.decide, f"rule {rule.name!r}")
+            return RiskDecision(rule.decide, f"rule {rule.name!r}")
     return default_verdict(subject)
 
 
-def default_verdict(s: Subject) -> Verdict:
+def default_verdict(s: Subject) -> RiskDecision:
     """The defaults, in order (README: Policy):
 
     - changing the approver set, or replacing the Mission, is RED (judged by the approvers
@@ -52,14 +67,14 @@ def default_verdict(s: Subject) -> Verdict:
     """
     # a create or delete of the Mission after the first apply is a rename: a new approver set
     if s.kind == "Mission" and (s.verb != "update" or _touches(s.changed, "spec.approvers")):
-        return Verdict("RED", "default: approver set changed")
+        return RiskDecision("RED", "default: approver set changed")
     if s.kind == "Mission" and s.verb == "update" and _touches(s.changed, "spec.policy"):
-        return Verdict("HIGH", "default: policy rules changed")
+        return RiskDecision("HIGH", "default: policy rules changed")
     if s.kind == "Agent" and s.verb != "delete" and _touches_any(s.changed, AGENT_EXEC_FIELDS):
-        return Verdict("HIGH", "default: agent command/env")
+        return RiskDecision("HIGH", "default: agent command/env")
     if s.kind == "Task" and s.verb == "delete" and s.running:
-        return Verdict("HIGH", "default: deleting a running task")
-    return Verdict("LOW", "default: low risk")
+        return RiskDecision("HIGH", "default: deleting a running task")
+    return RiskDecision("LOW", "default: low risk")
 
 
 def matches(rule: PolicyRule, s: Subject) -> bool:

@@ -8,14 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from reconciler.actions import CreateResource, DeleteResource, PlannedAction, UpdateResource
-from reconciler.lifecycle import TERMINAL, transition
-from reconciler.workflows import resolved_inputs, step_task_name
+from reconciler.plan.actions import CreateResource, DeleteResource, PlannedAction, UpdateResource
+from reconciler.tasks.lifecycle import TERMINAL, transition
+from reconciler.tasks.workflow_runs import resolved_inputs, step_task_name
 from specs.desired import Desired
 from specs.models import WorkflowSpec
 from state.records import NewEvent, TaskRow, WorkflowRunRow
-from state.steps import Step, TaskWrite, write_step
 from state.store import StateWriter
+from state.write_batch import TaskWrite, WriteBatch, write_batch
 
 RESETTABLE = ("FAILED", "BLOCKED")
 
@@ -28,7 +28,7 @@ def apply_effects(
     commit: str | None,
     now: datetime,
 ) -> None:
-    step = Step()
+    batch = WriteBatch()
     touched = [a.change for a in applied if a.change.kind in ("Task", "WorkflowRun")]
     runs = {
         r.name: r
@@ -47,7 +47,7 @@ def apply_effects(
             return
         t = transition(row.name, row.state, target, actor, why, cause)
         zero = 0 if reset else None
-        step.add_task(
+        batch.add_task(
             TaskWrite(
                 row.name,
                 t.source,
@@ -79,7 +79,7 @@ def apply_effects(
                     move(row, "CANCELED", "deleted from git")
             case CreateResource(kind="WorkflowRun", name=name):
                 starts.append(_start(desired, name, now))
-                step.events.append(
+                batch.events.append(
                     NewEvent(actor, "workflow_run.started", f"WorkflowRun/{name}", {}, commit)
                 )
             case UpdateResource(kind="WorkflowRun", name=name, replace=True):
@@ -87,7 +87,7 @@ def apply_effects(
                     if t.state not in TERMINAL:
                         move(t, "CANCELED", "run replaced (inputs changed in git)")
                 starts.append(_start(desired, name, now))
-                step.events.append(
+                batch.events.append(
                     NewEvent(actor, "workflow_run.replaced", f"WorkflowRun/{name}", {}, commit)
                 )
             case UpdateResource(kind="WorkflowRun", name=name):
@@ -108,7 +108,7 @@ def apply_effects(
             case _:
                 pass
     writer.create_tasks(fresh_tasks, now)
-    write_step(writer.db, step, now)
+    write_batch(writer.db, batch, now)
     for run_row, steps in starts:
         writer.start_workflow_run(run_row, steps, now)
     _announce_restarts(writer, starts, rows, actor, commit, now)

@@ -11,11 +11,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from reconciler.observed import GivenApproval
-from reconciler.signatures import Signature, TrustStore
+from reconciler.governance.signatures import Signature, TrustStore
 from specs.errors import SpecProblem
 from specs.loader import ParsedDoc
 from state.records import ApprovalRow
+
+
+@dataclass(frozen=True, slots=True)
+class GivenApproval:
+    """A verified decision on one target digest, from a signed commit or Telegram."""
+
+    target: str
+    digest: str
+    approver: str
+    decision: str  # approve | deny
+    channel: str  # git | telegram
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)

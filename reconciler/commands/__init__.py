@@ -1,0 +1,1 @@
+"""One module per group of `mc` commands; what `cli/` and `api/` call."""

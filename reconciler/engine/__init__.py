@@ -1,0 +1,1 @@
+"""The execution engine: the tick, dispatch, launches, finished runs, retry, recovery."""

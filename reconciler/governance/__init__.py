@@ -1,0 +1,1 @@
+"""Pure governance rules: risk policy, approval judgement, signatures verified by git."""

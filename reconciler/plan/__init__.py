@@ -1,0 +1,1 @@
+"""Commit -> plan -> apply: observe, diff, build, JSON codec, apply, effects on tasks."""

@@ -1,0 +1,1 @@
+"""The mission repo: reading desired state from git commits, the `.mc/` layout."""

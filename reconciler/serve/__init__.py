@@ -1,0 +1,1 @@
+"""`mc serve`: the reconcile loop, the git watcher, requests from the bot, metrics."""
