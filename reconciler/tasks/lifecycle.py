@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from specs.errors import MCError
+from state.write_batch import TaskWrite
 
 
 class TaskState(StrEnum):
@@ -66,6 +68,12 @@ class Transition:
     actor: str
     reason: str
     key: str  # idempotency key: the same key applied twice changes nothing the second time
+
+    def write(self, **fields: Any) -> TaskWrite:
+        """The state write for this move, with the task fields it sets (`attempts`, …)."""
+        return TaskWrite(
+            self.task, self.source, self.target, self.key, self.actor, self.reason, **fields
+        )
 
 
 def transition(
