@@ -1,1 +1,25 @@
-"""Reconciler: git source, pure planner, policy, apply, scheduler, lifecycle, runtime."""
+"""The reconciler: from committed desired state to agents at work, one owner per decision.
+
+Sub-packages by role, each layer importing only those below it (import-linter checks this):
+
+    serve/       `mc serve`: the reconcile loop, git watcher, bot requests, metrics
+    commands/    one module per group of `mc` commands; what `cli/` and `api/` call
+    engine/      the tick: dispatch, launches, finished runs, retry, crash recovery
+    plan/        commit -> plan -> apply: observe, diff, build, codec, what applying does
+    governance/  pure rules: risk policy, approval judgement, signatures verified by git
+    tasks/ | runtime/ | repo/   task states and workflow runs | executors | the git source
+
+Which file decides ...
+    commit -> plan (one function for every caller)   plan/pipeline.py
+    the risk of a change, the approvals it needs      governance/policy.py, plan/build.py
+    whether an approval counts                        governance/approvals.py
+    what a resource change does to tasks              plan/task_effects.py
+    may this task be dispatched, on which agent       engine/scheduler.py
+    are a task's approvals given (scheduler input)    engine/approval_gates.py
+    a finished run's next task state                  engine/outcome_rules.py
+    retry timing                                      engine/retry.py
+    which task state may follow which                 tasks/lifecycle.py
+    a workflow run's status                           tasks/workflow_runs.py
+    what an agent's leftovers mean (result.json, …)   runtime/adapters.py
+    runs a dead reconciler left behind                engine/recovery.py
+"""
