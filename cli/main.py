@@ -18,7 +18,8 @@ from rich.markup import escape
 
 from cli import render
 from reconciler.commands import mission as ops
-from reconciler.plan.build import Plan, plan_from_json, plan_to_json
+from reconciler.plan.actions import Plan
+from reconciler.plan.codec import plan_from_json, plan_to_json
 from specs.errors import MCError
 from specs.fields import DURATION_PATTERN, duration_seconds
 from state.errors import StateLocked

@@ -16,11 +16,11 @@ from reconciler.commands.mission import StatusReport
 from reconciler.plan.actions import (
     CreateResource,
     DeleteResource,
+    Plan,
     PlannedAction,
     UpdateResource,
     verb_of,
 )
-from reconciler.plan.build import Plan
 from state.records import Event
 
 if TYPE_CHECKING:

@@ -13,8 +13,7 @@ import yaml
 
 from reconciler.commands.mission import Workspace
 from reconciler.plan.actions import PlannedAction
-from reconciler.plan.build import build_plan
-from reconciler.plan.governed import observe_governed
+from reconciler.plan.pipeline import plan_commit
 from specs.errors import MCError
 from specs.fields import NAME_PATTERN
 from state.records import ApprovalRow, PendingAction
@@ -138,8 +137,7 @@ class Explanation:
 def explain(ws: Workspace, target: str) -> Explanation:
     desired = ws.repo.desired("HEAD")
     with ws.read_state() as state:
-        observed, _ = observe_governed(state.reader, ws.repo, desired, ws.clock())
-        plan = build_plan(desired, observed, ws.clock())
+        plan = plan_commit(state.reader, ws.repo, desired, ws.clock()).plan
         dispatch = None
         if target.startswith("Task/"):
             from reconciler.engine.approval_gates import dispatch_risk

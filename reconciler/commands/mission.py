@@ -11,12 +11,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.plan.apply import ApplyResult, StalePlan, apply_plan, check_fresh
+from reconciler.plan.apply import ApplyResult, StalePlan, check_fresh
 
 __all__ = ["ApplyResult"]
 from reconciler.engine.launch import Paths
-from reconciler.plan.build import Plan, build_plan, plan_from_json, plan_to_json
-from reconciler.plan.governed import observe_governed
+from reconciler.plan.actions import Plan
+from reconciler.plan.codec import plan_from_json, plan_to_json
+from reconciler.plan.pipeline import CommitPlan, plan_commit
 from reconciler.repo.source import MissionRepo
 from specs.desired import Desired
 from specs.errors import MCError
@@ -84,20 +85,14 @@ class Workspace:
         return error
 
 
-@dataclass(frozen=True)
-class PlanReport:
-    plan: Plan
-    desired: Desired
-
-
 def validate(ws: Workspace, rev: str | None) -> Desired:
     return ws.repo.desired(rev)
 
 
-def make_plan(ws: Workspace, rev: str | None) -> PlanReport:
+def make_plan(ws: Workspace, rev: str | None) -> CommitPlan:
     desired = ws.repo.desired(rev)  # spec errors first, before any state is read
     with ws.read_state() as state:
-        return plan_with(state.reader, ws.repo, desired, ws.clock())
+        return plan_commit(state.reader, ws.repo, desired, ws.clock())
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -139,14 +134,13 @@ def apply_saved(ws: Workspace, path: Path, actor: str, drive: Drive | None) -> A
     with ws.write_state() as state:
         # The file is only checksummed: trust nothing in it that planning would not produce
         # again now, so an edited status ("apply" for an unapproved action) is refused.
-        observed, approvals = observe_governed(state.reader, ws.repo, desired, ws.clock())
-        again = build_plan(desired, observed, ws.clock())
-        if again.digest != plan.digest:
+        again = plan_commit(state.reader, ws.repo, desired, ws.clock())
+        if again.plan.digest != plan.digest:
             raise StalePlan(
                 f"{path}: planning commit {plan.commit[:12]} again gives a different plan"
                 " (approvals changed, or the file was edited); run `mc plan` again"
             )
-        result = apply_plan(plan, desired, state, ws.clock(), actor, approvals)
+        result = again.apply(state, ws.clock(), actor)
         return Applied(plan, result, _drive(ws, state, drive))
 
 
@@ -156,13 +150,11 @@ def apply_now(
     """Plan against HEAD, show it (via confirm), apply it and drive the work, under one lock."""
     desired = ws.repo.desired("HEAD")
     with ws.write_state() as state:
-        observed, approvals = observe_governed(state.reader, ws.repo, desired, ws.clock())
-        plan = build_plan(desired, observed, ws.clock())
+        found = plan_commit(state.reader, ws.repo, desired, ws.clock())
+        plan = found.plan
         if plan.actions and not confirm(plan):
             return Applied(plan, None)
-        result = (
-            apply_plan(plan, desired, state, ws.clock(), actor, approvals) if plan.actions else None
-        )
+        result = found.apply(state, ws.clock(), actor) if plan.actions else None
         return Applied(plan, result, _drive(ws, state, drive))
 
 
@@ -320,13 +312,6 @@ def event_from_json(d: dict[str, Any]) -> Event:
         d["data"],
         d["commit"],
     )
-
-
-def plan_with(
-    reader: StateReader, repo: MissionRepo, desired: Desired, now: datetime
-) -> PlanReport:
-    observed, _ = observe_governed(reader, repo, desired, now)
-    return PlanReport(build_plan(desired, observed, now), desired)
 
 
 def events(ws: Workspace, since: datetime | None, limit: int) -> list[Event]:

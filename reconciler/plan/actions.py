@@ -1,4 +1,5 @@
-"""The closed set of plan actions; planner, renderer, JSON and applier all match on this union."""
+"""The closed set of plan actions and the Plan holding them; planner, renderer, codec and applier
+match on this union."""
 
 from __future__ import annotations
 
@@ -75,3 +76,28 @@ class PlannedAction:
                 return self.change.digest
             case DeleteResource():
                 return self.change.old_digest
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A reviewed plan: applying it does exactly this, or is refused as stale."""
+
+    commit: str | None
+    serial: int
+    actions: tuple[PlannedAction, ...]
+    trust_on_first_use: bool
+    digest: str
+
+    @property
+    def changes(self) -> int:
+        return len(self.actions)
+
+    def counts(self) -> dict[str, int]:
+        counts = {"create": 0, "update": 0, "delete": 0, "needs_approval": 0, "blocked": 0}
+        for action in self.actions:
+            counts[verb_of(action.change)] += 1
+            if action.status == "needs_approval":
+                counts["needs_approval"] += 1
+            elif action.status in ("denied", "unapprovable"):
+                counts["blocked"] += 1
+        return counts

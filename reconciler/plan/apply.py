@@ -10,11 +10,11 @@ from typing import assert_never
 from reconciler.plan.actions import (
     CreateResource,
     DeleteResource,
+    Plan,
     PlannedAction,
     UpdateResource,
     verb_of,
 )
-from reconciler.plan.build import Plan
 from reconciler.plan.governed import record_git_approvals
 from reconciler.plan.task_effects import apply_effects
 from specs.desired import Desired

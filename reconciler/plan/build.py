@@ -1,13 +1,9 @@
-"""The pure planner: (Desired, Observed, now) -> Plan, no I/O; called by `mc plan` / `mc apply`."""
+"""The pure planner: (Desired, Observed, now) -> Plan, no I/O; called by plan/pipeline.py."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any, assert_never
 
 from reconciler.governance.approvals import tally
 from reconciler.governance.policy import (
@@ -21,13 +17,15 @@ from reconciler.plan.actions import (
     Change,
     CreateResource,
     DeleteResource,
+    Plan,
     PlannedAction,
     Status,
     UpdateResource,
     key_of,
     verb_of,
 )
-from reconciler.plan.diff import FieldChange, diff_specs
+from reconciler.plan.codec import sealed
+from reconciler.plan.diff import diff_specs
 from reconciler.plan.observed import Observed
 from specs.desired import Desired
 from specs.fields import duration_seconds
@@ -37,34 +35,6 @@ KIND_ORDER = {
     k: i for i, k in enumerate(("Mission", "Agent", "Workflow", "Task", "WorkflowRun", "Approval"))
 }
 VERB_ORDER = {"delete": 0, "update": 1, "create": 2}  # destructive changes first
-PLAN_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A reviewed plan: applying it does exactly this, or is refused as stale."""
-
-    commit: str | None
-    serial: int
-    actions: tuple[PlannedAction, ...]
-    trust_on_first_use: bool
-    digest: str
-
-    @property
-    def changes(self) -> int:
-        return len(self.actions)
-
-    def counts(self) -> dict[str, int]:
-        counts = {"create": 0, "update": 0, "delete": 0, "needs_approval": 0, "blocked": 0}
-        for action in self.actions:
-            counts[verb_of(action.change)] += 1
-            if action.status == "needs_approval":
-                counts["needs_approval"] += 1
-            elif action.status in ("denied", "unapprovable"):
-                counts["blocked"] += 1
-        return counts
-
-
 TOFU = "trust on first use"
 
 
@@ -84,7 +54,7 @@ def build_plan(desired: Desired, observed: Observed, now: datetime) -> Plan:
     actions.sort(
         key=lambda a: (VERB_ORDER[verb_of(a.change)], KIND_ORDER[a.change.kind], a.change.name)
     )
-    return _sealed(desired.commit, observed.serial, tuple(actions), tofu)
+    return sealed(desired.commit, observed.serial, tuple(actions), tofu)
 
 
 def _judging_policy(
@@ -163,91 +133,3 @@ def _decide(
     ok = votes.satisfied(decision.approvals_needed)
     status: Status = "apply" if ok else "needs_approval"
     return PlannedAction(change, decision, status, approved_by)
-
-
-# --- serialisation: the saved plan file and `--json` share one shape ----------------------
-
-
-def _sealed(
-    commit: str | None, serial: int, actions: tuple[PlannedAction, ...], tofu: bool
-) -> Plan:
-    body = _body(commit, serial, actions, tofu)
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return Plan(
-        commit, serial, actions, tofu, "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-    )
-
-
-def _body(
-    commit: str | None, serial: int, actions: Sequence[PlannedAction], tofu: bool
-) -> dict[str, Any]:
-    return {
-        "format": PLAN_FORMAT,
-        "commit": commit,
-        "state_serial": serial,
-        "trust_on_first_use": tofu,
-        "actions": [action_to_json(a) for a in actions],
-    }
-
-
-def plan_to_json(plan: Plan) -> dict[str, Any]:
-    return {
-        **_body(plan.commit, plan.serial, plan.actions, plan.trust_on_first_use),
-        "digest": plan.digest,
-        "summary": plan.counts(),
-    }
-
-
-def action_to_json(action: PlannedAction) -> dict[str, Any]:
-    change = action.change
-    out: dict[str, Any] = {
-        "action": verb_of(change),
-        "kind": change.kind,
-        "name": change.name,
-        "risk": action.decision.risk,
-        "rule": action.decision.rule,
-        "status": action.status,
-        "approvals_needed": action.decision.approvals_needed,
-        "approved_by": list(action.approved_by),
-        "note": action.note or action.decision.note,
-    }
-    match change:
-        case CreateResource():
-            out.update(digest=change.digest, path=change.path)
-        case UpdateResource():
-            out.update(digest=change.digest, old_digest=change.old_digest, path=change.path)
-            out["changes"] = [asdict(c) for c in change.changes]
-            out["replace"] = change.replace
-        case DeleteResource():
-            out.update(old_digest=change.old_digest, running=change.running)
-        case _:
-            assert_never(change)
-    return out
-
-
-def plan_from_json(data: dict[str, Any]) -> Plan:
-    """Rebuild a saved plan; the digest must still match its content (no hand edits)."""
-    if not isinstance(data, dict):
-        raise ValueError("expected a JSON object")
-    if data.get("format") != PLAN_FORMAT:
-        raise ValueError(f"unsupported plan format {data.get('format')!r}")
-    actions = tuple(_action_from_json(a) for a in data["actions"])
-    plan = _sealed(data["commit"], data["state_serial"], actions, data["trust_on_first_use"])
-    if plan.digest != data.get("digest"):
-        raise ValueError("plan digest does not match its content (was the file edited?)")
-    return plan
-
-
-def _action_from_json(a: dict[str, Any]) -> PlannedAction:
-    change: Change
-    if a["action"] == "create":
-        change = CreateResource(a["kind"], a["name"], a["digest"], a["path"])
-    elif a["action"] == "update":
-        diff = tuple(FieldChange(**c) for c in a["changes"])
-        change = UpdateResource(
-            a["kind"], a["name"], a["digest"], a["old_digest"], a["path"], diff, a["replace"]
-        )
-    else:
-        change = DeleteResource(a["kind"], a["name"], a["old_digest"], a["running"])
-    decision = RiskDecision(a["risk"], a["rule"], a["note"])
-    return PlannedAction(change, decision, a["status"], tuple(a["approved_by"]), a["note"])

@@ -25,15 +25,13 @@ from typing import Any, Protocol, assert_never
 from reconciler.commands.mission import (
     Workspace,
     event_to_json,
-    plan_with,
     status_to_json,
     status_with,
 )
 from reconciler.engine.engine import Engine
 from reconciler.engine.launch import Paths
-from reconciler.plan.apply import apply_plan
-from reconciler.plan.build import build_plan, plan_to_json
-from reconciler.plan.governed import observe_governed
+from reconciler.plan.codec import plan_to_json
+from reconciler.plan.pipeline import plan_commit
 from reconciler.runtime.local import LocalExecutor
 from reconciler.serve.requests import (
     Command,
@@ -121,7 +119,9 @@ class ReconcileLoop:
                 return [event_to_json(e) for e in reader.events(since=since, limit=limit)]
             if view == "plan":
                 rev = None if params.get("worktree") else params.get("rev", "HEAD")
-                report = plan_with(reader, self.ws.repo, self.ws.repo.desired(rev), self.ws.clock())
+                report = plan_commit(
+                    reader, self.ws.repo, self.ws.repo.desired(rev), self.ws.clock()
+                )
                 return {
                     **plan_to_json(report.plan),
                     "uncommitted": list(report.desired.dirty_paths),
@@ -263,10 +263,9 @@ class ReconcileLoop:
         except MCError as exc:
             self._bad_commit(exc, now)
             return
-        observed, approvals = observe_governed(self.state.reader, self.ws.repo, desired, now)
-        plan = build_plan(desired, observed, now)
-        if plan.actions:
-            apply_plan(plan, desired, self.state, now, ACTOR, approvals)
+        found = plan_commit(self.state.reader, self.ws.repo, desired, now)
+        if found.plan.actions:
+            found.apply(self.state, now, ACTOR)
         self.engine.reload()
         self.status.last_commit = desired.commit
         self.status.last_reconciled_at = now

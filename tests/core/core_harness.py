@@ -11,7 +11,8 @@ from typing import Any
 
 from reconciler.commands.mission import utcnow
 from reconciler.plan.apply import ApplyResult, apply_plan
-from reconciler.plan.build import build_plan, plan_to_json
+from reconciler.plan.build import build_plan
+from reconciler.plan.codec import plan_to_json
 from reconciler.plan.observed import observe
 from reconciler.repo.source import MissionRepo
 from state.store import State

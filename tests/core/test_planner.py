@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from reconciler.governance.approvals import GivenApproval
-from reconciler.plan.actions import DeleteResource, PlannedAction, UpdateResource, verb_of
-from reconciler.plan.build import Plan, build_plan, plan_from_json, plan_to_json
+from reconciler.plan.actions import DeleteResource, Plan, PlannedAction, UpdateResource, verb_of
+from reconciler.plan.build import build_plan
+from reconciler.plan.codec import plan_from_json, plan_to_json
 from reconciler.plan.diff import FieldChange
 from reconciler.plan.observed import Observed, observed_from
 from specs.desired import Desired, build_desired

@@ -28,8 +28,7 @@ from reconciler.commands.mission import (
     apply_now,
     make_plan,
 )
-from reconciler.plan.actions import PlannedAction
-from reconciler.plan.build import Plan
+from reconciler.plan.actions import Plan, PlannedAction
 from state.records import ApprovalRow, Event, TaskRow
 from state.store import State
 
