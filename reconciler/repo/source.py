@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
-import pickle
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from reconciler.repo.parse_cache import ParseCache
 from specs.desired import Desired, build_desired
 from specs.errors import MCError, SpecError, SpecProblem
 from specs.loader import ParsedDoc, parse_file
@@ -19,8 +18,6 @@ from specs.locate import locate
 
 APPROVALS_DIR = "approvals/"
 SPEC_DIRS = ("mission.yaml", "agents", "tasks", "workflows", "runs", "approvals")
-CACHE_VERSION = 3  # bump when parsing or the models change what a blob parses to
-_Cached = tuple[tuple[str, str, dict[str, str], dict[str, Any], str, int], ...]
 
 
 class RepoError(MCError):
@@ -165,14 +162,14 @@ class MissionRepo:
     ) -> tuple[list[ParsedDoc], list[SpecProblem]]:
         """Documents of every file, and the problems of approval files on their own: an
         approver's malformed file is rejected with a reason, it does not stop the mission."""
-        cache = _BlobCache(self.mc_dir / "cache" / f"specs-v{CACHE_VERSION}.pickle")
+        cache = ParseCache.in_dir(self.mc_dir / "cache")
         missing = [b.sha for b in blobs if b.sha not in cache and b.sha not in contents]
         contents.update(self.read_blobs(sorted(set(missing))))
         docs: list[ParsedDoc] = []
         problems: list[SpecProblem] = []
         fresh = parse_many([(b.path, contents[b.sha]) for b in blobs if b.sha not in cache])
         for blob in blobs:
-            cached = cache.get(blob.sha)
+            cached = cache.get(blob.sha, blob.path)
             if cached is None:
                 parsed, found = fresh[blob.path]
                 problems.extend(found)
@@ -180,9 +177,7 @@ class MissionRepo:
                     cache.put(blob.sha, parsed)
                 docs.extend(parsed)
             else:
-                docs.extend(
-                    ParsedDoc(k, n, lab, s, d, blob.path, i) for k, n, lab, s, d, i in cached
-                )
+                docs.extend(cached)
         malformed = [p for p in problems if p.path.startswith(APPROVALS_DIR)]
         malformed += [
             SpecProblem(d.path, f"only Approval documents belong in {APPROVALS_DIR}")
@@ -228,38 +223,3 @@ def _is_spec_path(path: str) -> bool:
 def _blob_sha(data: bytes) -> str:
     """The id git gives these bytes as a blob, so work-tree files share the commit cache."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-
-
-class _BlobCache:
-    """Parsed documents by blob id under .mc/cache: an unchanged file is never parsed twice."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.entries: dict[str, _Cached] = {}
-        self.dirty = False
-        try:
-            with path.open("rb") as fh:
-                self.entries = pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
-            self.entries = {}
-
-    def __contains__(self, sha: str) -> bool:
-        return sha in self.entries
-
-    def get(self, sha: str) -> _Cached | None:
-        return self.entries.get(sha)
-
-    def put(self, sha: str, docs: Iterable[ParsedDoc]) -> None:
-        self.entries[sha] = tuple(
-            (d.kind, d.name, d.labels, d.spec, d.digest, d.index) for d in docs
-        )
-        self.dirty = True
-
-    def save(self) -> None:
-        if not self.dirty:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump(self.entries, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(self.path)

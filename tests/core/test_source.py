@@ -131,7 +131,7 @@ def test_a_file_with_problems_is_parsed_again_and_reported_again(
 def test_a_corrupt_cache_is_ignored(mission_repo: GitRepo, parse_calls: list[str]) -> None:
     MissionRepo(mission_repo.root).desired("HEAD")
     (cache,) = (mission_repo.root / ".mc" / "cache").iterdir()
-    cache.write_bytes(b"\x80\x04 not a pickle")
+    cache.write_bytes(b"\x80\x04 not json")
     parse_calls.clear()
     assert len(MissionRepo(mission_repo.root).desired("HEAD").docs) == 3
     assert len(parse_calls) == 3
