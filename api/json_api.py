@@ -100,13 +100,13 @@ def router(ctx: Context) -> APIRouter:
     def agents() -> list[work.AgentView]:
         return ctx.read(lambda r: work.agents(r, ctx.paths, ctx.clock()))
 
-    @api.get("/runs")
-    def runs() -> list[work.RunSummary]:
+    @api.get("/runs")  # workflow runs (agent runs are listed per task, under /api/tasks/…)
+    def workflow_runs() -> list[work.WorkflowRunSummary]:
         return ctx.read(work.workflow_runs)
 
     @api.get("/runs/{name}")
-    def run(name: str) -> work.RunDetail:
-        found = ctx.read(lambda r: work.run_detail(r, name))
+    def workflow_run(name: str) -> work.WorkflowRunDetail:
+        found = ctx.read(lambda r: work.workflow_run_detail(r, name))
         if found is None:
             raise HTTPException(404, f"no workflow run {name!r}")
         return found

@@ -69,12 +69,14 @@ def router(ctx: Context) -> APIRouter:
         )
 
     @pages.get("/runs")
-    def runs(request: Request) -> HTMLResponse:
+    def workflow_runs(request: Request) -> HTMLResponse:
         return ctx.page(request, "runs.html", work.workflow_runs, nav="/runs")
 
     @pages.get("/runs/{name}")
-    def run(request: Request, name: str) -> HTMLResponse:
-        return ctx.page(request, "run.html", lambda r: work.run_detail(r, name), nav="/runs")
+    def workflow_run(request: Request, name: str) -> HTMLResponse:
+        return ctx.page(
+            request, "run.html", lambda r: work.workflow_run_detail(r, name), nav="/runs"
+        )
 
     @pages.get("/approvals")
     def approvals(request: Request) -> HTMLResponse:

@@ -10,30 +10,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from reconciler.tasks.lifecycle import TaskState as S
+
 NODE_W, NODE_H = 168, 46
 
 # Node fill and outline by step (task) state, the same hues as the page's state badges.
-STATE_FILL = {
-    "DONE": "#dcfce7",
-    "FAILED": "#fee2e2",
-    "BLOCKED": "#fef3c7",
-    "NEEDS_APPROVAL": "#fef3c7",
-    "REVIEW": "#fef3c7",
-    "ASSIGNED": "#dbeafe",
-    "IN_PROGRESS": "#bfdbfe",
-    "CANCELED": "#e5e7eb",
-    "INBOX": "#f1f5f9",
+STATE_FILL: dict[str, str] = {
+    S.DONE: "#dcfce7",
+    S.FAILED: "#fee2e2",
+    S.BLOCKED: "#fef3c7",
+    S.NEEDS_APPROVAL: "#fef3c7",
+    S.REVIEW: "#fef3c7",
+    S.ASSIGNED: "#dbeafe",
+    S.IN_PROGRESS: "#bfdbfe",
+    S.CANCELED: "#e5e7eb",
+    S.INBOX: "#f1f5f9",
 }
-STATE_STROKE = {
-    "DONE": "#16a34a",
-    "FAILED": "#dc2626",
-    "BLOCKED": "#d97706",
-    "NEEDS_APPROVAL": "#d97706",
-    "REVIEW": "#d97706",
-    "ASSIGNED": "#2563eb",
-    "IN_PROGRESS": "#1d4ed8",
-    "CANCELED": "#6b7280",
-    "INBOX": "#94a3b8",
+STATE_STROKE: dict[str, str] = {
+    S.DONE: "#16a34a",
+    S.FAILED: "#dc2626",
+    S.BLOCKED: "#d97706",
+    S.NEEDS_APPROVAL: "#d97706",
+    S.REVIEW: "#d97706",
+    S.ASSIGNED: "#2563eb",
+    S.IN_PROGRESS: "#1d4ed8",
+    S.CANCELED: "#6b7280",
+    S.INBOX: "#94a3b8",
 }
 GAP_X, GAP_Y = 64, 22
 PAD = 16

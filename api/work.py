@@ -18,6 +18,7 @@ from api.views import MAX_PAGE_SIZE, TASK_STATES, Readers, money
 from reconciler.engine.launch import Paths
 from reconciler.engine.mirror import FAILURE_STATUSES
 from reconciler.tasks.workflow_runs import step_task_name
+from specs.models import RetryPolicy
 from state.dashboard import FailedRun, TaskFilter, TaskPage
 from state.records import (
     AppliedResource,
@@ -110,9 +111,11 @@ class TaskDetail:
     state: str
     reason: str | None
     agent: str | None
-    attempts: int
-    abandoned: int
-    rework: int
+    attempts: int  # runs of its agent, each numbered like its workspace (rework, abandoned too)
+    abandoned: int  # of those, runs that lost their heartbeat
+    rework: int  # times this step sent its verified step back (verifier steps)
+    retry_budget_used: int  # tries counted against retry.max_attempts since the last reset
+    retry_budget: int  # retry.max_attempts
     next_attempt_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -178,9 +181,11 @@ def task_detail(r: Readers, paths: Paths, name: str) -> TaskDetail | None:
         state=row.state if row else "not yet created",
         reason=row.reason if row else None,
         agent=row.agent if row and row.agent else spec.get("agent"),
-        attempts=row.attempts if row else 0,
+        attempts=r.state.run_counts([name]).get(name, 0),
         abandoned=row.abandoned if row else 0,
         rework=row.rework if row else 0,
+        retry_budget_used=row.attempts if row else 0,
+        retry_budget=RetryPolicy.model_validate(spec.get("retry") or {}).max_attempts,
         next_attempt_at=row.next_attempt_at if row else None,
         created_at=row.created_at if row else datetime.min,
         updated_at=row.updated_at if row else datetime.min,
@@ -302,7 +307,7 @@ def agents(r: Readers, paths: Paths, now: datetime) -> list[AgentView]:
 
 
 @dataclass(frozen=True, slots=True)
-class RunSummary:
+class WorkflowRunSummary:
     name: str
     workflow: str
     status: str
@@ -312,10 +317,10 @@ class RunSummary:
     updated_at: datetime
 
 
-def workflow_runs(r: Readers) -> list[RunSummary]:
+def workflow_runs(r: Readers) -> list[WorkflowRunSummary]:
     progress = r.dash.run_progress()
     return [
-        RunSummary(
+        WorkflowRunSummary(
             run.name,
             run.workflow,
             run.status,
@@ -334,7 +339,7 @@ class StepView:
     task: str
     state: str
     reason: str | None
-    attempts: int
+    attempts: int  # runs of its agent, as on the task page
     agent: str | None
     depends_on: list[str]
     verifies: str | None
@@ -342,7 +347,7 @@ class StepView:
 
 
 @dataclass(frozen=True, slots=True)
-class RunDetail:
+class WorkflowRunDetail:
     run: WorkflowRunRow
     steps: list[StepView]
     dag: Dag
@@ -351,7 +356,7 @@ class RunDetail:
     events: list[Event]
 
 
-def run_detail(r: Readers, name: str) -> RunDetail | None:
+def workflow_run_detail(r: Readers, name: str) -> WorkflowRunDetail | None:
     found = r.state.workflow_runs([name])
     if not found:
         return None
@@ -375,7 +380,7 @@ def run_detail(r: Readers, name: str) -> RunDetail | None:
             )
         )
     dag = layout_dag([(s.id, s.task, s.state, s.depends_on) for s in steps])
-    return RunDetail(
+    return WorkflowRunDetail(
         run,
         steps,
         dag,

@@ -14,19 +14,15 @@ from rich.table import Table
 from rich.text import Text
 
 from reconciler.engine.engine import Engine
+from reconciler.tasks.lifecycle import TaskState
 
-STATE_ORDER = (
-    "INBOX",
-    "NEEDS_APPROVAL",
-    "ASSIGNED",
-    "IN_PROGRESS",
-    "REVIEW",
-    "DONE",
-    "BLOCKED",
-    "FAILED",
-    "CANCELED",
-)
-STATE_STYLE = {"DONE": "green", "FAILED": "red", "BLOCKED": "yellow", "NEEDS_APPROVAL": "yellow"}
+STATE_ORDER = tuple(TaskState)  # the enum's order: the way work flows
+STATE_STYLE = {
+    TaskState.DONE: "green",
+    TaskState.FAILED: "red",
+    TaskState.BLOCKED: "yellow",
+    TaskState.NEEDS_APPROVAL: "yellow",
+}
 
 
 def render_engine(engine: Engine) -> Group:

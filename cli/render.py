@@ -21,6 +21,7 @@ from reconciler.plan.actions import (
     UpdateResource,
     verb_of,
 )
+from reconciler.tasks.lifecycle import ATTENTION
 from state.records import Event
 
 if TYPE_CHECKING:
@@ -172,5 +173,5 @@ def print_converged(console: Console, converged: Converged) -> None:
     console.print(f"Tasks: {counts or 'none'}   spent today: ${summary['spent_today']}")
     if converged.interrupted:
         console.print("[yellow]Stopped.[/] Running agents were stopped; `mc apply` carries on.")
-    elif any(summary["tasks"].get(s) for s in ("FAILED", "BLOCKED", "NEEDS_APPROVAL", "REVIEW")):
+    elif any(summary["tasks"].get(s) for s in ATTENTION):
         console.print("Some tasks need a person: see `mc status` and `mc runs`.")

@@ -44,15 +44,15 @@ def _clip(text: str, width: int) -> str:
 
 @app.command()
 def runs(
-    task: Annotated[str | None, typer.Argument(help="Only this task's attempts.")] = None,
+    task: Annotated[str | None, typer.Argument(help="Only this task's runs.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
     workflow_runs: Annotated[
         bool, typer.Option("--workflow-runs", "-w", help="List workflow runs instead.")
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Agent runs (one per attempt), newest first, with how each ended and what it cost;
-    with -w, workflow runs and their status."""
+    """Agent runs (a run is one attempt at a task, numbered like its workspace), newest first,
+    with how each ended and what it cost; with -w, workflow runs and their status instead."""
     if workflow_runs:
         _workflow_runs(as_json)
         return
@@ -60,7 +60,7 @@ def runs(
     if as_json:
         sys.stdout.write(json.dumps([_run_json(r) for r in found], indent=2) + "\n")
         return
-    table = Table("run", "task", "#", "agent", "state", "status", "cost", "error")
+    table = Table("run", "task", "attempt", "agent", "state", "status", "cost", "error")
     for r in found:
         table.add_row(
             r.id,
@@ -94,7 +94,7 @@ def _workflow_runs(as_json: bool) -> None:
         ]
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
         return
-    table = Table("run", "workflow", "status", "inputs", "started")
+    table = Table("workflow run", "workflow", "status", "inputs", "started")
     for r in found:
         inputs = ", ".join(f"{k}={v}" for k, v in r.inputs.items())
         table.add_row(
@@ -144,7 +144,7 @@ def logs(
     ] = False,
     stream: Annotated[str, typer.Option("--stream", help="stdout, stderr or both.")] = "both",
 ) -> None:
-    """Print an attempt's captured stdout/stderr (secrets redacted, size-capped)."""
+    """Print a run's captured stdout/stderr (secrets redacted, size-capped)."""
     ws = workspace()
     run_id: str | None
     try:

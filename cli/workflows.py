@@ -12,17 +12,18 @@ from rich.table import Table
 
 from cli.main import JsonOpt, actor, app, out, workspace
 from reconciler.commands import workflow_runs as runs_ops
+from reconciler.tasks.lifecycle import TaskState as S
 
-ICON = {
-    "DONE": ("✔", "green"),
-    "FAILED": ("✘", "red"),
-    "BLOCKED": ("■", "yellow"),
-    "IN_PROGRESS": ("●", "cyan"),
-    "ASSIGNED": ("◐", "cyan"),
-    "NEEDS_APPROVAL": ("?", "yellow"),
-    "REVIEW": ("?", "yellow"),
-    "CANCELED": ("-", "dim"),
-    "INBOX": ("○", "white"),
+ICON: dict[str, tuple[str, str]] = {
+    S.DONE: ("✔", "green"),
+    S.FAILED: ("✘", "red"),
+    S.BLOCKED: ("■", "yellow"),
+    S.IN_PROGRESS: ("●", "cyan"),
+    S.ASSIGNED: ("◐", "cyan"),
+    S.NEEDS_APPROVAL: ("?", "yellow"),
+    S.REVIEW: ("?", "yellow"),
+    S.CANCELED: ("-", "dim"),
+    S.INBOX: ("○", "white"),
 }
 RUN_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "BLOCKED": "yellow", "NEEDS_APPROVAL": "yellow"}
 
@@ -34,7 +35,7 @@ def run_workflow(
         list[str] | None, typer.Option("--input", "-i", help="An input as key=value (repeatable).")
     ] = None,
     name: Annotated[
-        str | None, typer.Option("--name", help="Run name (default: WORKFLOW-time).")
+        str | None, typer.Option("--name", help="Workflow run name (default: WORKFLOW-time).")
     ] = None,
     no_commit: Annotated[
         bool, typer.Option("--no-commit", help="Only write runs/NAME.yaml.")
@@ -44,20 +45,20 @@ def run_workflow(
     ws = workspace()
     new = runs_ops.start_run(ws, workflow, runs_ops.parse_inputs(inputs or []), name, not no_commit)
     if new.commit:
-        out.print(f"Committed {new.path} ({new.commit[:12]}). Run it with `mc apply`.")
+        out.print(f"Committed {new.path} ({new.commit[:12]}). Start it with `mc apply`.")
     else:
         out.print(f"Wrote {new.path}. Commit it, then `mc apply`.")
 
 
 @app.command()
 def workflows(as_json: JsonOpt = False) -> None:
-    """Applied workflows: their steps, inputs and how many runs each has."""
+    """Applied workflows: their steps, inputs and how many workflow runs each has."""
     found = runs_ops.workflows(workspace())
     if as_json:
         rows = [{"name": n, "spec": s, "runs": c} for n, s, c in found]
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
-    table = Table("workflow", "steps", "inputs", "runs")
+    table = Table("workflow", "steps", "inputs", "workflow runs")
     for wf_name, spec, count in found:
         steps = " → ".join(s["id"] for s in spec["steps"])
         inputs = ", ".join(f"{k}{'*' if v['required'] else ''}" for k, v in spec["inputs"].items())
@@ -89,7 +90,8 @@ def run_status(
     colour = RUN_STYLE.get(run.status, "cyan")
     inputs = ", ".join(f"{k}={v}" for k, v in run.inputs.items())
     out.print(
-        f"Run [bold]{escape(run.name)}[/] of {escape(run.workflow)}: [{colour}]{run.status}[/]"
+        f"Workflow run [bold]{escape(run.name)}[/] of {escape(run.workflow)}:"
+        f" [{colour}]{run.status}[/]"
     )
     out.print(f"[dim]inputs: {escape(inputs)}   pinned {run.workflow_digest[:19]}[/]")
     depth: dict[str, int] = {}
@@ -104,7 +106,7 @@ def run_status(
             icon, style = ICON.get(step.state, ("·", "white"))
             arrows = f" ◀─ {', '.join(step.depends_on)}" if step.depends_on else ""
             extra = f" (rework {step.rework})" if step.rework else ""
-            shown = step.state != "DONE" or (step.reason or "").startswith("skipped")
+            shown = step.state != S.DONE or (step.reason or "").startswith("skipped")
             reason = f"  [dim]{escape((step.reason or '')[:70])}[/]" if shown else ""
             out.print(
                 f"  {label:<8} [{style}]{icon} {escape(step.id):<14} {step.state:<14}[/]"
@@ -115,9 +117,9 @@ def run_status(
 
 @app.command()
 def retry(
-    target: Annotated[str, typer.Argument(help="RUN, or RUN.STEP for one step.")],
+    target: Annotated[str, typer.Argument(help="WORKFLOW_RUN, or WORKFLOW_RUN.STEP for one step.")],
 ) -> None:
-    """Send FAILED or BLOCKED steps of a run back to the queue (recorded as an event).
-    The GitOps way: bump spec.retry_nonce in the run file and commit."""
+    """Send FAILED or BLOCKED steps of a workflow run back to the queue (recorded as an event).
+    The GitOps way: bump spec.retry_nonce in the workflow run's file and commit."""
     names = runs_ops.retry(workspace(), target, actor())
     out.print(f"Requeued {', '.join(names)}. `mc apply` (or `mc serve`) carries on.")

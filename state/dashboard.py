@@ -19,7 +19,7 @@ from state.db import Database
 from state.records import AppliedResource, ApprovalRow, Event
 from state.store import StateReader
 
-RUNNING_STATES = ("LAUNCHING", "RUNNING")
+IN_FLIGHT = ("LAUNCHING", "RUNNING")  # run states (not task states) of a run under way
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ class TaskListRow:
     title: str | None
     agent: str | None
     labels: dict[str, str]
-    attempts: int
+    attempts: int  # runs of its agent so far (`StateReader.run_counts`)
     updated_at: datetime
     workflow_run: str | None
 
@@ -140,7 +140,7 @@ class DashboardReader:
             + where
             + " ORDER BY t.updated_at DESC, t.name LIMIT ? OFFSET ?)"
             " SELECT t.name, t.state, t.reason, json_extract_string(r.spec, '$.title'),"
-            f" {_TASK_AGENT}, r.labels, t.attempts, t.updated_at, t.workflow_run, page.total"
+            f" {_TASK_AGENT}, r.labels, t.updated_at, t.workflow_run, page.total"
             " FROM page JOIN tasks t ON t.name = page.name"
             " LEFT JOIN resources r ON r.kind = 'Task' AND r.name = t.name"
             " ORDER BY t.updated_at DESC, t.name",
@@ -151,9 +151,20 @@ class DashboardReader:
         else:  # past the last page (or nothing matches): count on its own
             row = self.db.fetchone("SELECT count(*)" + source + where, params)
             total = int(row[0]) if row else 0
+        attempts = StateReader(self.db).run_counts([r[0] for r in rows])
         return TaskPage(
             [
-                TaskListRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else {}, *r[6:9])
+                TaskListRow(
+                    name=r[0],
+                    state=r[1],
+                    reason=r[2],
+                    title=r[3],
+                    agent=r[4],
+                    labels=json.loads(r[5]) if r[5] else {},
+                    attempts=attempts.get(r[0], 0),
+                    updated_at=r[6],
+                    workflow_run=r[7],
+                )
                 for r in rows
             ],
             total,
@@ -172,9 +183,10 @@ class DashboardReader:
     def step_states(self, run: str) -> dict[str, tuple[str, str | None, int]]:
         """step id -> (state, reason, attempts) of one workflow run's step tasks."""
         rows = self.db.fetchall(
-            "SELECT step, state, reason, attempts FROM tasks WHERE workflow_run = ?", [run]
+            "SELECT step, state, reason, name FROM tasks WHERE workflow_run = ?", [run]
         )
-        return {r[0]: (r[1], r[2], int(r[3])) for r in rows}
+        attempts = StateReader(self.db).run_counts([r[3] for r in rows])
+        return {r[0]: (r[1], r[2], attempts.get(r[3], 0)) for r in rows}
 
     def run_progress(self) -> dict[str, dict[str, int]]:
         """workflow run -> step state -> number of steps."""
@@ -262,7 +274,7 @@ class DashboardReader:
         rows = self.db.fetchall(
             "SELECT id, agent, task, started_at, workspace FROM runs"
             " WHERE state IN (SELECT unnest(?)) ORDER BY started_at, id",
-            [list(RUNNING_STATES)],
+            [list(IN_FLIGHT)],
         )
         return [RunningRun(*r) for r in rows]
 

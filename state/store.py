@@ -179,11 +179,19 @@ class StateReader:
         row = self.db.fetchone(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", [run_id])
         return RunRow(*row) if row else None
 
-    def run_counts(self) -> dict[str, int]:
-        return {
-            r[0]: int(r[1])
-            for r in self.db.fetchall("SELECT task, count(*) FROM runs GROUP BY task")
-        }
+    def run_counts(self, tasks: Sequence[str] | None = None) -> dict[str, int]:
+        """Task -> its attempts: THE definition every surface shows. An attempt is one run of
+        the task's agent, numbered like its workspace `.mc/work/<task>/<n>`; retries, rework
+        rounds and abandoned runs all count. (`tasks.attempts` is another thing: the tries
+        counted against `retry.max_attempts`, which a send-back or `mc retry` resets.)"""
+        if tasks is None:
+            rows = self.db.fetchall("SELECT task, count(*) FROM runs GROUP BY task")
+        else:
+            rows = self.db.fetchall(
+                "SELECT task, count(*) FROM runs WHERE task IN (SELECT unnest(?)) GROUP BY task",
+                [list(tasks)],
+            )
+        return {r[0]: int(r[1]) for r in rows}
 
     def recent_outcomes(self, per_agent: int = 10) -> dict[str, list[tuple[str, datetime]]]:
         """The last ended runs of each agent, newest first: (status, started_at)."""

@@ -83,7 +83,7 @@ class StepStatus:
     task: str
     state: str
     reason: str | None
-    attempts: int
+    attempts: int  # runs of the step's agent (StateReader.run_counts), as every surface shows
     rework: int
     depends_on: list[str]
     agent: str | None
@@ -104,6 +104,7 @@ def run_status(ws: Workspace, name: str) -> RunStatus:
         run = found[0]
         names = [step_task_name(name, s["id"]) for s in run.workflow_spec["steps"]]
         rows = {t.name: t for t in state.reader.tasks(names)}
+        attempts = state.reader.run_counts(names)
     steps = []
     for spec in run.workflow_spec["steps"]:
         row = rows.get(step_task_name(name, spec["id"]))
@@ -113,7 +114,7 @@ def run_status(ws: Workspace, name: str) -> RunStatus:
                 step_task_name(name, spec["id"]),
                 row.state if row else "-",
                 row.reason if row else None,
-                row.attempts if row else 0,
+                attempts.get(step_task_name(name, spec["id"]), 0),
                 row.rework if row else 0,
                 list(spec["depends_on"]),
                 row.agent if row else None,

@@ -49,6 +49,7 @@ TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
 TERMINAL = frozenset({S.DONE, S.FAILED, S.CANCELED})  # nothing moves them but git or a person
 SETTLED = frozenset({S.DONE, S.FAILED, S.CANCELED, S.BLOCKED, S.NEEDS_APPROVAL, S.REVIEW})
 ACTIVE = frozenset({S.ASSIGNED, S.IN_PROGRESS})
+ATTENTION = frozenset({S.FAILED, S.BLOCKED, S.NEEDS_APPROVAL, S.REVIEW})  # wait for a person
 
 
 class IllegalTransition(MCError):

@@ -144,7 +144,7 @@ def test_the_workflow_views_show_runs_steps_and_stages(repo: WfRepo) -> None:
 
     assert text.returncode == 0, text.stderr
     lines = [flat(line) for line in text.stdout.splitlines() if line.strip()]
-    assert lines[0] == "Run login of dev: SUCCEEDED"
+    assert lines[0] == "Workflow run login of dev: SUCCEEDED"
     assert lines[1] == (
         f"inputs: count=1, dry=False, goal=Add login, size=small pinned {digest[:19]}"
     )
@@ -177,7 +177,7 @@ def test_the_workflow_views_show_runs_steps_and_stages(repo: WfRepo) -> None:
         "task": "login.implement",
         "state": "DONE",
         "reason": "done",
-        "attempts": 1,
+        "attempts": 2,  # runs of its agent: the first, and one after the verifier sent it back
         "rework": 0,
         "depends_on": ["plan"],
         "agent": "worker",
