@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LOCK := requirements.lock
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck layers unit bench clean install browser lock lockcheck
+.PHONY: demo test lint typecheck layers unit bench soak clean install browser lock lockcheck
 
 # Installs exactly the locked set (hash-checked, no resolver), then our own package without
 # its dependencies and without an isolated build env, so nothing unpinned enters the venv.
@@ -63,6 +63,12 @@ test: lockcheck lint typecheck layers browser unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/plan_scale.py
+
+# Chaos: `mc serve` SIGKILLed at 30 seeded moments during 200 tasks, then audited (exit 1 when a
+# target-0 number is not 0). SOAK_ARGS="--seed 2 --json" passes options; a small version runs
+# in `make test` (tests/chaos/).
+soak: $(STAMP)
+	$(BIN)/python bench/chaos.py --tasks 200 --kills 30 $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
