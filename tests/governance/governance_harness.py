@@ -2,82 +2,39 @@
 
 Approvers get real keys (`ssh-keygen`, `gpg --quick-gen-key` in a temporary GNUPGHOME); an
 approval is a YAML file under approvals/ committed with `git commit -S` by that key; the
-mission is planned and applied through `reconciler.commands.mission` or the installed `mc` script.
-Nothing here fakes git's signature check: what counts is what git verified.
+mission is planned and applied through `reconciler.commands` or the installed `mc` script.
+Nothing here fakes git's signature check: what counts is what git verified. Git, YAML, the
+`mc` runner and the repo builder come from `helpers` (re-exported for the tests that import
+them from here); the fixtures are defined here and exposed by this folder's conftest.py.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
+import pytest
+from helpers.agents import PY as PY
+from helpers.agents import done_agent_code
+from helpers.git import GIT_IDENTITY as GIT_IDENTITY
+from helpers.git import git as git
+from helpers.git import run as run
+from helpers.mc import MC as MC
+from helpers.mission_repo import GitRepo
+from helpers.yaml_docs import doc as doc
 
-from reconciler.commands.mission import (
-    Applied,
-    Clock,
-    Drive,
-    Workspace,
-    apply_now,
-    make_plan,
-)
+from reconciler.commands.context import Clock
+from reconciler.commands.plan_apply import Applied, Drive, make_plan
 from reconciler.plan.actions import Plan, PlannedAction
-from state.records import ApprovalRow, Event, TaskRow
-from state.store import State
-
-PY = sys.executable
-_SCRIPT = Path(sys.executable).with_name("mc")
-MC = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cli"]
-CLI_TIMEOUT_S = 60
-
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Governance Tests",
-    "GIT_AUTHOR_EMAIL": "governance-tests@example.invalid",
-    "GIT_COMMITTER_NAME": "Governance Tests",
-    "GIT_COMMITTER_EMAIL": "governance-tests@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,  # no user config (signing keys, hooks) leaks in
-}
+from state.records import ApprovalRow, Event
 
 # A whole agent in one `python -c`: report done with an output naming the task.
-AGENT_CODE = (
-    "import json, os, pathlib;"
-    "t = json.loads(pathlib.Path(os.environ['MC_TASK_JSON']).read_text());"
-    "pathlib.Path(os.environ['MC_RESULT_JSON']).write_text("
-    "json.dumps({'status': 'done', 'output': 'did ' + t['task']}))"
-)
-
-
-def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-    proc = subprocess.run(
-        cmd,
-        cwd=cwd,
-        env={**os.environ, **GIT_IDENTITY, **(env or {})},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert proc.returncode == 0, f"{' '.join(cmd)}: {proc.stderr}"
-    return proc.stdout.strip()
-
-
-def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    return run(["git", *args], cwd, env)
-
-
-def doc(kind: str, name: str, spec: dict[str, Any]) -> str:
-    return yaml.safe_dump(
-        {"apiVersion": "mc/v1", "kind": kind, "metadata": {"name": name}, "spec": spec},
-        sort_keys=False,
-    )
+AGENT_CODE = done_agent_code()
 
 
 # --- approvers and their keys ----------------------------------------------------------------
@@ -139,55 +96,46 @@ def stop_gpg_agent(home: Path) -> None:
 # --- the mission repo ---------------------------------------------------------------------------
 
 
-class GovRepo:
+class GovRepo(GitRepo):
     """A mission repo with declared approvers, and the ways a test signs, plans and applies."""
 
     def __init__(self, root: Path, approvers: list[Signer]) -> None:
-        self.root = root
+        super().__init__(root)
         self.approvers = approvers
-        root.mkdir(parents=True, exist_ok=True)
-        git(root, "init", "-q", "-b", "main")
+        self.init(branch="main")
         self.mission()
 
     # --- writing the desired state -----------------------------------------------------------
 
-    def write(self, rel: str, text: str) -> Path:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        return path
-
     def mission(self, approvers: list[Signer] | None = None, **spec: Any) -> None:
         people = self.approvers if approvers is None else approvers
         spec = {"approvers": [p.declaration() for p in people], **spec}
-        self.write("mission.yaml", doc("Mission", "governed", spec))
+        self.write_doc("mission.yaml", "Mission", "governed", spec)
 
     def agent(self, name: str, version: str = "v1", **spec: Any) -> None:
         """A tiny agent; a different `version` changes its command (a HIGH change)."""
         spec.setdefault("command", [PY, "-c", AGENT_CODE, version])
         spec.setdefault("timeout", "20s")
-        self.write(f"agents/{name}.yaml", doc("Agent", name, spec))
+        self.write_doc(f"agents/{name}.yaml", "Agent", name, spec)
 
     def task(self, name: str, **spec: Any) -> None:
         spec.setdefault("title", f"Task {name}")
         spec.setdefault("retry", {"max_attempts": 1})
-        self.write(f"tasks/{name}.yaml", doc("Task", name, spec))
+        self.write_doc(f"tasks/{name}.yaml", "Task", name, spec)
 
     def commit(self, message: str = "edit", signer: Signer | None = None) -> str:
-        git(self.root, "add", "-A")
+        """Commit every change, signed by `signer` (None: unsigned); the new HEAD."""
+        self.git("add", "-A")
         sign = [*signer.git_args(), "commit", "-S"] if signer else ["commit"]
         env = signer.env() if signer else None
-        git(self.root, *sign, "-q", "--allow-empty", "-m", message, env=env)
+        self.git(*sign, "-q", "--allow-empty", "-m", message, env=env)
         return self.head()
-
-    def head(self) -> str:
-        return git(self.root, "rev-parse", "HEAD")
 
     # --- approvals -----------------------------------------------------------------------------
 
     def digest(self, target: str) -> str:
         """The digest of the target's committed content (what an approval must name)."""
-        desired = Workspace.at(self.root).repo.desired("HEAD")
+        desired = self.context().repo.desired("HEAD")
         return desired.docs[target].digest
 
     def approval_file(
@@ -204,9 +152,7 @@ class GovRepo:
             "decision": "deny" if deny else "approve",
             "reason": reason,
         }
-        rel = f"approvals/{name}.yaml"
-        self.write(rel, doc("Approval", name, spec))
-        return rel
+        return self.write_doc(f"approvals/{name}.yaml", "Approval", name, spec)
 
     def approve(
         self,
@@ -226,12 +172,8 @@ class GovRepo:
 
     # --- planning, applying, driving ----------------------------------------------------------
 
-    def workspace(self, clock: Clock | None = None) -> Workspace:
-        ws = Workspace.at(self.root)
-        return replace(ws, clock=clock) if clock is not None else ws
-
     def plan(self, clock: Clock | None = None) -> Plan:
-        return make_plan(self.workspace(clock), "HEAD").plan
+        return make_plan(self.context(clock), "HEAD").plan
 
     def action(self, target: str, clock: Clock | None = None) -> PlannedAction:
         plan = self.plan(clock)
@@ -241,28 +183,9 @@ class GovRepo:
 
     def apply(self, drive: bool = False, clock: Clock | None = None) -> Applied:
         """`mc apply --auto-approve` in-process; drive the work only when asked."""
-        return apply_now(
-            self.workspace(clock), "test", lambda plan: True, Drive() if drive else None
-        )
-
-    def mc(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        """The real CLI: stdin not a terminal, wide enough that tables do not wrap."""
-        return subprocess.run(
-            [*MC, "-C", str(self.root), *args],
-            env={**os.environ, "COLUMNS": "250", **(env or {})},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=CLI_TIMEOUT_S,
-        )
+        return self.apply_now(Drive() if drive else None, clock)
 
     # --- reading the state ---------------------------------------------------------------------
-
-    @contextmanager
-    def state(self) -> Iterator[State]:
-        with State.open(self.root / ".mc" / "state.duckdb", write=False) as state:
-            yield state
 
     def applied_digest(self, target: str) -> str | None:
         kind, name = target.split("/", 1)
@@ -283,11 +206,6 @@ class GovRepo:
         assert len(rows) == 1, f"one judgement of {path} expected: {rows}"
         return rows[0]
 
-    def events(self, kind: str, subject: str | None = None) -> list[Event]:
-        with self.state() as state:
-            found = state.reader.events(limit=10_000)
-        return [e for e in found if e.kind == kind and (subject is None or e.subject == subject)]
-
     def rejection(self, path: str) -> Event:
         """The one `approval.rejected` event about this approval file."""
         found = [
@@ -296,21 +214,73 @@ class GovRepo:
         assert len(found) == 1, f"one rejection event for {path} expected: {found}"
         return found[0]
 
-    def task_row(self, name: str) -> TaskRow:
-        with self.state() as state:
-            rows = state.reader.tasks([name])
-        assert rows, f"no task {name} in the state"
-        return rows[0]
-
     def runs_of(self, task: str) -> int:
         with self.state() as state:
             return len(state.reader.runs(task=task))
 
     def commit_time(self, rev: str = "HEAD") -> datetime:
         """The committer time git records (what an approval's age is measured from), naive UTC."""
-        seconds = int(git(self.root, "log", "-1", "--format=%ct", rev))
+        seconds = int(self.git("log", "-1", "--format=%ct", rev))
         return datetime(1970, 1, 1) + timedelta(seconds=seconds)
 
 
 def at(moment: datetime) -> Clock:
     return lambda: moment
+
+
+# --- fixtures (exposed by conftest.py) ---------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def isolated_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An empty GNUPGHOME of this test's own (never ~/.gnupg) and no SSH agent: sign with the
+    key files given, only. Stops the gpg agents started in this test's homes afterwards."""
+    empty_home = tmp_path / "gnupg-empty"
+    empty_home.mkdir(mode=0o700)
+    monkeypatch.setenv("GNUPGHOME", str(empty_home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    yield
+    for home in tmp_path.rglob("gnupg*"):
+        if home.is_dir() and (home / "pubring.kbx").exists():
+            stop_gpg_agent(home)
+
+
+@pytest.fixture(scope="session")
+def ssh_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Signer]:
+    """SSH signing keys (cheap to share): alice and bob are approvers, mallory and dave are not."""
+    directory = tmp_path_factory.mktemp("ssh-keys")
+    return {name: ssh_signer(name, directory) for name in ("alice", "bob", "mallory", "dave")}
+
+
+@pytest.fixture
+def alice(ssh_keys: dict[str, Signer]) -> Signer:
+    return ssh_keys["alice"]
+
+
+@pytest.fixture
+def bob(ssh_keys: dict[str, Signer]) -> Signer:
+    return ssh_keys["bob"]
+
+
+@pytest.fixture
+def mallory(ssh_keys: dict[str, Signer]) -> Signer:
+    return ssh_keys["mallory"]
+
+
+@pytest.fixture
+def dave(ssh_keys: dict[str, Signer]) -> Signer:
+    return ssh_keys["dave"]
+
+
+@pytest.fixture
+def carol(tmp_path: Path) -> Signer:
+    """A GPG approver, with a key made in this test's own GNUPGHOME."""
+    return gpg_signer("carol", tmp_path / "gnupg-carol")
+
+
+@pytest.fixture
+def repo(tmp_path: Path, alice: Signer, bob: Signer) -> GovRepo:
+    """A mission declaring alice and bob (SSH), with one agent; not committed yet."""
+    gov = GovRepo(tmp_path / "mission", [alice, bob])
+    gov.agent("summarizer")
+    return gov

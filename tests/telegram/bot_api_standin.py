@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from helpers.waiting import wait_until
+
 BOT_USER = {"id": 4242, "is_bot": True, "first_name": "Mission Control", "username": "mc_test_bot"}
 STRING_FIELDS = frozenset({"text", "callback_query_id", "parse_mode", "url"})
 LONG_POLL_CAP_S = 1.0
@@ -119,14 +121,8 @@ class BotApiStandIn:
     def wait_for(
         self, find: Callable[[], Any], timeout: float = 15.0, what: str = "condition"
     ) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = find()
-            if found:
-                return found
-            time.sleep(0.05)
-        methods = [c.method for c in self.calls]
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}; calls: {methods}")
+        """What `find` returns once it is truthy; on timeout, fail listing the calls seen."""
+        return wait_until(find, timeout, what, lambda: f"calls: {[c.method for c in self.calls]}")
 
     # --- serving -----------------------------------------------------------------------------
 

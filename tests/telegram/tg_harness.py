@@ -3,15 +3,13 @@
 The mission declares approvers with Telegram ids and SSH keys and names the stand-in's
 `base_url`; the ReconcileLoop runs in a thread (open() + run(stop)) over a real DuckDB file;
 the bot (python-telegram-bot) polls the stand-in. Commits wake the loop as the watcher would.
+Git, YAML, waiting and the repo builder come from `helpers` (re-exported for the tests that
+import them from here); the fixtures are defined here and exposed by this folder's conftest.py.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,37 +17,27 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
+import pytest
 from bot_api_standin import BotApiStandIn, Call, callback_update, command_update, user
+from helpers.agents import PY as PY
+from helpers.agents import done_agent_code
+from helpers.git import run
+from helpers.mission_repo import GitRepo
+from helpers.waiting import wait_until as wait_until
 
 from api.telegram.config import BotSettings
 from api.telegram.launch import bot_config, start_bot
 from api.telegram.service import BotService
-from reconciler.commands.mission import Workspace, utcnow
+from reconciler.commands.context import MissionContext, utcnow
 from reconciler.serve.loop import ReconcileLoop
 from state.records import ApprovalRow, Event, PendingAction
 
-PY = sys.executable
 TOKEN = "123456:test-token"
 TOKEN_ENV = "MC_TG_TEST_TOKEN"
 CHAT = -100777
 ALICE, BOB, STRANGER = user(111, "alice"), user(222, "bob"), user(999, "mallory")
 
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Telegram Tests",
-    "GIT_AUTHOR_EMAIL": "telegram-tests@example.invalid",
-    "GIT_COMMITTER_NAME": "Telegram Tests",
-    "GIT_COMMITTER_EMAIL": "telegram-tests@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-}
-
-AGENT_CODE = (
-    "import json, os, pathlib;"
-    "t = json.loads(pathlib.Path(os.environ['MC_TASK_JSON']).read_text());"
-    "pathlib.Path(os.environ['MC_RESULT_JSON']).write_text("
-    "json.dumps({'status': 'done', 'output': 'did ' + t['task'], 'cost_usd': 0.01}))"
-)
+AGENT_CODE = done_agent_code(cost_usd=0.01)
 
 FAST = BotSettings(
     poll_timeout_s=1.0,
@@ -64,27 +52,6 @@ FAST = BotSettings(
     connect_timeout_s=2.0,
     read_timeout_s=3.0,
 )
-
-
-def run(cmd: list[str], cwd: Path | None = None) -> str:
-    proc = subprocess.run(
-        cmd,
-        cwd=cwd,
-        env={**os.environ, **GIT_IDENTITY},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert proc.returncode == 0, f"{' '.join(cmd)}: {proc.stderr}"
-    return proc.stdout.strip()
-
-
-def doc(kind: str, name: str, spec: dict[str, Any]) -> str:
-    return yaml.safe_dump(
-        {"apiVersion": "mc/v1", "kind": kind, "metadata": {"name": name}, "spec": spec},
-        sort_keys=False,
-    )
 
 
 @dataclass(frozen=True)
@@ -103,33 +70,18 @@ def ssh_key(name: str, directory: Path) -> Key:
     return Key(name, pub.read_text().strip(), str(pub))
 
 
-def wait_until(find: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = find()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-class TgRepo:
+class TgRepo(GitRepo):
     """A mission repo declaring alice and bob (Telegram ids 111 and 222, SSH keys)."""
 
     def __init__(self, root: Path, keys: dict[str, Key], base_url: str) -> None:
-        self.root, self.keys, self.base_url = root, keys, base_url
-        root.mkdir(parents=True, exist_ok=True)
-        run(["git", "init", "-q", "-b", "main"], root)
+        super().__init__(root)
+        self.keys, self.base_url = keys, base_url
+        self.init(branch="main")
         self.approvers = [
             {"name": "alice", "ssh_keys": [keys["alice"].public], "telegram_ids": [111]},
             {"name": "bob", "ssh_keys": [keys["bob"].public], "telegram_ids": [222]},
         ]
         self.mission()
-
-    def write(self, rel: str, text: str) -> None:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
 
     def mission(self, extra_approvers: list[dict[str, Any]] | None = None, **spec: Any) -> None:
         spec = {
@@ -142,28 +94,28 @@ class TgRepo:
             },
             **spec,
         }
-        self.write("mission.yaml", doc("Mission", "ops", spec))
+        self.write_doc("mission.yaml", "Mission", "ops", spec)
 
     def agent(self, name: str, version: str = "v1", **spec: Any) -> None:
         spec.setdefault("command", [PY, "-c", AGENT_CODE, version])
         spec.setdefault("timeout", "20s")
-        self.write(f"agents/{name}.yaml", doc("Agent", name, spec))
+        self.write_doc(f"agents/{name}.yaml", "Agent", name, spec)
 
     def task(self, name: str, **spec: Any) -> None:
         spec.setdefault("title", f"Task {name}")
         spec.setdefault("retry", {"max_attempts": 1})
-        self.write(f"tasks/{name}.yaml", doc("Task", name, spec))
+        self.write_doc(f"tasks/{name}.yaml", "Task", name, spec)
 
     def commit(self, message: str = "edit", signer: Key | None = None) -> str:
-        run(["git", "add", "-A"], self.root)
+        """Commit every change, signed with `signer`'s SSH key (None: unsigned); the new HEAD."""
+        self.git("add", "-A")
         sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={signer.path}"] if signer else []
-        args = ["git", *sign, "commit", *(["-S"] if signer else []), "-q", "-m", message]
-        run(args, self.root)
-        return run(["git", "rev-parse", "HEAD"], self.root)
+        self.git(*sign, "commit", *(["-S"] if signer else []), "-q", "-m", message)
+        return self.head()
 
     def approval(self, name: str, target: str, digest: str, signer: Key) -> None:
         spec = {"target": target, "digest": digest, "decision": "approve", "reason": "checked"}
-        self.write(f"approvals/{name}.yaml", doc("Approval", name, spec))
+        self.write_doc(f"approvals/{name}.yaml", "Approval", name, spec)
         self.commit(f"Approve {target}", signer)
 
 
@@ -184,7 +136,7 @@ class Served:
         self.repo, self.standin = repo, standin
         self.clock = Clock()
         self.stop = threading.Event()
-        self.loop = ReconcileLoop(Workspace.at(repo.root), resync_s=5.0)
+        self.loop = ReconcileLoop(MissionContext.at(repo.root), resync_s=5.0)
         self.loop.open()
         self._thread = threading.Thread(target=self.loop.run, args=(self.stop,), daemon=True)
         self.bot: BotService | None = None
@@ -192,8 +144,8 @@ class Served:
 
     def start(self, wait_ready: bool = True) -> Served:
         # as `mc serve` does: read the configuration before the loop runs (it may parse HEAD)
-        config = bot_config(self.loop, self.loop.ws.repo, {TOKEN_ENV: TOKEN})
-        self.bot = start_bot(self.loop, self.loop.ws.repo, self.clock, config, FAST)
+        config = bot_config(self.loop, self.loop.ctx.repo, {TOKEN_ENV: TOKEN})
+        self.bot = start_bot(self.loop, self.loop.ctx.repo, self.clock, config, FAST)
         self._thread.start()
         if wait_ready:
             assert self.bot.ready.wait(15), "the bot did not start polling"
@@ -203,8 +155,8 @@ class Served:
         """A new bot beside the same loop (what a restart of `mc serve` gives the bot)."""
         assert self.bot is not None
         self.bot.stop()
-        config = bot_config(self.loop, self.loop.ws.repo, {TOKEN_ENV: TOKEN})
-        self.bot = start_bot(self.loop, self.loop.ws.repo, self.clock, config, FAST)
+        config = bot_config(self.loop, self.loop.ctx.repo, {TOKEN_ENV: TOKEN})
+        self.bot = start_bot(self.loop, self.loop.ctx.repo, self.clock, config, FAST)
         assert self.bot.ready.wait(15), "the bot did not start polling again"
 
     def close(self) -> None:
@@ -320,3 +272,37 @@ def served(repo: TgRepo, standin: BotApiStandIn, wait_ready: bool = True) -> Ite
         yield s.start(wait_ready)
     finally:
         s.close()
+
+
+# --- fixtures (exposed by conftest.py) ---------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No SSH agent (sign with the key files given) and no proxy: the stand-in is on loopback."""
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Key]:
+    directory = tmp_path_factory.mktemp("ssh-keys")
+    return {name: ssh_key(name, directory) for name in ("alice", "bob", "carol")}
+
+
+@pytest.fixture
+def standin() -> Iterator[BotApiStandIn]:
+    server = BotApiStandIn(TOKEN)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def repo(tmp_path: Path, keys: dict[str, Key], standin: BotApiStandIn) -> TgRepo:
+    """alice and bob approve; one agent, `writer`; committed (not applied yet)."""
+    mission = TgRepo(tmp_path / "mission", keys, standin.base_url)
+    mission.agent("writer")
+    mission.commit("Mission with a Telegram chat")
+    return mission
