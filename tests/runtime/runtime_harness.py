@@ -5,9 +5,12 @@ from __future__ import annotations
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from reconciler.runtime.local import LocalExecutor
 from reconciler.runtime.procs import read_proc_stat
@@ -86,3 +89,18 @@ def gone_soon(pid: int, within: float = 2.0) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+# --- fixtures (exposed by conftest.py) ---------------------------------------------------------
+
+
+@pytest.fixture
+def executor() -> Iterator[LocalExecutor]:
+    ex = LocalExecutor(grace_s=GRACE_S)
+    yield ex
+    ex.shutdown(grace_s=GRACE_S)
+
+
+@pytest.fixture
+def agents(tmp_path: Path) -> Agents:
+    return Agents(tmp_path)

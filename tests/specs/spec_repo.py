@@ -1,25 +1,18 @@
-"""Helpers for the specs tests: YAML snippets, and a repo of texts parsed and built like git's."""
+"""Helpers for the specs tests: YAML snippets, and a repo of texts parsed and built like git's.
+
+`doc` (line-exact document text) comes from `helpers.yaml_docs`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from helpers.yaml_docs import doc_text as doc
+
 from specs.desired import Desired, build_desired
 from specs.errors import SpecError
 from specs.loader import ParsedDoc, parse_file
 from specs.locate import locate
-
-
-def doc(kind: str, name: str, spec: str = "") -> str:
-    """One document; `spec` is the YAML body under `spec:`, indented two spaces per line.
-
-    The header always takes three lines, so `spec:` is line 4 and the spec body starts on line 5.
-    """
-    head = f"apiVersion: mc/v1\nkind: {kind}\nmetadata: {{name: {name}}}\n"
-    if not spec:
-        return head
-    body = "".join(f"  {line}\n" for line in spec.strip("\n").split("\n"))
-    return head + "spec:\n" + body
 
 
 def agent(name: str, *capabilities: str) -> str:
