@@ -27,7 +27,7 @@ from api.guard import Guard
 from api.markdown import render_markdown
 from api.svg import STATE_FILL, STATE_STROKE, bar_chart
 from api.views import Readers, ServeFacts, overrides, serve_facts
-from reconciler.commands.mission import utcnow
+from reconciler.commands.context import utcnow
 from reconciler.engine.launch import Paths
 from reconciler.serve.metrics import Metrics
 from specs.errors import MCError

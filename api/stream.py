@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from api.views import Counts, Readers, counts
-from reconciler.commands.mission import event_to_json
+from reconciler.commands.status import event_to_json
 from state.records import Event
 
 T = TypeVar("T")

@@ -17,7 +17,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from reconciler.commands import mission as ops
+from reconciler.commands import plan_apply as ops
+from reconciler.commands.context import MissionContext
 
 ENV = {
     "GIT_AUTHOR_NAME": "bench",
@@ -50,9 +51,9 @@ def make_repo(root: Path, tasks: int, width: int) -> None:
 
 def through_mc(root: Path) -> tuple[float, int, int]:
     """Seconds, statements and ticks for apply + drive to convergence."""
-    ws = ops.Workspace.at(root)
+    ctx = MissionContext.at(root)
     start = time.perf_counter()
-    done = ops.apply_now(ws, "bench", lambda plan: True, ops.Drive())
+    done = ops.apply_now(ctx, "bench", lambda plan: True, ops.Drive())
     elapsed = time.perf_counter() - start
     assert done.converged is not None
     tasks = done.converged.summary["tasks"]

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cli.main import app, out, workspace
+from cli.main import app, mission_context, out
 
 
 @app.command()
@@ -24,18 +24,18 @@ def bot(
     from api.telegram.launch import bot_config, start_bot
     from reconciler.serve.loop import ReconcileLoop, watch_git
 
-    ws = workspace()
-    loop = ReconcileLoop(ws, resync_s=resync)
+    ctx = mission_context()
+    loop = ReconcileLoop(ctx, resync_s=resync)
     loop.open()
     stop = threading.Event()
     try:
-        config = bot_config(loop, ws.repo, os.environ)
+        config = bot_config(loop, ctx.repo, os.environ)
     except BaseException:
         loop.close()
         raise
-    service = start_bot(loop, ws.repo, ws.clock, config)
+    service = start_bot(loop, ctx.repo, ctx.clock, config)
     watcher = threading.Thread(
-        target=watch_git, args=(ws.repo.root, loop, stop), name="watch", daemon=True
+        target=watch_git, args=(ctx.repo.root, loop, stop), name="watch", daemon=True
     )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -46,7 +46,7 @@ def bot(
     signal.signal(signal.SIGINT, on_signal)
     watcher.start()
     via = f" via {config.base_url}" if config.base_url else ""
-    out.print(f"Reconciling {ws.repo.root}; Telegram bot for chat {config.chat_id}{via} (Ctrl-C)")
+    out.print(f"Reconciling {ctx.repo.root}; Telegram bot for chat {config.chat_id}{via} (Ctrl-C)")
     try:
         loop.run(stop)
     finally:

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.main import JsonOpt, app, out, workspace
+from cli.main import JsonOpt, app, mission_context, out
 from reconciler.commands import approvals as approve_ops
 
 
@@ -27,7 +27,7 @@ def approve(
     Writes approvals/<name>.yaml naming the target's digest and commits it signed with your
     git signing key (SSH or GPG). It counts only if that key belongs to an approver declared
     in the applied mission.yaml; a later change to the target voids it."""
-    done = approve_ops.approve(workspace(), target, deny, reason)
+    done = approve_ops.approve(mission_context(), target, deny, reason)
     verb = "Denied" if deny else "Approved"
     out.print(
         f"{verb} {target} at {done.digest[:19]}… in signed commit {done.commit[:12]} ({done.path})."
@@ -38,7 +38,7 @@ def approve(
 @app.command()
 def approvals(as_json: JsonOpt = False) -> None:
     """Pending approvals (plan actions and tasks) and every decision with its evidence."""
-    report = approve_ops.approvals(workspace())
+    report = approve_ops.approvals(mission_context())
     if as_json:
         body = {
             "pending": [
@@ -94,7 +94,7 @@ def explain(
     target: Annotated[str, typer.Argument(help="Kind/name, e.g. Agent/writer or Task/deploy.")],
 ) -> None:
     """The policy decision for a resource and the rule that made it."""
-    found = approve_ops.explain(workspace(), target)
+    found = approve_ops.explain(mission_context(), target)
     if found.action is None:
         out.print(f"{target}: no change planned (the state matches HEAD).")
     else:

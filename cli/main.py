@@ -17,7 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from cli import render
-from reconciler.commands import mission as ops
+from reconciler.commands import plan_apply as ops
+from reconciler.commands import status as status_ops
+from reconciler.commands.context import MissionContext
 from reconciler.plan.actions import Plan
 from reconciler.plan.codec import plan_from_json, plan_to_json
 from specs.errors import MCError
@@ -46,8 +48,8 @@ class Globals:
     state: Path | None = None
 
 
-def workspace() -> ops.Workspace:
-    return ops.Workspace.at(Globals.repo, Globals.state)
+def mission_context() -> MissionContext:
+    return MissionContext.at(Globals.repo, Globals.state)
 
 
 def actor() -> str:
@@ -86,7 +88,7 @@ def init(
 @app.command()
 def validate(rev: RevOpt = "HEAD", worktree: WorktreeOpt = False) -> None:
     """Check every mission file; print each problem as file:line:col: message."""
-    desired = ops.validate(workspace(), None if worktree else rev)
+    desired = ops.validate(mission_context(), None if worktree else rev)
     counts: dict[str, int] = {}
     for doc in desired.docs.values():
         counts[doc.kind] = counts.get(doc.kind, 0) + 1
@@ -108,13 +110,13 @@ def plan(
     ] = False,
 ) -> None:
     """Show what `mc apply` would change, with risk and approvals per action."""
-    ws = workspace()
+    ctx = mission_context()
     try:
-        report = ops.make_plan(ws, None if worktree else rev)
+        report = ops.make_plan(ctx, None if worktree else rev)
         found, dirty = report.plan, list(report.desired.dirty_paths)
     except StateLocked as locked:
         params = {"worktree": "1"} if worktree else {"rev": rev}
-        body = through_serve(ws, "plan", params, locked)
+        body = through_serve(ctx, "plan", params, locked)
         found, dirty = plan_from_json(body), body.get("uncommitted", [])
     if out_file is not None:
         if found.commit is None:
@@ -148,16 +150,16 @@ def apply(
     nothing more can happen without a person. Ctrl-C stops cleanly; `mc apply` carries on."""
     from cli.live import LiveView, Stopper
 
-    ws = workspace()
+    ctx = mission_context()
     view, stopper = LiveView(out), Stopper()
     drive = None if no_wait else ops.Drive(progress=view, should_stop=stopper)
     try:
         with stopper.installed():
             if plan_file is not None:
-                done = ops.apply_saved(ws, plan_file, actor(), drive)
+                done = ops.apply_saved(ctx, plan_file, actor(), drive)
                 render.print_plan(done.plan)
             else:
-                done = ops.apply_now(ws, actor(), lambda p: _confirm(p, auto_approve), drive)
+                done = ops.apply_now(ctx, actor(), lambda p: _confirm(p, auto_approve), drive)
     finally:
         view.close()
     result = done.result
@@ -197,11 +199,11 @@ def _confirm(plan: Plan, auto_approve: bool) -> bool:
 @app.command()
 def status(as_json: JsonOpt = False) -> None:
     """Mission, applied commit, tasks by state, agents and pending approvals."""
-    ws = workspace()
+    ctx = mission_context()
     try:
-        report = ops.status(ws)
+        report = status_ops.status(ctx)
     except StateLocked as locked:
-        report = ops.status_from_json(through_serve(ws, "status", {}, locked))
+        report = status_ops.status_from_json(through_serve(ctx, "status", {}, locked))
     if as_json:
         sys.stdout.write(json.dumps(render.status_json(report), indent=2, default=str) + "\n")
     else:
@@ -217,26 +219,29 @@ def events(
     as_json: JsonOpt = False,
 ) -> None:
     """The audit log: what happened, who did it, and from which commit."""
-    ws = workspace()
-    when = _since(since, ws.clock())
+    ctx = mission_context()
+    when = _since(since, ctx.clock())
     try:
-        found = ops.events(ws, when, limit)
+        found = status_ops.events(ctx, when, limit)
     except StateLocked as locked:
         params = {"limit": str(limit), **({"since": when.isoformat()} if when else {})}
-        found = [ops.event_from_json(e) for e in through_serve(ws, "events", params, locked)]
+        served = through_serve(ctx, "events", params, locked)
+        found = [status_ops.event_from_json(e) for e in served]
     if as_json:
         sys.stdout.write(json.dumps([render.event_json(e) for e in found], indent=2) + "\n")
     else:
         render.print_events(out, found)
 
 
-def through_serve(ws: ops.Workspace, view: str, params: dict[str, str], locked: StateLocked) -> Any:
+def through_serve(
+    ctx: MissionContext, view: str, params: dict[str, str], locked: StateLocked
+) -> Any:
     """Read a view from the `mc serve` that holds the state (else the lock error stands)."""
     import urllib.error
     import urllib.parse
     import urllib.request
 
-    served = ws.served_by()
+    served = ctx.served_by()
     if served is None:
         raise locked
     url = served[1].rstrip("/") + f"/api/cli/{view}?" + urllib.parse.urlencode(params)

@@ -11,8 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.ansi import Styler
-from reconciler.commands import mission as ops
-from reconciler.commands.mission import StatusReport
+from reconciler.commands.status import StatusReport, event_to_json, status_to_json
 from reconciler.plan.actions import (
     CreateResource,
     DeleteResource,
@@ -151,8 +150,8 @@ def print_status(console: Console, report: StatusReport) -> None:
         console.print(table)
 
 
-status_json = ops.status_to_json
-event_json = ops.event_to_json
+status_json = status_to_json
+event_json = event_to_json
 
 
 def print_events(console: Console, events: Sequence[Event]) -> None:

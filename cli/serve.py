@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cli.main import app, out, workspace
+from cli.main import app, mission_context, out
 from specs.errors import MCError
 
 
@@ -54,14 +54,14 @@ def serve(
             f"--host {host} is not a loopback address: set MC_DASHBOARD_TOKEN so the dashboard"
             " requires `Authorization: Bearer <token>`"
         )
-    ws = workspace()
+    ctx = mission_context()
     metrics = Metrics()
-    loop = ReconcileLoop(ws, metrics=metrics, resync_s=resync)
+    loop = ReconcileLoop(ctx, metrics=metrics, resync_s=resync)
     loop.open()
     stop = threading.Event()
     web = create_app(
         loop.open_reader,
-        paths=Paths(ws.repo.root, ws.repo.mc_dir),
+        paths=Paths(ctx.repo.root, ctx.repo.mc_dir),
         metrics=metrics,
         token=token,
         status=loop.facts,
@@ -72,7 +72,7 @@ def serve(
     threads = [
         threading.Thread(target=server.run, name="dashboard", daemon=True),
         threading.Thread(
-            target=watch_git, args=(ws.repo.root, loop, stop), name="watch", daemon=True
+            target=watch_git, args=(ctx.repo.root, loop, stop), name="watch", daemon=True
         ),
     ]
 
@@ -85,9 +85,9 @@ def serve(
     url = f"http://{host}:{port}/"
     for thread in threads:
         thread.start()
-    announce(ws.repo.mc_dir, url)
-    out.print(f"Serving {ws.repo.root} — dashboard {url} (Ctrl-C to stop)")
-    bot = start_if_configured(loop, ws.repo, ws.clock, out.print)
+    announce(ctx.repo.mc_dir, url)
+    out.print(f"Serving {ctx.repo.root} — dashboard {url} (Ctrl-C to stop)")
+    bot = start_if_configured(loop, ctx.repo, ctx.clock, out.print)
     try:
         loop.run(stop)
     finally:
@@ -96,7 +96,7 @@ def serve(
         if bot is not None:
             bot.stop()
         loop.close()
-        withdraw(ws.repo.mc_dir)
+        withdraw(ctx.repo.mc_dir)
         for thread in threads:
             thread.join(timeout=5)
     out.print("Stopped; state is consistent and `mc apply` or `mc serve` carries on.")

@@ -12,8 +12,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.main import JsonOpt, app, out, workspace
-from reconciler.commands import mission as ops
+from cli.main import JsonOpt, app, mission_context, out
+from reconciler.commands import work as ops
+from reconciler.commands.context import MissionContext
 from state.errors import StateLocked
 from state.records import RunRow
 
@@ -56,7 +57,7 @@ def runs(
     if workflow_runs:
         _workflow_runs(as_json)
         return
-    found = ops.runs(workspace(), task, limit)
+    found = ops.runs(mission_context(), task, limit)
     if as_json:
         sys.stdout.write(json.dumps([_run_json(r) for r in found], indent=2) + "\n")
         return
@@ -78,7 +79,7 @@ def runs(
 def _workflow_runs(as_json: bool) -> None:
     from reconciler.commands.workflow_runs import workflow_runs
 
-    found = workflow_runs(workspace())
+    found = workflow_runs(mission_context())
     if as_json:
         rows = [
             {
@@ -110,7 +111,7 @@ def _workflow_runs(as_json: bool) -> None:
 @app.command()
 def agents(as_json: JsonOpt = False) -> None:
     """Agents: effective status (quarantines included), load, spend today, recent failures."""
-    found = ops.agents(workspace())
+    found = ops.agents(mission_context())
     if as_json:
         rows = [
             {
@@ -145,13 +146,13 @@ def logs(
     stream: Annotated[str, typer.Option("--stream", help="stdout, stderr or both.")] = "both",
 ) -> None:
     """Print a run's captured stdout/stderr (secrets redacted, size-capped)."""
-    ws = workspace()
+    ctx = mission_context()
     run_id: str | None
     try:
-        run = ops.find_run(ws, target)
+        run = ops.find_run(ctx, target)
         run_id, where = run.id, Path(run.workspace) if run.workspace else None
     except StateLocked:  # `mc apply` is driving: read the newest attempt straight from disk
-        run_id, where = None, ops.latest_workspace(ws, target)
+        run_id, where = None, ops.latest_workspace(ctx, target)
         if where is None:
             raise
     if where is None:
@@ -164,16 +165,16 @@ def logs(
     while True:
         for f in files:
             offsets[f] = _print_from(f, offsets[f], label=len(files) > 1)
-        if not follow or _finished(ws, target, run_id, where):
+        if not follow or _finished(ctx, target, run_id, where):
             break
         time.sleep(0.25)
 
 
-def _finished(ws: ops.Workspace, target: str, run_id: str | None, where: Path) -> bool:
+def _finished(ctx: MissionContext, target: str, run_id: str | None, where: Path) -> bool:
     """A run has ended when the state says so or, while the state is busy, once its
     result.json is written."""
     try:
-        run = ops.find_run(ws, run_id or target)
+        run = ops.find_run(ctx, run_id or target)
     except StateLocked:
         return (where / "result.json").exists()
     return run.ended_at is not None or (run_id is None and run.workspace != str(where))
@@ -201,7 +202,7 @@ def memory(
     as_json: JsonOpt = False,
 ) -> None:
     """An agent's key/value memory, as handed to it in task.json."""
-    found = ops.memory(workspace(), agent)
+    found = ops.memory(mission_context(), agent)
     values = found.get(f"agent:{agent}", {})
     if as_json:
         sys.stdout.write(json.dumps(values, indent=2, default=str) + "\n")
@@ -218,7 +219,7 @@ def drops(
     as_json: JsonOpt = False,
 ) -> None:
     """Files a task's agent left in out/, kept content-addressed under .mc/drops/."""
-    found = ops.drops(workspace(), task)
+    found = ops.drops(mission_context(), task)
     if as_json:
         rows = [
             {

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.main import JsonOpt, actor, app, out, workspace
+from cli.main import JsonOpt, actor, app, mission_context, out
 from reconciler.commands import workflow_runs as runs_ops
 from reconciler.tasks.lifecycle import TaskState as S
 
@@ -42,8 +42,9 @@ def run_workflow(
     ] = False,
 ) -> None:
     """Declare a workflow run: write runs/NAME.yaml and commit it (then `mc apply` runs it)."""
-    ws = workspace()
-    new = runs_ops.start_run(ws, workflow, runs_ops.parse_inputs(inputs or []), name, not no_commit)
+    ctx = mission_context()
+    inputs_ = runs_ops.parse_inputs(inputs or [])
+    new = runs_ops.start_run(ctx, workflow, inputs_, name, not no_commit)
     if new.commit:
         out.print(f"Committed {new.path} ({new.commit[:12]}). Start it with `mc apply`.")
     else:
@@ -53,7 +54,7 @@ def run_workflow(
 @app.command()
 def workflows(as_json: JsonOpt = False) -> None:
     """Applied workflows: their steps, inputs and how many workflow runs each has."""
-    found = runs_ops.workflows(workspace())
+    found = runs_ops.workflows(mission_context())
     if as_json:
         rows = [{"name": n, "spec": s, "runs": c} for n, s, c in found]
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -73,7 +74,7 @@ def run_status(
     as_json: JsonOpt = False,
 ) -> None:
     """Draw a workflow run's DAG with each step's state."""
-    status = runs_ops.run_status(workspace(), name)
+    status = runs_ops.run_status(mission_context(), name)
     run = status.run
     if as_json:
         body = {
@@ -121,5 +122,5 @@ def retry(
 ) -> None:
     """Send FAILED or BLOCKED steps of a workflow run back to the queue (recorded as an event).
     The GitOps way: bump spec.retry_nonce in the workflow run's file and commit."""
-    names = runs_ops.retry(workspace(), target, actor())
+    names = runs_ops.retry(mission_context(), target, actor())
     out.print(f"Requeued {', '.join(names)}. `mc apply` (or `mc serve`) carries on.")

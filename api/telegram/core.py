@@ -2,7 +2,7 @@
 answer commands and collect notifications, against the live state.
 
 Reads go through the serve loop's reader cursors (off the event loop, `asyncio.to_thread`);
-writes are commands the loop performs (`Host.submit`). The PTB adapters in bot.py and the sync
+writes are requests the loop performs (`Host.submit`). The PTB adapters in bot.py and the sync
 timer in service.py call into this; it talks back only through a `Messenger`.
 """
 
@@ -43,7 +43,7 @@ from api.telegram.requests import (
 )
 from reconciler.engine.mirror import effective_mode
 from reconciler.repo.source import MissionRepo
-from reconciler.serve.requests import Command, Quarantine, RecordApproval, RecordEvents, SetMode
+from reconciler.serve.requests import Quarantine, RecordApproval, RecordEvents, Request, SetMode
 from specs.errors import MCError
 from state.dashboard import DashboardReader
 from state.records import Event, NewEvent
@@ -60,7 +60,7 @@ class Host(Protocol):
 
     def open_reader(self) -> AbstractContextManager[tuple[StateReader, DashboardReader]]: ...
 
-    def submit(self, command: Command) -> Future[str]: ...
+    def submit(self, request: Request) -> Future[str]: ...
 
 
 class Messenger(Protocol):
@@ -374,12 +374,12 @@ class BotCore:
         self._record(NewEvent(f"telegram:{who.user_id}", REFUSED, subject, data))
 
     def _record(self, event: NewEvent) -> None:
-        """Fire and forget: the loop appends the event when it next runs its commands."""
+        """Fire and forget: the loop appends the event when it next runs its requests."""
         done = self.host.submit(RecordEvents((event,)))
         done.add_done_callback(_log_failure)
 
-    async def _submit(self, command: Command) -> str:
-        done = self.host.submit(command)
+    async def _submit(self, request: Request) -> str:
+        done = self.host.submit(request)
         return await asyncio.wait_for(
             asyncio.wrap_future(done), timeout=self.settings.decision_timeout_s
         )

@@ -1,7 +1,7 @@
 """The bot's thread: its own asyncio event loop running python-telegram-bot (long polling),
 the outbox and the periodic sync, started by `mc serve` / `mc bot` beside the reconcile loop.
 
-Nothing here blocks the reconcile loop: decisions and markers are queued as commands, and an
+Nothing here blocks the reconcile loop: decisions and markers are queued as requests, and an
 unreachable Telegram only delays the bot (start-up, sends and polling retry with backoff).
 """
 

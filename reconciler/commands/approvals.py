@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.commands.mission import Workspace
+from reconciler.commands.context import MissionContext
 from reconciler.plan.actions import PlannedAction
 from reconciler.plan.pipeline import plan_commit
 from specs.errors import MCError
@@ -33,14 +33,14 @@ class Approved:
     commit: str
 
 
-def target_digest(ws: Workspace, target: str) -> str:
+def target_digest(ctx: MissionContext, target: str) -> str:
     """What an approval must name: the committed content of the target (or, for something
     deleted in git, the content being deleted; for a workflow step, its run)."""
     match = TARGET.match(target)
     if match is None:
         raise MCError(f"{target!r}: expected Kind/name, e.g. Task/deploy or Agent/writer")
     kind, name = match.groups()
-    desired = ws.repo.desired("HEAD")
+    desired = ctx.repo.desired("HEAD")
     doc = desired.get(kind, name)
     if doc is not None:
         return doc.digest
@@ -48,20 +48,22 @@ def target_digest(ws: Workspace, target: str) -> str:
         run = desired.get("WorkflowRun", name.split(".", 1)[0])
         if run is not None:
             return run.digest
-    with ws.read_state() as state:
+    with ctx.read_state() as state:
         applied = state.reader.resource(kind, name)
     if applied is None:
         raise MCError(f"{target}: not declared at HEAD and never applied; nothing to approve")
     return applied.digest
 
 
-def approve(ws: Workspace, target: str, deny: bool, reason: str) -> Approved:
+def approve(ctx: MissionContext, target: str, deny: bool, reason: str) -> Approved:
     """Write approvals/<file>.yaml for the target's digest and commit it signed."""
-    if not _git(ws, "config", "user.signingkey", check=False):
+    if not _git(ctx, "config", "user.signingkey", check=False):
         raise MCError(SIGNING_HELP)
-    digest = target_digest(ws, target)
-    who = re.sub(r"[^a-z0-9]+", "-", (_git(ws, "config", "user.name", check=False) or "me").lower())
-    name = _name(target, digest, who.strip("-") or "me", deny, ws.clock())
+    digest = target_digest(ctx, target)
+    who = re.sub(
+        r"[^a-z0-9]+", "-", (_git(ctx, "config", "user.name", check=False) or "me").lower()
+    )
+    name = _name(target, digest, who.strip("-") or "me", deny, ctx.clock())
     rel = f"approvals/{name}.yaml"
     doc = {
         "apiVersion": "mc/v1",
@@ -74,18 +76,18 @@ def approve(ws: Workspace, target: str, deny: bool, reason: str) -> Approved:
             "reason": reason,
         },
     }
-    path = ws.repo.root / rel
+    path = ctx.repo.root / rel
     path.parent.mkdir(exist_ok=True)
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     verb = "Deny" if deny else "Approve"
-    _git(ws, "add", "--", rel)
+    _git(ctx, "add", "--", rel)
     try:
-        _git(ws, "commit", "-S", "-m", f"{verb} {target} ({digest[:19]})", "--", rel)
+        _git(ctx, "commit", "-S", "-m", f"{verb} {target} ({digest[:19]})", "--", rel)
     except MCError as exc:
-        _git(ws, "reset", "-q", "--", rel, check=False)
+        _git(ctx, "reset", "-q", "--", rel, check=False)
         path.unlink(missing_ok=True)
         raise MCError(f"signing the approval commit failed: {exc}") from None
-    return Approved(rel, digest, _git(ws, "rev-parse", "HEAD") or "")
+    return Approved(rel, digest, _git(ctx, "rev-parse", "HEAD") or "")
 
 
 def _name(target: str, digest: str, who: str, deny: bool, now: datetime) -> str:
@@ -98,9 +100,9 @@ def _name(target: str, digest: str, who: str, deny: bool, now: datetime) -> str:
     return name
 
 
-def _git(ws: Workspace, *args: str, check: bool = True) -> str | None:
+def _git(ctx: MissionContext, *args: str, check: bool = True) -> str | None:
     proc = subprocess.run(
-        ["git", "-C", str(ws.repo.root), *args], capture_output=True, text=True, check=False
+        ["git", "-C", str(ctx.repo.root), *args], capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
         if check:
@@ -116,8 +118,8 @@ class ApprovalsReport:
     decided: list[ApprovalRow]
 
 
-def approvals(ws: Workspace) -> ApprovalsReport:
-    with ws.read_state() as state:
+def approvals(ctx: MissionContext) -> ApprovalsReport:
+    with ctx.read_state() as state:
         r = state.reader
         waiting = [
             {"task": t.name, "state": t.state, "reason": t.reason}
@@ -134,16 +136,16 @@ class Explanation:
     dispatch: tuple[str, str] | None  # (risk, rule) for tasks
 
 
-def explain(ws: Workspace, target: str) -> Explanation:
-    desired = ws.repo.desired("HEAD")
-    with ws.read_state() as state:
-        plan = plan_commit(state.reader, ws.repo, desired, ws.clock()).plan
+def explain(ctx: MissionContext, target: str) -> Explanation:
+    desired = ctx.repo.desired("HEAD")
+    with ctx.read_state() as state:
+        plan = plan_commit(state.reader, ctx.repo, desired, ctx.clock()).plan
         dispatch = None
         if target.startswith("Task/"):
             from reconciler.engine.approval_gates import dispatch_risk
             from reconciler.engine.mirror import load_world
 
-            world = load_world(state.reader, ws.clock().date())
+            world = load_world(state.reader, ctx.clock().date())
             task = world.tasks.get(target[5:]) if world else None
             if world is not None and task is not None:
                 dispatch = dispatch_risk(world, task)

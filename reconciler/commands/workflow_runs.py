@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.commands.mission import Workspace
+from reconciler.commands.context import MissionContext
 from reconciler.tasks.lifecycle import transition
 from reconciler.tasks.workflow_runs import step_task_name
 from specs.errors import MCError
@@ -37,14 +37,14 @@ def parse_inputs(pairs: list[str]) -> dict[str, Any]:
 
 
 def start_run(
-    ws: Workspace, workflow: str, inputs: dict[str, Any], name: str | None, commit: bool
+    ctx: MissionContext, workflow: str, inputs: dict[str, Any], name: str | None, commit: bool
 ) -> NewRun:
     """Write runs/<name>.yaml, check the whole mission with it, and commit just that file."""
-    name = name or _default_name(workflow, ws.clock())
+    name = name or _default_name(workflow, ctx.clock())
     if not re.match(NAME_PATTERN, name) or len(name) > 63:
         raise MCError(f"invalid run name {name!r}; use lowercase letters, digits and '-'")
     rel = f"runs/{name}.yaml"
-    path = ws.repo.root / rel
+    path = ctx.repo.root / rel
     if path.exists():
         raise MCError(f"{rel} already exists; choose another --name")
     doc = {
@@ -56,11 +56,11 @@ def start_run(
     path.parent.mkdir(exist_ok=True)
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     try:
-        ws.repo.desired(None)  # the work tree with the new file: every problem, file and line
+        ctx.repo.desired(None)  # the work tree with the new file: every problem, file and line
     except MCError:
         path.unlink()
         raise
-    sha = _commit(ws, rel, f"Run workflow {workflow} as {name} (mc run)") if commit else None
+    sha = _commit(ctx, rel, f"Run workflow {workflow} as {name} (mc run)") if commit else None
     return NewRun(name, rel, sha)
 
 
@@ -68,10 +68,10 @@ def _default_name(workflow: str, now: datetime) -> str:
     return f"{workflow}-{now:%Y%m%d-%H%M%S}"[:63].strip("-")
 
 
-def _commit(ws: Workspace, rel: str, message: str) -> str:
+def _commit(ctx: MissionContext, rel: str, message: str) -> str:
     import git  # GitPython: only this command needs it, so the import stays off the plan path
 
-    repo = git.Repo(ws.repo.root)
+    repo = git.Repo(ctx.repo.root)
     repo.git.add("--", rel)
     repo.git.commit("-m", message, "--", rel)
     return str(repo.head.commit.hexsha)
@@ -96,8 +96,8 @@ class RunStatus:
     steps: list[StepStatus]
 
 
-def run_status(ws: Workspace, name: str) -> RunStatus:
-    with ws.read_state() as state:
+def run_status(ctx: MissionContext, name: str) -> RunStatus:
+    with ctx.read_state() as state:
         found = state.reader.workflow_runs([name])
         if not found:
             raise MCError(f"no workflow run {name!r} has been applied (see `mc runs -w`)")
@@ -124,14 +124,14 @@ def run_status(ws: Workspace, name: str) -> RunStatus:
     return RunStatus(run, steps)
 
 
-def workflow_runs(ws: Workspace) -> list[WorkflowRunRow]:
-    with ws.read_state() as state:
+def workflow_runs(ctx: MissionContext) -> list[WorkflowRunRow]:
+    with ctx.read_state() as state:
         return state.reader.workflow_runs()
 
 
-def workflows(ws: Workspace) -> list[tuple[str, dict[str, Any], int]]:
+def workflows(ctx: MissionContext) -> list[tuple[str, dict[str, Any], int]]:
     """Applied workflows: name, spec, number of runs."""
-    with ws.read_state() as state:
+    with ctx.read_state() as state:
         resources = state.reader.resources()
         runs = state.reader.workflow_runs()
     counts: dict[str, int] = {}
@@ -144,10 +144,10 @@ def workflows(ws: Workspace) -> list[tuple[str, dict[str, Any], int]]:
     ]
 
 
-def retry(ws: Workspace, target: str, actor: str) -> list[str]:
+def retry(ctx: MissionContext, target: str, actor: str) -> list[str]:
     """`mc retry RUN[.STEP]`: FAILED or BLOCKED steps back to INBOX, recorded as events."""
     run_name, _, step_id = target.partition(".")
-    with ws.write_state() as state:
+    with ctx.write_state() as state:
         found = state.reader.workflow_runs([run_name])
         if not found:
             raise MCError(f"no workflow run {run_name!r} (see `mc runs -w`)")
@@ -162,7 +162,7 @@ def retry(ws: Workspace, target: str, actor: str) -> list[str]:
         rows = [t for t in state.reader.tasks(names) if t.state in ("FAILED", "BLOCKED")]
         if not rows:
             raise MCError(f"nothing to retry in {target}: no step is FAILED or BLOCKED")
-        now = ws.clock()
+        now = ctx.clock()
         batch = WriteBatch()
         for row in rows:
             _requeue(batch, row, actor, now)

@@ -22,23 +22,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, assert_never
 
-from reconciler.commands.mission import (
-    Workspace,
-    event_to_json,
-    status_to_json,
-    status_with,
-)
+from reconciler.commands.context import MissionContext
+from reconciler.commands.status import event_to_json, status_to_json, status_with
 from reconciler.engine.engine import Engine
 from reconciler.engine.launch import Paths
 from reconciler.plan.codec import plan_to_json
 from reconciler.plan.pipeline import plan_commit
 from reconciler.runtime.local import LocalExecutor
 from reconciler.serve.requests import (
-    Command,
-    CommandQueue,
     Quarantine,
     RecordApproval,
     RecordEvents,
+    Request,
+    RequestQueue,
     SetMode,
 )
 from specs.errors import MCError
@@ -74,7 +70,7 @@ class ServeStatus:
 
 @dataclass
 class ReconcileLoop:
-    ws: Workspace
+    ctx: MissionContext
     metrics: ServeMetrics | None = None
     resync_s: float = 60.0
     status: ServeStatus = field(init=False)
@@ -82,14 +78,14 @@ class ReconcileLoop:
     _reader_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.status = ServeStatus(self.ws.clock())
+        self.status = ServeStatus(self.ctx.clock())
         self.state: State | None = None
         self.executor = LocalExecutor()
         self.engine: Engine | None = None
         self._reader_root: Any = None
         self._detected_at: float | None = None
         self._reconcile_now = False
-        self.commands = CommandQueue()
+        self.requests = RequestQueue()
 
     # --- the dashboard's view -------------------------------------------------------------
 
@@ -112,7 +108,7 @@ class ReconcileLoop:
         """What `mc status|events|plan` show, computed here while serve holds the state."""
         with self.open_reader() as (reader, _):
             if view == "status":
-                return status_to_json(status_with(reader, self.ws.repo))
+                return status_to_json(status_with(reader, self.ctx.repo))
             if view == "events":
                 since = datetime.fromisoformat(params["since"]) if params.get("since") else None
                 limit = int(params.get("limit", "100"))
@@ -120,7 +116,7 @@ class ReconcileLoop:
             if view == "plan":
                 rev = None if params.get("worktree") else params.get("rev", "HEAD")
                 report = plan_commit(
-                    reader, self.ws.repo, self.ws.repo.desired(rev), self.ws.clock()
+                    reader, self.ctx.repo, self.ctx.repo.desired(rev), self.ctx.clock()
                 )
                 return {
                     **plan_to_json(report.plan),
@@ -131,10 +127,10 @@ class ReconcileLoop:
     # --- lifecycle --------------------------------------------------------------------------
 
     def open(self) -> None:
-        self.state = self.ws.write_state()
+        self.state = self.ctx.write_state()
         self._reader_root = self.state.db.con.cursor()
-        paths = Paths(self.ws.repo.root, self.ws.repo.mc_dir)
-        self.engine = Engine(self.state, paths, self.executor, self.ws.clock, random.Random())
+        paths = Paths(self.ctx.repo.root, self.ctx.repo.mc_dir)
+        self.engine = Engine(self.state, paths, self.executor, self.ctx.clock, random.Random())
         self.engine.recover()
 
     def close(self) -> None:
@@ -145,27 +141,27 @@ class ReconcileLoop:
             self._reader_root.close()
             self.state.close()
 
-    def submit(self, command: Command) -> Future[str]:
+    def submit(self, request: Request) -> Future[str]:
         """For other threads (the bot): queue a write for the loop and wake it."""
-        done = self.commands.submit(command)
+        done = self.requests.submit(request)
         self.executor.wake()
         return done
 
-    def _run_commands(self) -> None:
+    def _run_requests(self) -> None:
         assert self.state is not None and self.engine is not None
-        pending = self.commands.drain()
-        for command, done in pending:
+        pending = self.requests.drain()
+        for request, done in pending:
             try:
-                done.set_result(self._execute(command))
+                done.set_result(self._handle(request))
             except MCError as exc:
                 done.set_exception(exc)
         if pending:
             self.engine.reload()
 
-    def _execute(self, command: Command) -> str:
+    def _handle(self, request: Request) -> str:
         assert self.state is not None and self.engine is not None
-        writer, now = self.state.writer, self.ws.clock()
-        match command:
+        writer, now = self.state.writer, self.ctx.clock()
+        match request:
             case RecordApproval(row=row):
                 with self.state.db.transaction():
                     writer.record_approvals([row], now)
@@ -215,7 +211,7 @@ class ReconcileLoop:
                 writer.append_events(list(events), now)
                 return f"{len(events)} event(s) recorded"
             case _:
-                assert_never(command)
+                assert_never(request)
 
     def notice_commit(self) -> None:
         """Called by the watcher thread: a ref moved."""
@@ -228,7 +224,7 @@ class ReconcileLoop:
         self.reconcile_head()
         next_resync = time.monotonic() + self.resync_s
         while not stop.is_set():
-            self._run_commands()
+            self._run_requests()
             if self._commit_seen.is_set() or self._reconcile_now or time.monotonic() >= next_resync:
                 self._commit_seen.clear()
                 self._reconcile_now = False
@@ -245,25 +241,25 @@ class ReconcileLoop:
                 report.busy
                 or self._commit_seen.is_set()
                 or stop.is_set()
-                or self.commands.waiting()
+                or self.requests.waiting()
             ):
                 continue  # the tick's poll may have consumed the wake() that announced these
             timeout = max(next_resync - time.monotonic(), 0.0)
             if report.wake_at is not None:
-                timeout = min(timeout, max((report.wake_at - self.ws.clock()).total_seconds(), 0))
+                timeout = min(timeout, max((report.wake_at - self.ctx.clock()).total_seconds(), 0))
             self.executor.wait(min(timeout, 30.0))
 
     def reconcile_head(self) -> None:
         """Apply what HEAD asks for (LOW risk now, the rest pending), then refresh the engine."""
         assert self.state is not None and self.engine is not None
         started = time.monotonic()
-        now = self.ws.clock()
+        now = self.ctx.clock()
         try:
-            desired = self.ws.repo.desired("HEAD", report_dirty=False)  # nobody edits here
+            desired = self.ctx.repo.desired("HEAD", report_dirty=False)  # nobody edits here
         except MCError as exc:
             self._bad_commit(exc, now)
             return
-        found = plan_commit(self.state.reader, self.ws.repo, desired, now)
+        found = plan_commit(self.state.reader, self.ctx.repo, desired, now)
         if found.plan.actions:
             found.apply(self.state, now, ACTOR)
         self.engine.reload()
@@ -276,7 +272,7 @@ class ReconcileLoop:
 
     def _bad_commit(self, exc: MCError, now: datetime) -> None:
         try:
-            commit: str | None = self.ws.repo.resolve("HEAD")
+            commit: str | None = self.ctx.repo.resolve("HEAD")
         except MCError:
             commit = None
         if commit == self.status.last_error_commit:

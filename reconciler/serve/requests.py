@@ -43,22 +43,22 @@ class RecordEvents:
     events: tuple[NewEvent, ...]
 
 
-Command = RecordApproval | SetMode | Quarantine | RecordEvents
+Request = RecordApproval | SetMode | Quarantine | RecordEvents
 
 
-class CommandQueue:
+class RequestQueue:
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[Command, Future[str]]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Request, Future[str]]] = queue.SimpleQueue()
 
-    def submit(self, command: Command) -> Future[str]:
+    def submit(self, request: Request) -> Future[str]:
         done: Future[str] = Future()
-        self._queue.put((command, done))
+        self._queue.put((request, done))
         return done
 
     def waiting(self) -> bool:
         return not self._queue.empty()
 
-    def drain(self) -> list[tuple[Command, Future[str]]]:
+    def drain(self) -> list[tuple[Request, Future[str]]]:
         items = []
         while True:
             try:

@@ -23,7 +23,8 @@ from typing import Any
 import yaml
 
 from api.app import create_app
-from reconciler.commands.mission import Drive, Workspace, apply_now
+from reconciler.commands.context import MissionContext
+from reconciler.commands.plan_apply import Drive, apply_now
 from reconciler.engine.launch import Paths
 from reconciler.serve.metrics import Metrics
 from state.dashboard import DashboardReader
@@ -176,7 +177,7 @@ def build_mission(root: Path) -> Mission:
     )
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "the dashboard test mission")
-    apply_now(Workspace.at(root), "test", lambda plan: True, Drive())
+    apply_now(MissionContext.at(root), "test", lambda plan: True, Drive())
     # A changed agent command needs an approval (HIGH): it waits in `pending`.
     _agent(
         root,
@@ -187,7 +188,7 @@ def build_mission(root: Path) -> Mission:
         command=[PY, "{repo}/agents/breaker.py", "--v2"],
     )
     git(root, "commit", "-q", "-am", "change the breaker's command")
-    apply_now(Workspace.at(root), "test", lambda plan: True, Drive())
+    apply_now(MissionContext.at(root), "test", lambda plan: True, Drive())
     return Mission(root)
 
 

@@ -14,7 +14,7 @@ from dash_harness import SERVE_STATUS, Mission, file_readers, make_app
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from reconciler.commands.mission import utcnow
+from reconciler.commands.context import utcnow
 from reconciler.engine.launch import Paths
 from state.dashboard import cursor_readers
 from state.records import ApprovalRow, NewEvent

@@ -11,7 +11,7 @@ import pytest
 from dash_harness import Mission, file_readers, make_app, seed_tasks
 from fastapi.testclient import TestClient
 
-from reconciler.commands.mission import utcnow
+from reconciler.commands.context import utcnow
 
 N = 10_000
 MISSION_TASKS = 8

@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 from dash_harness import SECRET_VALUE, XSS, Mission, make_app  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
-from reconciler.commands.mission import utcnow  # noqa: E402
+from reconciler.commands.context import utcnow  # noqa: E402
 from state.dashboard import cursor_readers  # noqa: E402
 from state.records import NewEvent  # noqa: E402
 from state.store import State  # noqa: E402

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from core_harness import GitRepo, apply_head, flat, mc, save_head_plan, sha256_of, task_yaml
 
-from reconciler.commands.mission import utcnow
+from reconciler.commands.context import utcnow
 from state.records import NewEvent
 from state.store import State
 

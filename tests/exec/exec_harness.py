@@ -2,7 +2,7 @@
 
 A `MissionRepo` test double is not used anywhere: `ExecRepo` writes YAML and agent programs
 into a git repository under tmp_path, commits them with the git CLI, and drives the work
-through `reconciler.commands.mission.apply_now` (in-process) or the installed `mc` script.
+through `reconciler.commands.plan_apply.apply_now` (in-process) or the installed `mc` script.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from typing import Any
 
 import yaml
 
-from reconciler.commands.mission import Applied, Clock, Drive, Workspace, apply_now
+from reconciler.commands.context import Clock, MissionContext
+from reconciler.commands.plan_apply import Applied, Drive, apply_now
 from state.records import Event, RunRow, TaskRow
 from state.store import State
 
@@ -124,7 +125,7 @@ class ExecRepo:
 
     def apply(self, drive: Drive | None = None, clock: Clock | None = None) -> Applied:
         """`mc apply --auto-approve`, in-process: plan HEAD, apply, drive until settled."""
-        ws = Workspace.at(self.root)
+        ws = MissionContext.at(self.root)
         if clock is not None:
             ws = replace(ws, clock=clock)
         return apply_now(ws, "test", lambda plan: True, drive or Drive())

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from exec_harness import ExecRepo
 
-from reconciler.commands.mission import Applied
+from reconciler.commands.plan_apply import Applied
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from exec_harness import ExecRepo, files_under
 
-from reconciler.commands import mission as ops
-from reconciler.commands.mission import Workspace, utcnow
+from reconciler.commands import work as ops
+from reconciler.commands.context import MissionContext, utcnow
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -133,7 +133,7 @@ def test_the_loop_breaker_quarantines_an_agent_and_a_new_spec_lifts_it(repo: Exe
     assert repo.task_row("job6").state == "DONE"
     long = repo.task_row("long")
     assert (long.state, long.attempts, long.output) == ("DONE", 1, "fixed")
-    [lifted] = ops.agents(Workspace.at(repo.root))
+    [lifted] = ops.agents(MissionContext.at(repo.root))
     assert (lifted.status, lifted.reason, lifted.recent_failures) == ("active", None, 0)
 
 

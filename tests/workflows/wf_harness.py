@@ -23,7 +23,8 @@ from typing import Any
 
 import yaml
 
-from reconciler.commands.mission import Applied, Drive, Workspace, apply_now
+from reconciler.commands.context import MissionContext
+from reconciler.commands.plan_apply import Applied, Drive, apply_now
 from reconciler.tasks.workflow_runs import step_task_name
 from state.records import Event, RunRow, TaskRow, WorkflowRunRow
 from state.store import State
@@ -190,7 +191,7 @@ class WfRepo:
 
     def apply(self, drive: Drive | None = None) -> Applied:
         """`mc apply --auto-approve`, in-process: plan HEAD, apply, drive until settled."""
-        return apply_now(Workspace.at(self.root), "test", lambda plan: True, drive or Drive())
+        return apply_now(MissionContext.at(self.root), "test", lambda plan: True, drive or Drive())
 
     def mc(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The real CLI, as in CI: stdin not a terminal; wide enough that tables do not wrap."""

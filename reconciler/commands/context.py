@@ -1,0 +1,71 @@
+"""The mission repo a command points at, where its state lives, and its clock; built by
+`cli/` (and `mc serve`) and handed to every command in this package."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reconciler.repo.source import MissionRepo
+from state.errors import StateLocked
+from state.store import State
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the form DuckDB TIMESTAMP columns hold."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class MissionContext:
+    """The repo the user pointed at, where its state lives, and the clock commands read."""
+
+    repo: MissionRepo
+    clock: Clock = utcnow
+
+    @classmethod
+    def at(cls, root: Path, state: Path | None = None) -> MissionContext:
+        env_state = os.environ.get("MC_STATE")
+        path = state or (Path(env_state) if env_state else None)
+        repo = MissionRepo(root, path)
+        repo.ensure_mc_ignored()
+        return cls(repo)
+
+    def read_state(self) -> State:
+        try:
+            return State.open(self.repo.state_path, write=False)
+        except StateLocked as exc:
+            raise self._served(exc, "read it through the dashboard's API at") from None
+
+    def write_state(self) -> State:
+        try:
+            return State.open(self.repo.state_path, write=True)
+        except StateLocked as exc:
+            raise self._served(
+                exc, "commit your change instead; serve applies it. Dashboard:"
+            ) from None
+
+    def served_by(self) -> tuple[int, str] | None:
+        """(pid, url) of the `mc serve` that holds this repo's state, if one does."""
+        try:
+            info = json.loads((self.repo.mc_dir / "serve.json").read_text())
+            pid, url = int(info["pid"]), str(info["url"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return (pid, url) if Path(f"/proc/{pid}").exists() else None
+
+    def _served(self, exc: StateLocked, advice: str) -> StateLocked:
+        served = self.served_by()
+        if served is None or (exc.pid is not None and exc.pid != served[0]):
+            return exc
+        error = StateLocked(str(self.repo.state_path), served[0])
+        error.args = (
+            f"`mc serve` (pid {served[0]}) holds this repo's state; {advice} {served[1]}",
+        )
+        return error

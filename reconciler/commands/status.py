@@ -1,0 +1,166 @@
+"""`mc status` and `mc events`, and their JSON shapes (also served by `mc serve` for the CLI);
+called by cli/main.py, cli/render.py, the serve loop and api/stream.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from reconciler.commands.context import MissionContext
+from reconciler.repo.source import MissionRepo
+from specs.errors import MCError
+from state.records import Event, PendingAction
+from state.store import StateReader
+
+ATTENTION_STATES = ("FAILED", "BLOCKED", "NEEDS_APPROVAL", "REVIEW")
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    mission: str | None
+    mode: str | None
+    applied_commit: str | None
+    head: str | None
+    serial: int
+    tasks: dict[str, int]
+    pending: list[PendingAction]
+    agents: list[dict[str, Any]]
+    dirty: list[str]
+    attention: list[dict[str, Any]]  # tasks that need a person, with why
+    overrides: dict[str, Any]
+
+
+def status(ctx: MissionContext) -> StatusReport:
+    with ctx.read_state() as state:
+        return status_with(state.reader, ctx.repo)
+
+
+def status_with(r: StateReader, repo: MissionRepo) -> StatusReport:
+    """The status report from any reader (the CLI's own, or serve's for `mc status`)."""
+    try:
+        head: str | None = repo.resolve("HEAD")
+    except MCError:
+        head = None
+    resources = r.resources()
+    mission = next((res for res in resources.values() if res.kind == "Mission"), None)
+    overrides = r.agent_overrides()
+    agents = [
+        {
+            "name": res.name,
+            "status": overrides.get(res.name, (res.spec.get("status", "active"), None))[0],
+            "capabilities": res.spec.get("capabilities", []),
+            "concurrency": res.spec.get("concurrency", 1),
+        }
+        for res in sorted(resources.values(), key=lambda x: x.name)
+        if res.kind == "Agent"
+    ]
+    return StatusReport(
+        mission=mission.name if mission else None,
+        mode=mission.spec.get("mode") if mission else None,
+        applied_commit=r.applied_commit(),
+        head=head,
+        serial=r.serial(),
+        tasks=r.task_counts(),
+        pending=r.pending(),
+        agents=agents,
+        dirty=repo.dirty_paths() if head else [],
+        attention=[
+            {"task": t.name, "state": t.state, "reason": t.reason}
+            for t in r.tasks_in(ATTENTION_STATES, limit=20)
+        ],
+        overrides={
+            k: {"value": v[0], "actor": v[1], "reason": v[2], "since": v[3]}
+            for k, v in r.overrides().items()
+        },
+    )
+
+
+def status_to_json(report: StatusReport) -> dict[str, Any]:
+    """The stable `mc status --json` shape (README)."""
+    return {
+        "mission": report.mission,
+        "mode": report.mode,
+        "applied_commit": report.applied_commit,
+        "head": report.head,
+        "state_serial": report.serial,
+        "tasks": report.tasks,
+        "agents": report.agents,
+        "pending": [
+            {
+                "target": p.key,
+                "action": p.action,
+                "digest": p.digest,
+                "risk": p.risk,
+                "reason": p.reason,
+                "commit": p.commit,
+                "since": p.since.isoformat(),
+            }
+            for p in report.pending
+        ],
+        "uncommitted": report.dirty,
+        "attention": report.attention,
+        "overrides": {
+            k: {**v, "since": v["since"].isoformat()} for k, v in report.overrides.items()
+        },
+    }
+
+
+def status_from_json(data: dict[str, Any]) -> StatusReport:
+    """Back from the JSON shape (a status read through `mc serve`)."""
+    return StatusReport(
+        mission=data["mission"],
+        mode=data["mode"],
+        applied_commit=data["applied_commit"],
+        head=data["head"],
+        serial=data["state_serial"],
+        tasks=data["tasks"],
+        pending=[
+            PendingAction(
+                p["target"],
+                p["action"],
+                p["digest"],
+                p["risk"],
+                p["reason"],
+                p["commit"],
+                datetime.fromisoformat(p["since"]),
+            )
+            for p in data["pending"]
+        ],
+        agents=data["agents"],
+        dirty=data["uncommitted"],
+        attention=data["attention"],
+        overrides={
+            k: {**v, "since": datetime.fromisoformat(v["since"])}
+            for k, v in data["overrides"].items()
+        },
+    )
+
+
+def event_to_json(e: Event) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "time": e.time.isoformat(),
+        "actor": e.actor,
+        "kind": e.kind,
+        "subject": e.subject,
+        "data": e.data,
+        "commit": e.commit,
+    }
+
+
+def event_from_json(d: dict[str, Any]) -> Event:
+    return Event(
+        d["seq"],
+        datetime.fromisoformat(d["time"]),
+        d["actor"],
+        d["kind"],
+        d["subject"],
+        d["data"],
+        d["commit"],
+    )
+
+
+def events(ctx: MissionContext, since: datetime | None, limit: int) -> list[Event]:
+    with ctx.read_state() as state:
+        return state.reader.events(since=since, limit=limit)
