@@ -119,7 +119,7 @@ def print_status(console: Console, report: StatusReport) -> None:
     console.print(f"Mission: [bold]{escape(mission)}[/]  mode: {report.mode or '-'}")
     applied = report.applied_commit[:12] if report.applied_commit else "-"
     head = report.head[:12] if report.head else "-"
-    behind = "" if report.applied_commit == report.head else "  [yellow](HEAD not applied)[/]"
+    behind = "" if report.head_applied else "  [yellow](HEAD not applied)[/]"
     console.print(f"Applied commit: {applied}  HEAD: {head}{behind}  serial: {report.serial}")
     if report.dirty:
         console.print(f"[yellow]Uncommitted mission changes:[/] {escape(', '.join(report.dirty))}")

@@ -8,20 +8,21 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.commands.context import MissionContext
+from reconciler.plan.pipeline import matches_applied
 from reconciler.repo.source import MissionRepo
+from reconciler.tasks.lifecycle import ATTENTION
 from specs.errors import MCError
 from state.records import Event, PendingAction
 from state.store import StateReader
-
-ATTENTION_STATES = ("FAILED", "BLOCKED", "NEEDS_APPROVAL", "REVIEW")
 
 
 @dataclass(frozen=True)
 class StatusReport:
     mission: str | None
     mode: str | None
-    applied_commit: str | None
+    applied_commit: str | None  # the last commit that changed something
     head: str | None
+    head_applied: bool  # HEAD's desired state is the applied one, digest for digest
     serial: int
     tasks: dict[str, int]
     pending: list[PendingAction]
@@ -60,6 +61,7 @@ def status_with(r: StateReader, repo: MissionRepo) -> StatusReport:
         mode=mission.spec.get("mode") if mission else None,
         applied_commit=r.applied_commit(),
         head=head,
+        head_applied=head is not None and _head_applied(r, repo),
         serial=r.serial(),
         tasks=r.task_counts(),
         pending=r.pending(),
@@ -67,13 +69,23 @@ def status_with(r: StateReader, repo: MissionRepo) -> StatusReport:
         dirty=repo.dirty_paths() if head else [],
         attention=[
             {"task": t.name, "state": t.state, "reason": t.reason}
-            for t in r.tasks_in(ATTENTION_STATES, limit=20)
+            for t in r.tasks_in(sorted(ATTENTION), limit=20)
         ],
         overrides={
             k: {"value": v[0], "actor": v[1], "reason": v[2], "since": v[3]}
             for k, v in r.overrides().items()
         },
     )
+
+
+def _head_applied(r: StateReader, repo: MissionRepo) -> bool:
+    """A commit that changes no spec (a README, a revert, an empty commit) leaves HEAD applied,
+    although `mc apply` had nothing to record for it."""
+    try:
+        desired = repo.desired("HEAD", report_dirty=False)
+    except MCError:
+        return False  # HEAD does not parse, so it cannot have been applied
+    return matches_applied(desired, r.resource_digests())
 
 
 def status_to_json(report: StatusReport) -> dict[str, Any]:
@@ -83,6 +95,7 @@ def status_to_json(report: StatusReport) -> dict[str, Any]:
         "mode": report.mode,
         "applied_commit": report.applied_commit,
         "head": report.head,
+        "head_applied": report.head_applied,
         "state_serial": report.serial,
         "tasks": report.tasks,
         "agents": report.agents,
@@ -113,6 +126,7 @@ def status_from_json(data: dict[str, Any]) -> StatusReport:
         mode=data["mode"],
         applied_commit=data["applied_commit"],
         head=data["head"],
+        head_applied=data["head_applied"],
         serial=data["state_serial"],
         tasks=data["tasks"],
         pending=[
