@@ -1,26 +1,29 @@
-"""`mc serve`: reconcile on every commit and on the engine's own timers, in one process.
+"""`mc serve`: reconcile on every commit and on the engine's own timers, in one process; started
+by cli/serve.py and cli/bot.py.
 
 The loop owns the state file (DuckDB admits one writer); the dashboard reads it through
 cursors of the same database. A commit wakes the loop within milliseconds (watchfiles on
 .git); retries, deadlines and budget days wake it through the engine's timers; a periodic
 full resync catches drift. A bad commit never stops the loop: the last good desired state
-keeps running and the error is recorded.
+keeps running and the error is recorded. Nor does an exception from one reconcile, one engine
+tick or one bot request: it is recorded as a `reconcile.error` event and the loop carries on.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, assert_never
+from typing import Any, Literal, Protocol, TypeVar, assert_never
 
 from reconciler.commands.context import MissionContext
 from reconciler.commands.status import event_to_json, status_to_json, status_with
@@ -45,11 +48,16 @@ from state.store import State, StateReader
 
 ACTOR = "serve"
 GIT_TRIGGERS = ("HEAD", "packed-refs")
+ERROR_PAUSE_S = 1.0  # after a failed tick: a fault that repeats must not spin the loop
+Stage = Literal["reconcile", "tick", "request"]
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class ServeMetrics(Protocol):
     def observe_reconcile(self, seconds: float) -> None: ...
     def observe_commit_to_dispatch(self, seconds: float) -> None: ...
+    def count_reconcile_error(self, kind: str = "error") -> None: ...
 
 
 @dataclass
@@ -85,6 +93,7 @@ class ReconcileLoop:
         self._reader_root: Any = None
         self._detected_at: float | None = None
         self._reconcile_now = False
+        self._last_fault: tuple[str, str, str | None] | None = None  # (stage, reason, commit)
         self.requests = RequestQueue()
 
     # --- the dashboard's view -------------------------------------------------------------
@@ -155,6 +164,9 @@ class ReconcileLoop:
                 done.set_result(self._handle(request))
             except MCError as exc:
                 done.set_exception(exc)
+            except Exception as exc:  # the loop outlives a request it could not carry out
+                done.set_exception(exc)
+                self._fault("request", exc)
         if pending:
             self.engine.reload()
 
@@ -221,19 +233,23 @@ class ReconcileLoop:
 
     def run(self, stop: threading.Event) -> None:
         assert self.engine is not None
-        self.reconcile_head()
+        self._guarded("reconcile", self.reconcile_head)
         next_resync = time.monotonic() + self.resync_s
         while not stop.is_set():
-            self._run_requests()
+            self._guarded("request", self._run_requests)
             if self._commit_seen.is_set() or self._reconcile_now or time.monotonic() >= next_resync:
                 self._commit_seen.clear()
                 self._reconcile_now = False
-                self.reconcile_head()
+                self._guarded("reconcile", self.reconcile_head)
                 next_resync = time.monotonic() + self.resync_s
             if self.engine.world is None:
                 self.executor.wait(min(1.0, max(next_resync - time.monotonic(), 0.0)))
                 continue
-            report = self.engine.tick()
+            report = self._guarded("tick", self.engine.tick)
+            if report is None:
+                self._guarded("tick", self.engine.reload)  # drop a view the fault left half-done
+                self.executor.wait(ERROR_PAUSE_S)
+                continue
             if report.dispatched and self._detected_at is not None and self.metrics:
                 self.metrics.observe_commit_to_dispatch(time.monotonic() - self._detected_at)
                 self._detected_at = None
@@ -266,6 +282,7 @@ class ReconcileLoop:
         self.status.last_commit = desired.commit
         self.status.last_reconciled_at = now
         self.status.last_error = self.status.last_error_commit = None
+        self._last_fault = None
         self.status.reconciles += 1
         if self.metrics is not None:
             self.metrics.observe_reconcile(time.monotonic() - started)
@@ -279,10 +296,43 @@ class ReconcileLoop:
             return  # already reported; keep running the last good state
         self.status.last_error = "\n".join(exc.lines())
         self.status.last_error_commit = commit
+        if self.metrics is not None:
+            self.metrics.count_reconcile_error("spec")
         assert self.state is not None
         self.state.writer.append_events(
             [NewEvent(ACTOR, "reconcile.error", "Mission", {"errors": exc.lines()}, commit)], now
         )
+
+    def _guarded(self, stage: Stage, step: Callable[[], T]) -> T | None:
+        """Run one step of the loop; an exception is recorded, never the end of `mc serve`."""
+        try:
+            return step()
+        except Exception as exc:
+            self._fault(stage, exc)
+            return None
+
+    def _fault(self, stage: Stage, exc: Exception) -> None:
+        """Record an unexpected exception once per (stage, reason, HEAD) and keep serving."""
+        log.exception("mc serve: %s failed; carrying on", stage)
+        reason = f"{type(exc).__name__}: {exc}"
+        try:
+            commit: str | None = self.ctx.repo.resolve("HEAD")
+        except Exception:
+            commit = None
+        self.status.last_error = f"{stage} failed: {reason}"
+        self.status.last_error_commit = commit
+        if self.metrics is not None:
+            self.metrics.count_reconcile_error(stage)
+        if self._last_fault == (stage, reason, commit) or self.state is None:
+            return  # already recorded: a fault that repeats each tick is one event, not a flood
+        self._last_fault = (stage, reason, commit)
+        data = {"stage": stage, "reason": reason, "errors": [f"{stage} failed: {reason}"]}
+        try:
+            self.state.writer.append_events(
+                [NewEvent(ACTOR, "reconcile.error", "Mission", data, commit)], self.ctx.clock()
+            )
+        except Exception:  # the state itself is failing: the log line above is all we can do
+            log.exception("mc serve: could not record the %s failure", stage)
 
 
 def watch_git(repo_root: Path, loop: ReconcileLoop, stop: threading.Event) -> None:
