@@ -9,10 +9,8 @@ The state file is then closed and served read-only, or through cursors of one co
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
+import shutil
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -20,17 +18,22 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
+import pytest
+from helpers.agents import PY as PY
+from helpers.git import GIT_IDENTITY
+from helpers.mission_repo import GitRepo
 
 from api.app import create_app
-from reconciler.commands.context import MissionContext
-from reconciler.commands.plan_apply import Drive, apply_now
+from reconciler.commands.plan_apply import Drive
 from reconciler.engine.launch import Paths
 from reconciler.serve.metrics import Metrics
 from state.dashboard import DashboardReader
 from state.store import State, StateReader
 
-PY = sys.executable
+with warnings.catch_warnings():  # starlette's TestClient warns that httpx is deprecated for it
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
 SECRET_ENV = "MC_DASH_TEST_SECRET"
 SECRET_VALUE = "s3cr3t-value-never-shown-4711"
 XSS = "<script>alert(1)</script>"
@@ -39,31 +42,11 @@ PNG_1PX = (
     "wAAAABJRU5ErkJggg=="
 )
 
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Dashboard Tests",
-    "GIT_AUTHOR_EMAIL": "dashboard-tests@example.invalid",
-    "GIT_COMMITTER_NAME": "Dashboard Tests",
-    "GIT_COMMITTER_EMAIL": "dashboard-tests@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-}
-
-PRELUDE = """\
-import base64, json, os, sys
-from pathlib import Path
-
-TASK = json.loads(Path(os.environ["MC_TASK_JSON"]).read_text())
-OUT = Path(os.environ["MC_OUT_DIR"])
-
-
-def result(**fields):
-    Path(os.environ["MC_RESULT_JSON"]).write_text(json.dumps(fields))
-
-"""
-
 # Writes a markdown report, a PNG and an HTML file (which must never be served as HTML),
 # prints its secret (the runtime redacts it) and markup (the page escapes it).
 WRITER = f"""
+import base64
+
 print("writing <b>bold</b> for", TASK["task"])
 print("secret is", os.environ.get("SECRET_TOKEN"))
 OUT.mkdir(exist_ok=True)
@@ -83,40 +66,14 @@ result(status="failed", error="<img src=x onerror=alert(4)> exploded")
 """
 
 
-def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, **GIT_IDENTITY}
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=30
-    )
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
+def _agent(repo: GitRepo, name: str, code: str, **spec: Any) -> None:
+    repo.agent(name, **{"command": repo.agent_program(name, code), **spec})
 
 
-def doc(kind: str, name: str, spec: dict[str, Any], labels: dict[str, str] | None = None) -> str:
-    meta: dict[str, Any] = {"name": name}
-    if labels:
-        meta["labels"] = labels
-    return yaml.safe_dump(
-        {"apiVersion": "mc/v1", "kind": kind, "metadata": meta, "spec": spec}, sort_keys=False
-    )
-
-
-def _write(root: Path, rel: str, text: str) -> None:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
-def _agent(root: Path, name: str, code: str, **spec: Any) -> None:
-    _write(root, f"agents/{name}.py", PRELUDE + textwrap.dedent(code))
-    spec = {"command": [PY, f"{{repo}}/agents/{name}.py"], "timeout": "20s", **spec}
-    _write(root, f"agents/{name}.yaml", doc("Agent", name, spec))
-
-
-def _task(root: Path, name: str, labels: dict[str, str] | None = None, **spec: Any) -> None:
+def _task(repo: GitRepo, name: str, labels: dict[str, str] | None = None, **spec: Any) -> None:
     spec.setdefault("title", f"Task {name}")
     spec.setdefault("retry", {"max_attempts": 1})
-    _write(root, f"tasks/{name}.yaml", doc("Task", name, spec, labels))
+    repo.write_doc(f"tasks/{name}.yaml", "Task", name, spec, labels)
 
 
 @dataclass(frozen=True)
@@ -134,11 +91,11 @@ class Mission:
 
 def build_mission(root: Path) -> Mission:
     """Write, commit and apply the test mission; return once the work has settled."""
-    root.mkdir(parents=True)
-    git(root, "init", "-q")
-    _write(root, "mission.yaml", doc("Mission", "dash-tests", {"budget": {"daily_usd": 2}}))
+    repo = GitRepo(root)
+    repo.init()
+    repo.write_doc("mission.yaml", "Mission", "dash-tests", {"budget": {"daily_usd": 2}})
     _agent(
-        root,
+        repo,
         "writer",
         WRITER,
         role="Writes reports",
@@ -147,48 +104,41 @@ def build_mission(root: Path) -> Mission:
         concurrency=4,
         budget={"daily_usd": 5, "per_run_usd": 1},
     )
-    _agent(root, "breaker", BREAKER, role="Always fails", capabilities=["break"])
+    _agent(repo, "breaker", BREAKER, role="Always fails", capabilities=["break"])
     _task(
-        root,
+        repo,
         "write-report",
         {"area": "docs", "team": "blue"},
         agent="writer",
         title="Write the report",
         prompt="the quarterly report",
     )
-    _task(root, "xss-title", {"area": "docs"}, agent="writer", title=XSS, prompt=XSS)
-    _task(root, "broken", {"area": "ops"}, agent="breaker", title="Break things", prompt="go")
-    _task(root, "risky", agent="writer", title="Risky change", prompt="x", risk="HIGH")
+    _task(repo, "xss-title", {"area": "docs"}, agent="writer", title=XSS, prompt=XSS)
+    _task(repo, "broken", {"area": "ops"}, agent="breaker", title="Break things", prompt="go")
+    _task(repo, "risky", agent="writer", title="Risky change", prompt="x", risk="HIGH")
     steps = [
         {"id": "plan", "agent": "writer", "prompt": "Plan: {{ inputs.goal }}"},
         {"id": "build", "agent": "writer", "depends_on": ["plan"], "prompt": "build"},
         {"id": "docs", "agent": "writer", "depends_on": ["plan"], "prompt": "docs"},
         {"id": "ship", "agent": "writer", "depends_on": ["build", "docs"], "prompt": "ship"},
     ]
-    _write(
-        root,
-        "workflows/pipeline.yaml",
-        doc("Workflow", "pipeline", {"inputs": {"goal": {"required": True}}, "steps": steps}),
-    )
-    _write(
-        root,
-        "runs/demo-run.yaml",
-        doc("WorkflowRun", "demo-run", {"workflow": "pipeline", "inputs": {"goal": "ship it"}}),
-    )
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "the dashboard test mission")
-    apply_now(MissionContext.at(root), "test", lambda plan: True, Drive())
+    pipeline = {"inputs": {"goal": {"required": True}}, "steps": steps}
+    repo.write_doc("workflows/pipeline.yaml", "Workflow", "pipeline", pipeline)
+    run = {"workflow": "pipeline", "inputs": {"goal": "ship it"}}
+    repo.write_doc("runs/demo-run.yaml", "WorkflowRun", "demo-run", run)
+    repo.commit("the dashboard test mission")
+    repo.apply_now(Drive())
     # A changed agent command needs an approval (HIGH): it waits in `pending`.
     _agent(
-        root,
+        repo,
         "breaker",
         BREAKER,
         role="Always fails",
         capabilities=["break"],
         command=[PY, "{repo}/agents/breaker.py", "--v2"],
     )
-    git(root, "commit", "-q", "-am", "change the breaker's command")
-    apply_now(MissionContext.at(root), "test", lambda plan: True, Drive())
+    repo.commit("change the breaker's command")
+    repo.apply_now(Drive())
     return Mission(root)
 
 
@@ -201,8 +151,6 @@ def git_env() -> Iterator[None]:
 
 @contextmanager
 def _patched(values: dict[str, str], drop: tuple[str, ...]) -> Iterator[None]:
-    import pytest
-
     with pytest.MonkeyPatch.context() as mp:
         for key, value in values.items():
             mp.setenv(key, value)
@@ -285,3 +233,38 @@ def seed_tasks(path: Path, n: int, now: datetime) -> None:
                     [now - timedelta(seconds=i) for i in range(n)],
                 ],
             )
+
+
+# --- fixtures (exposed by conftest.py) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mission(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mission]:
+    """Applied by real agents: DONE tasks with drops, a FAILED one, a pending approval, a run."""
+    with git_env():
+        yield build_mission(tmp_path_factory.mktemp("dash") / "mission")
+
+
+@pytest.fixture(scope="session")
+def client(mission: Mission) -> Iterator[TestClient]:
+    """The dashboard over the closed state file, each request opening it read-only."""
+    with TestClient(make_app(mission, status=lambda: dict(SERVE_STATUS))) as c:
+        yield c
+
+
+@pytest.fixture
+def plain_client(mission: Mission) -> Iterator[TestClient]:
+    """The dashboard without serve-loop facts (as when served by something else)."""
+    with TestClient(make_app(mission)) as c:
+        yield c
+
+
+@pytest.fixture
+def state_copy(mission: Mission, tmp_path: Path) -> Path:
+    """A private copy of the applied state, for tests that write to it or grow it."""
+    target = tmp_path / "state.duckdb"
+    shutil.copy(mission.state_file, target)
+    wal = mission.state_file.with_name(mission.state_file.name + ".wal")
+    if wal.exists():
+        shutil.copy(wal, target.with_name(target.name + ".wal"))
+    return target

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers.git import git as git
 from helpers.mc import flat as flat
 from helpers.mc import run_mc
@@ -19,6 +20,7 @@ from helpers.mission_repo import GitRepo as GitRepo
 from helpers.yaml_docs import doc_text
 
 from reconciler.commands.context import utcnow
+from reconciler.commands.init import scaffold
 from reconciler.plan.apply import ApplyResult, apply_plan
 from reconciler.plan.build import build_plan
 from reconciler.plan.codec import plan_to_json
@@ -66,3 +68,22 @@ def agent_yaml(name: str, command: str = "[python3, agent.py]", extra: str = "")
 def task_yaml(name: str, agent: str = "summarizer", prompt: str = "Do it", extra: str = "") -> str:
     """A Task as text; `extra` is appended as written."""
     return doc_text("Task", name, f"title: {name}\nagent: {agent}\nprompt: {prompt}") + extra
+
+
+# --- fixtures (exposed by conftest.py) ---------------------------------------------------------
+
+
+@pytest.fixture
+def mission_repo(tmp_path: Path) -> GitRepo:
+    """The `mc init` starter repo (made in-process; `mc init` itself is tested end to end)."""
+    root = tmp_path / "mission"
+    scaffold(root)
+    return GitRepo(root)
+
+
+@pytest.fixture
+def applied_repo(mission_repo: GitRepo) -> GitRepo:
+    """The starter repo with its first apply done, so a state file exists."""
+    result = apply_head(mission_repo.root)
+    assert len(result.applied) == 3 and result.serial == 3
+    return mission_repo

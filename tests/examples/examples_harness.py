@@ -1,24 +1,33 @@
-"""Helpers for the example tests: copy an example into a fresh git repo, run the real `mc`."""
+"""Helpers for the example tests: copy an example into a fresh git repo, run the real `mc`,
+read what it left; stand-ins for LLM command-line tools.
+
+Git, the `mc` runner and the repo builders come from `helpers`; they are re-exported here for
+the tests that import them from this module.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from helpers.mc import flat as flat
+from helpers.mc import mc_json as mc_json
+from helpers.mc import mc_ok
+from helpers.mission_repo import copy_repo
+from helpers.mission_repo import files_under as files_under
+from helpers.mission_repo import make_repo as make_repo
 
 from reconciler.engine.launch import Paths
 from state.records import TaskRow
 from state.store import State
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-_SCRIPT = Path(sys.executable).with_name("mc")
-MC = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cli"]
-CLI_TIMEOUT_S = 120
 
 
 def mission_dirs() -> list[Path]:
@@ -26,66 +35,14 @@ def mission_dirs() -> list[Path]:
     return sorted(p.parent for p in EXAMPLES.glob("*/mission.yaml"))
 
 
-def git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=30
-    )
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
-
-
-def commit_all(root: Path, message: str) -> str:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", message)
-    return git(root, "rev-parse", "HEAD")
-
-
-def make_repo(files: dict[str, str | Path], root: Path) -> Path:
-    """A committed mission repo from {relative path: text, or a file to copy}."""
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, Path):
-            shutil.copyfile(content, path)
-        else:
-            path.write_text(content)
-    git(root, "init", "-q")
-    commit_all(root, "mission")
-    return root
-
-
 def copy_example(src: Path, root: Path) -> Path:
     """The example folder as a fresh, committed git repo (what a user would push)."""
-    shutil.copytree(src, root, ignore=shutil.ignore_patterns("__pycache__", ".mc"))
-    git(root, "init", "-q")
-    commit_all(root, f"{src.name} example")
-    return root
+    return copy_repo(src, root, f"{src.name} example")
 
 
-def mc(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
-    """Run the real CLI (stdin is not a terminal, as in CI); assert it succeeded."""
-    proc = run_mc(*args, cwd=cwd, env=env)
-    assert proc.returncode == 0, f"mc {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}"
-    return proc.stdout
-
-
-def run_mc(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*MC, *args],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=CLI_TIMEOUT_S,
-    )
-
-
-def mc_json(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Any:
-    return json.loads(mc(*args, "--json", cwd=cwd, env=env))
+def mc(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> str:
+    """Run the real CLI (stdin is not a terminal, as in CI); assert it succeeded; its stdout."""
+    return mc_ok(*args, cwd=cwd, env=env)
 
 
 def tasks(root: Path) -> dict[str, TaskRow]:
@@ -122,11 +79,6 @@ def runs_of(root: Path, task: str) -> list[dict[str, Any]]:
     """`mc runs TASK --json`, oldest attempt first."""
     found: list[dict[str, Any]] = mc_json("runs", task, cwd=root)
     return sorted(found, key=lambda r: r["attempt"])
-
-
-def flat(text: str) -> str:
-    """Whitespace-normalised text, so assertions do not depend on terminal width."""
-    return " ".join(text.split())
 
 
 # --- stand-ins for LLM command-line tools ----------------------------------------------------
@@ -168,7 +120,3 @@ spec:
   agent: {agent}
   retry: {{max_attempts: {max_attempts}, initial_interval: 100ms, jitter: 0}}
 """
-
-
-def files_under(top: Path) -> list[Path]:
-    return [p for p in top.rglob("*") if p.is_file() and not p.is_symlink()]

@@ -115,13 +115,7 @@ class GovRepo(GitRepo):
     def agent(self, name: str, version: str = "v1", **spec: Any) -> None:
         """A tiny agent; a different `version` changes its command (a HIGH change)."""
         spec.setdefault("command", [PY, "-c", AGENT_CODE, version])
-        spec.setdefault("timeout", "20s")
-        self.write_doc(f"agents/{name}.yaml", "Agent", name, spec)
-
-    def task(self, name: str, **spec: Any) -> None:
-        spec.setdefault("title", f"Task {name}")
-        spec.setdefault("retry", {"max_attempts": 1})
-        self.write_doc(f"tasks/{name}.yaml", "Task", name, spec)
+        super().agent(name, **spec)
 
     def commit(self, message: str = "edit", signer: Signer | None = None) -> str:
         """Commit every change, signed by `signer` (None: unsigned); the new HEAD."""

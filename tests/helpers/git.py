@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -58,3 +58,11 @@ def isolated_environ(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MC_", "GIT_"))}
     env.pop("FORCE_COLOR", None)
     return {**env, **GIT_IDENTITY, "GIT_CEILING_DIRECTORIES": str(home)}
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Git identity from the environment, no user/system git config, no git repo found above
+    this test's tmp_path, no stray MC_* settings (tests/conftest.py applies it to every test)."""
+    isolate(monkeypatch, tmp_path)
+    yield

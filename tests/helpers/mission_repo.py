@@ -58,10 +58,28 @@ class GitRepo:
     def remove(self, rel: str) -> None:
         (self.root / rel).unlink()
 
-    def write_doc(self, rel: str, kind: str, name: str, spec: dict[str, Any]) -> str:
+    def write_doc(
+        self,
+        rel: str,
+        kind: str,
+        name: str,
+        spec: dict[str, Any],
+        labels: dict[str, str] | None = None,
+    ) -> str:
         """One mission document as YAML at `rel`; returns `rel`."""
-        self.write(rel, doc(kind, name, spec))
+        self.write(rel, doc(kind, name, spec, labels))
         return rel
+
+    def agent(self, name: str, **spec: Any) -> None:
+        """An Agent document (a 20 s timeout unless `spec` says otherwise)."""
+        spec.setdefault("timeout", "20s")
+        self.write_doc(f"agents/{name}.yaml", "Agent", name, spec)
+
+    def task(self, name: str, **spec: Any) -> None:
+        """A Task document, titled after its name, tried once unless `spec` says otherwise."""
+        spec.setdefault("title", f"Task {name}")
+        spec.setdefault("retry", {"max_attempts": 1})
+        self.write_doc(f"tasks/{name}.yaml", "Task", name, spec)
 
     def agent_program(self, name: str, code: str, prelude: str = PRELUDE) -> list[str]:
         """Write agents/NAME.py (the prelude, then `code`); the command that runs it."""

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any
 
-T = TypeVar("T")
 POLL_S = 0.05
 
 
 def wait_until(
-    find: Callable[[], T | None],
+    find: Callable[[], Any],
     timeout: float = 15.0,
     what: str = "condition",
     context: Callable[[], str] | None = None,
-) -> T:
+) -> Any:
     """Poll `find` until it returns something truthy and return it; after `timeout` seconds,
-    fail naming `what` (and `context()`, what the test knew by then)."""
+    fail naming `what` (and `context()`, what the test knew by then).
+
+    Typed `Any`: tests find things with `and` chains (`(p := find()) and p.ok and p`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = find()

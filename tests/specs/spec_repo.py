@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from helpers.yaml_docs import doc_text as doc
+from helpers.yaml_docs import doc_text
 
 from specs.desired import Desired, build_desired
 from specs.errors import SpecError
 from specs.loader import ParsedDoc, parse_file
 from specs.locate import locate
+
+doc = doc_text  # the tests' name for it
 
 
 def agent(name: str, *capabilities: str) -> str:

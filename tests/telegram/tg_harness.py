@@ -97,14 +97,9 @@ class TgRepo(GitRepo):
         self.write_doc("mission.yaml", "Mission", "ops", spec)
 
     def agent(self, name: str, version: str = "v1", **spec: Any) -> None:
+        """A one-line agent; a different `version` changes its command (a HIGH change)."""
         spec.setdefault("command", [PY, "-c", AGENT_CODE, version])
-        spec.setdefault("timeout", "20s")
-        self.write_doc(f"agents/{name}.yaml", "Agent", name, spec)
-
-    def task(self, name: str, **spec: Any) -> None:
-        spec.setdefault("title", f"Task {name}")
-        spec.setdefault("retry", {"max_attempts": 1})
-        self.write_doc(f"tasks/{name}.yaml", "Task", name, spec)
+        super().agent(name, **spec)
 
     def commit(self, message: str = "edit", signer: Key | None = None) -> str:
         """Commit every change, signed with `signer`'s SSH key (None: unsigned); the new HEAD."""

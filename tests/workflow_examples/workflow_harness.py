@@ -1,4 +1,7 @@
-"""Helpers for the workflows-mission tests: a committed copy of the mission, the real `mc`."""
+"""Helpers for the workflows-mission tests: a committed copy of the mission, the real `mc`.
+
+The isolated environment, the `mc` command and the repo copy come from `helpers`.
+"""
 
 from __future__ import annotations
 
@@ -12,29 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+from helpers.git import isolated_environ
+from helpers.mc import MC
+from helpers.mission_repo import copy_repo
+
 from state.store import State
 
 MISSION = Path(__file__).resolve().parents[2] / "examples" / "workflows-mission"
 SAMPLE_APP = MISSION / "sample-app"
-_SCRIPT = Path(sys.executable).with_name("mc")
-MC = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cli"]
 TIMEOUT_S = 120
 RUNS = ("add-word-count", "fix-empty-average", "audit-textstats", "review-textstats")
-
-
-def isolated_env(home: Path) -> dict[str, str]:
-    """This process's environment with a fixed git identity, no git config, no MC_* settings."""
-    empty = home / "empty.gitconfig"
-    empty.write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MC_", "GIT_"))}
-    env.pop("FORCE_COLOR", None)
-    for who in ("AUTHOR", "COMMITTER"):
-        env[f"GIT_{who}_NAME"] = "Workflow Tests"
-        env[f"GIT_{who}_EMAIL"] = "workflow-tests@example.invalid"
-    env.update(
-        GIT_CONFIG_GLOBAL=str(empty), GIT_CONFIG_NOSYSTEM="1", GIT_CEILING_DIRECTORIES=str(home)
-    )
-    return env
 
 
 @dataclass(frozen=True)
@@ -91,12 +82,7 @@ class Mission:
 
 def copy_mission(root: Path, env: dict[str, str]) -> Mission:
     """The example as a fresh, committed git repo (what a user would push)."""
-    shutil.copytree(MISSION, root, ignore=shutil.ignore_patterns("__pycache__", ".mc"))
-    mission = Mission(root, env)
-    mission.git("init", "-q")
-    mission.git("add", "-A")
-    mission.git("commit", "-q", "-m", "workflows mission")
-    return mission
+    return Mission(copy_repo(MISSION, root, "workflows mission", env), env)
 
 
 def tree_digest(root: Path) -> str:
@@ -154,3 +140,28 @@ def run_agent(agent: str, task: dict[str, Any], workspace: Path) -> dict[str, An
     assert proc.returncode == 0, proc.stderr
     result: dict[str, Any] = json.loads((workspace / "result.json").read_text())
     return result
+
+
+# --- fixtures (exposed by conftest.py) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_digest() -> str:
+    """The sample app's digest before anything ran."""
+    return tree_digest(SAMPLE_APP)
+
+
+@pytest.fixture(scope="module")
+def applied(tmp_path_factory: pytest.TempPathFactory, sample_digest: str) -> Mission:
+    """The mission copied into a fresh git repo and applied: its four runs driven to the end."""
+    home = tmp_path_factory.mktemp("workflows")
+    mission = copy_mission(home / "mission", isolated_environ(home))
+    out = mission.mc("apply", "--auto-approve")
+    assert "Apply complete." in out, out
+    return mission
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Mission:
+    """A committed copy of the mission, not applied."""
+    return copy_mission(tmp_path / "mission", isolated_environ(tmp_path))

@@ -5,59 +5,38 @@ into a git repository under tmp_path, commits them with the git CLI, and drives 
 either in-process through `apply_now` (what `mc apply --auto-approve` calls) or through the
 installed `mc` script. Agents find the test's scratch folders next to the repo through
 MC_REPO: `flags/` (files a test creates to change an agent's mind) and `marks/` (files an
-agent writes to say when it ran).
+agent writes to say when it ran). Git, YAML, the `mc` runner, waiting and the repo builder
+come from `helpers` (re-exported here for the tests that import them from this module).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
+import pytest
+from helpers.agents import PRELUDE as BASE_PRELUDE
+from helpers.git import GIT_IDENTITY as GIT_IDENTITY
+from helpers.git import git as git
+from helpers.mc import MC as MC
+from helpers.mc import flat as flat
+from helpers.mission_repo import GitRepo
+from helpers.waiting import wait_for as wait_for
+from helpers.yaml_docs import doc as doc
 
-from reconciler.commands.context import MissionContext
-from reconciler.commands.plan_apply import Applied, Drive, apply_now
+from reconciler.commands.plan_apply import Applied, Drive
 from reconciler.tasks.workflow_runs import step_task_name
-from state.records import Event, RunRow, TaskRow, WorkflowRunRow
-from state.store import State
-
-PY = sys.executable
-_SCRIPT = Path(sys.executable).with_name("mc")
-MC = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cli"]
-CLI_TIMEOUT_S = 60
-
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Workflow Tests",
-    "GIT_AUTHOR_EMAIL": "workflow-tests@example.invalid",
-    "GIT_COMMITTER_NAME": "Workflow Tests",
-    "GIT_COMMITTER_EMAIL": "workflow-tests@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
+from state.records import RunRow, TaskRow, WorkflowRunRow
 
 # Every agent program starts with this: the files protocol and the test's scratch folders.
-PRELUDE = """\
-import json, os, sys, time
-from pathlib import Path
-
-TASK = json.loads(Path(os.environ["MC_TASK_JSON"]).read_text())
+PRELUDE = (
+    BASE_PRELUDE
+    + """
 SCRATCH = Path(os.environ["MC_REPO"]).parent
 FLAGS, MARKS = SCRATCH / "flags", SCRATCH / "marks"
 MARKS.mkdir(exist_ok=True)
 NAME = TASK["task"]
-
-
-def result(**fields):
-    Path(os.environ["MC_RESULT_JSON"]).write_text(json.dumps(fields))
-
-
 RUN_SEQ = Path(os.environ["MC_TASK_JSON"]).parent.name  # 1, 2, … per run of this task
 
 
@@ -67,6 +46,7 @@ def mark(label):
     tmp.replace(MARKS / f"{NAME}.{RUN_SEQ}.{label}")
 
 """
+)
 
 # Does its step: the output is the prompt it was given, plus a fixed key in `outputs`.
 WORKER = """
@@ -107,82 +87,45 @@ AGENTS = {"worker": WORKER, "verifier": VERIFIER, "flaky": FLAKY, "waiter": WAIT
 ONE_TRY = {"max_attempts": 1}
 
 
-def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, **GIT_IDENTITY}
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=30
-    )
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
-
-
-def doc(kind: str, name: str, spec: dict[str, Any]) -> str:
-    return yaml.safe_dump(
-        {"apiVersion": "mc/v1", "kind": kind, "metadata": {"name": name}, "spec": spec},
-        sort_keys=False,
-    )
-
-
 def step(sid: str, agent: str = "worker", **fields: Any) -> dict[str, Any]:
     """A workflow step; a failing step is not retried unless the test says so."""
     fields.setdefault("retry", ONE_TRY)
     return {"id": sid, "agent": agent, **fields}
 
 
-class WfRepo:
+class WfRepo(GitRepo):
     """A mission repo with the four standard agents, and the ways a test drives and reads it."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True)
+        super().__init__(root)
+        self.init()
         (root.parent / "flags").mkdir(exist_ok=True)
-        git(root, "init", "-q")
-        self.write("mission.yaml", doc("Mission", "workflow-tests", {}))
+        self.write_doc("mission.yaml", "Mission", "workflow-tests", {})
         for name, code in AGENTS.items():
-            self.write(f"agents/{name}.py", PRELUDE + textwrap.dedent(code))
             spec = {
                 "capabilities": [name],
-                "command": [PY, f"{{repo}}/agents/{name}.py"],
+                "command": self.agent_program(name, code, PRELUDE),
                 "concurrency": 4,
                 "timeout": "20s",
             }
-            self.write(f"agents/{name}.yaml", doc("Agent", name, spec))
+            self.write_doc(f"agents/{name}.yaml", "Agent", name, spec)
 
     # --- writing the desired state ---------------------------------------------------------
 
-    def write(self, rel: str, text: str) -> Path:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        return path
-
     def replace_in(self, rel: str, old: str, new: str) -> None:
-        text = (self.root / rel).read_text()
-        assert old in text, f"{old!r} not in {rel}"
-        self.write(rel, text.replace(old, new))
-
-    def remove(self, rel: str) -> None:
-        (self.root / rel).unlink()
+        self.replace(rel, old, new)
 
     def workflow(
         self, name: str, steps: list[dict[str, Any]], inputs: dict[str, Any] | None = None
     ) -> str:
-        rel = f"workflows/{name}.yaml"
-        self.write(rel, doc("Workflow", name, {"inputs": inputs or {}, "steps": steps}))
-        return rel
+        spec = {"inputs": inputs or {}, "steps": steps}
+        return self.write_doc(f"workflows/{name}.yaml", "Workflow", name, spec)
 
     def run(self, name: str, workflow: str, nonce: int = 0, **inputs: Any) -> str:
         spec: dict[str, Any] = {"workflow": workflow, "inputs": inputs}
         if nonce:
             spec["retry_nonce"] = nonce
-        rel = f"runs/{name}.yaml"
-        self.write(rel, doc("WorkflowRun", name, spec))
-        return rel
-
-    def commit(self, message: str = "edit") -> str:
-        git(self.root, "add", "-A")
-        git(self.root, "commit", "-q", "--allow-empty", "-m", message)
-        return git(self.root, "rev-parse", "HEAD")
+        return self.write_doc(f"runs/{name}.yaml", "WorkflowRun", name, spec)
 
     def flag(self, name: str) -> None:
         (self.root.parent / "flags" / name).write_text("go")
@@ -191,42 +134,12 @@ class WfRepo:
 
     def apply(self, drive: Drive | None = None) -> Applied:
         """`mc apply --auto-approve`, in-process: plan HEAD, apply, drive until settled."""
-        return apply_now(MissionContext.at(self.root), "test", lambda plan: True, drive or Drive())
-
-    def mc(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """The real CLI, as in CI: stdin not a terminal; wide enough that tables do not wrap."""
-        return subprocess.run(
-            [*MC, "-C", str(self.root), *args],
-            env={**os.environ, "COLUMNS": "250"},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=CLI_TIMEOUT_S,
-        )
-
-    def mc_json(self, *args: str) -> Any:
-        proc = self.mc(*args, "--json")
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
+        return self.apply_now(drive or Drive())
 
     # --- reading the observed state --------------------------------------------------------
 
-    @property
-    def state_file(self) -> Path:
-        return self.root / ".mc" / "state.duckdb"
-
-    @contextmanager
-    def state(self) -> Iterator[State]:
-        with State.open(self.state_file, write=False) as state:
-            yield state
-
     def step_row(self, run: str, sid: str) -> TaskRow:
-        name = step_task_name(run, sid)
-        with self.state() as state:
-            rows = state.reader.tasks([name])
-        assert rows, f"no task {name} in the state"
-        return rows[0]
+        return self.task_row(step_task_name(run, sid))
 
     def steps(self, run: str) -> dict[str, str]:
         """step id -> state, for every step task of the run."""
@@ -241,16 +154,11 @@ class WfRepo:
 
     def runs_of(self, run: str, sid: str) -> list[RunRow]:
         """The agent runs of one step, oldest first."""
-        with self.state() as state:
-            return list(reversed(state.reader.runs(task=step_task_name(run, sid))))
+        return self.runs(step_task_name(run, sid))
 
     def all_runs(self) -> list[RunRow]:
         with self.state() as state:
             return state.reader.runs(limit=10_000)
-
-    def events(self, kind: str) -> list[Event]:
-        with self.state() as state:
-            return [e for e in state.reader.events(limit=10_000) if e.kind == kind]
 
     def task_json(self, run: str, sid: str, attempt: int = -1) -> dict[str, Any]:
         """The task.json the step's agent was given on one of its runs (default: the last)."""
@@ -266,14 +174,7 @@ class WfRepo:
         return json.loads(path.read_text()) if path.exists() else None
 
 
-def wait_for(check: Callable[[], bool], within: float, what: str) -> None:
-    """Poll `check` until true; fail with `what` after `within` seconds (a hang guard only)."""
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def flat(text: str) -> str:
-    """Whitespace-normalised text, so assertions do not depend on terminal width."""
-    return " ".join(text.split())
+@pytest.fixture
+def repo(tmp_path: Path) -> WfRepo:
+    """A mission with the worker, verifier, flaky and waiter agents; nothing committed yet."""
+    return WfRepo(tmp_path / "mission")
