@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,38 +28,42 @@ DIRS = {"Agent": "agents", "Task": "tasks", "Workflow": "workflows", "WorkflowRu
 # --- documents as plain data --------------------------------------------------------------
 
 
-def doc(kind: str, name: str, spec: dict[str, Any], labels: dict[str, str] | None = None) -> dict:
+def doc(
+    kind: str, name: str, spec: dict[str, Any], labels: dict[str, str] | None = None
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, **({"labels": labels} if labels else {})}
     return {"apiVersion": "mc/v1", "kind": kind, "metadata": meta, "spec": spec}
 
 
 def mission(
     *approvers: str, rules: list[dict[str, Any]] | None = None, ttl: str = "24h", name: str = "m"
-) -> dict:
+) -> dict[str, Any]:
     people = [{"name": a} for a in approvers]
     policy = {"approval_ttl": ttl, "rules": rules or []}
     return doc("Mission", name, {"approvers": people, "policy": policy})
 
 
-def agent(name: str = "writer", command: tuple[str, ...] = ("python", "w.py"), **spec: Any) -> dict:
+def agent(
+    name: str = "writer", command: tuple[str, ...] = ("python", "w.py"), **spec: Any
+) -> dict[str, Any]:
     return doc("Agent", name, {"capabilities": ["write"], "command": list(command), **spec})
 
 
-def task(name: str = "draft", agent: str = "writer", **spec: Any) -> dict:
+def task(name: str = "draft", agent: str = "writer", **spec: Any) -> dict[str, Any]:
     return doc("Task", name, {"title": name.title(), "agent": agent, **spec})
 
 
-def workflow(name: str = "flow") -> dict:
+def workflow(name: str = "flow") -> dict[str, Any]:
     return doc("Workflow", name, {"steps": [{"id": "one", "agent": "writer"}]})
 
 
-def with_spec(d: dict, **changes: Any) -> dict:
+def with_spec(d: dict[str, Any], **changes: Any) -> dict[str, Any]:
     out = copy.deepcopy(d)
     out["spec"].update(changes)
     return out
 
 
-def parsed(docs: list[dict]) -> list[ParsedDoc]:
+def parsed(docs: list[dict[str, Any]]) -> list[ParsedDoc]:
     """Each document through the real loader, from YAML text, in the file it belongs in."""
     out: list[ParsedDoc] = []
     for d in docs:
@@ -70,11 +75,11 @@ def parsed(docs: list[dict]) -> list[ParsedDoc]:
     return out
 
 
-def desired_of(docs: list[dict], commit: str = "c" * 40) -> Desired:
+def desired_of(docs: list[dict[str, Any]], commit: str = "c" * 40) -> Desired:
     return build_desired(commit, parsed(docs), lambda path, index, loc: None)
 
 
-def applied_of(docs: list[dict]) -> dict[str, AppliedResource]:
+def applied_of(docs: list[dict[str, Any]]) -> dict[str, AppliedResource]:
     return {
         p.key: AppliedResource(
             p.kind, p.name, p.digest, 1, json.dumps(p.spec), json.dumps(p.labels), p.path, "a" * 40
@@ -84,9 +89,9 @@ def applied_of(docs: list[dict]) -> dict[str, AppliedResource]:
 
 
 def observed_of(
-    docs: list[dict] | None,
+    docs: list[dict[str, Any]] | None,
     task_states: dict[str, str] | None = None,
-    approvals: dict[str, tuple[GivenApproval, ...]] | None = None,
+    approvals: Mapping[str, tuple[GivenApproval, ...]] | None = None,
     serial: int = 7,
 ) -> Observed:
     return observed_from(
@@ -138,8 +143,8 @@ AGENT_EXEC = "default: agent command/env"
 @dataclass(frozen=True)
 class Case:
     name: str
-    desired: list[dict]
-    applied: list[dict] | None
+    desired: list[dict[str, Any]]
+    applied: list[dict[str, Any]] | None
     expected: list[tuple[str, str, str, str, str, str]]
     task_states: dict[str, str] = field(default_factory=dict)
 

@@ -12,6 +12,7 @@ from core_harness import GitRepo, task_yaml
 import reconciler.repo.source as source
 from reconciler.repo.source import MissionRepo, RepoError
 from specs.errors import SpecError
+from specs.loader import parse_file
 
 TASK = "tasks/summarize-readme.yaml"
 
@@ -79,7 +80,7 @@ def test_spec_files_outside_the_mission_dirs_are_not_read(mission_repo: GitRepo)
 def parse_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every path the source hands to the real parser."""
     calls: list[str] = []
-    real: Callable[..., Any] = source.parse_file
+    real: Callable[..., Any] = parse_file
 
     def spy(path: str, data: bytes) -> Any:
         calls.append(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from examples_harness import (
     AGENTS,
@@ -93,7 +94,7 @@ def stand_in(source: str, log: Path) -> str:
     return f"LOG = {str(log)!r}\n{source}"
 
 
-def calls(log: Path) -> list[dict]:
+def calls(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 

@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from examples_harness import (
@@ -41,7 +43,7 @@ def check_research_mission(root: Path) -> None:
 
     # The researcher read the four documents and kept dated, named sentences.
     assert found["research-topic"].output.startswith("Extracted ")
-    assert found["research-topic"].outputs["documents"][0] == "corpus/version-control.md"
+    assert (found["research-topic"].outputs or {})["documents"][0] == "corpus/version-control.md"
     facts = seen.drops["research-topic"]["facts.md"]
     assert "- [F2] Walter Tichy released the Revision Control System (RCS)" in facts
     assert "coined the term GitOps" in facts
@@ -71,7 +73,11 @@ def check_research_mission(root: Path) -> None:
     assert seen.runs == 4
 
 
-CHECKS = {"research-mission": check_research_mission}
+def _no_check(root: Path) -> None:
+    """Examples without checks of their own."""
+
+
+CHECKS: dict[str, Callable[[Path], None]] = {"research-mission": check_research_mission}
 
 
 @pytest.mark.parametrize("example", mission_dirs(), ids=lambda p: p.name)
@@ -93,7 +99,7 @@ def test_every_mission_example_validates_plans_and_applies(example: Path, tmp_pa
     for state in states.values():
         counts[state] = counts.get(state, 0) + 1
     assert mc_json("status", cwd=root)["tasks"] == counts
-    CHECKS.get(example.name, lambda root: None)(root)
+    CHECKS.get(example.name, _no_check)(root)
 
     # Applying the same commit again runs nothing more.
     runs = snapshot(root).runs
@@ -106,7 +112,9 @@ def test_every_mission_example_validates_plans_and_applies(example: Path, tmp_pa
 # --- the reviewer on its own: a doctored draft is rejected on the second read -------------
 
 
-def run_reviewer(tmp_path: Path, draft: str, facts: str, memory: dict, attempt: int) -> dict:
+def run_reviewer(
+    tmp_path: Path, draft: str, facts: str, memory: dict[str, Any], attempt: int
+) -> dict[str, Any]:
     ws = tmp_path / f"attempt-{attempt}"
     (ws / "out").mkdir(parents=True)
     files = {"draft.md": ws / "draft.md", "facts.md": ws / "facts.md"}
@@ -130,7 +138,7 @@ def run_reviewer(tmp_path: Path, draft: str, facts: str, memory: dict, attempt: 
     agent = RESEARCH / "agents" / "reviewer.py"
     proc = subprocess.run([sys.executable, str(agent)], env=env, capture_output=True, check=False)
     assert proc.returncode == 0, proc.stderr
-    result: dict = json.loads((ws / "result.json").read_text())
+    result: dict[str, Any] = json.loads((ws / "result.json").read_text())
     return result
 
 

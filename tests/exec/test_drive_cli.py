@@ -168,7 +168,7 @@ def test_logs_print_the_agents_output(repo: ExecRepo) -> None:
     assert "no run or task with runs named 'no-such-task'" in missing.stderr
 
 
-RUN_KEYS = {
+RUN_KEYS: dict[str, type | tuple[type, ...]] = {
     "id": str,
     "task": str,
     "attempt": int,

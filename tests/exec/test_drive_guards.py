@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -250,7 +250,9 @@ def test_the_mission_cap_spans_agents_and_a_new_day_resets_it(repo: ExecRepo) ->
     repo.task("x2", agent="right")
     repo.task("x3", agent="left", depends_on=["x1", "x2"])  # starts after both spent
     repo.commit()
-    yesterday = lambda: utcnow() - timedelta(days=1)  # noqa: E731
+
+    def yesterday() -> datetime:
+        return utcnow() - timedelta(days=1)
 
     repo.apply(clock=yesterday)
 

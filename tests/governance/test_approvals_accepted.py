@@ -4,6 +4,7 @@ content — and what they unlock (HIGH: one approver, RED: two distinct approver
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from governance_harness import GovRepo, Signer, doc, git
 
@@ -44,7 +45,7 @@ def test_ssh_signed_approval_lets_a_high_change_apply(repo: GovRepo, alice: Sign
     assert [e.data["approver"] for e in accepted] == ["alice"]
 
 
-def test_gpg_signed_approval_counts(tmp_path, alice: Signer, carol: Signer) -> None:
+def test_gpg_signed_approval_counts(tmp_path: Path, alice: Signer, carol: Signer) -> None:
     repo = GovRepo(tmp_path / "gpg-mission", [alice, carol])
     repo.agent("summarizer")
     _tofu(repo)
@@ -65,7 +66,7 @@ def test_gpg_signed_approval_counts(tmp_path, alice: Signer, carol: Signer) -> N
 
 
 def test_changing_approvers_is_red_and_needs_two_distinct_approvers(
-    tmp_path, alice: Signer, bob: Signer, carol: Signer, dave: Signer
+    tmp_path: Path, alice: Signer, bob: Signer, carol: Signer, dave: Signer
 ) -> None:
     repo = GovRepo(tmp_path / "red-mission", [alice, bob, carol])
     repo.agent("summarizer")

@@ -4,6 +4,7 @@ whose reason says why, and the action it was meant for stays pending."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from governance_harness import GovRepo, Signer, at, git
@@ -129,7 +130,7 @@ def test_approval_on_an_unmerged_branch_is_not_seen(waiting: GovRepo, alice: Sig
     assert waiting.action(HIGH).status == "apply"
 
 
-def test_expired_approval(tmp_path, alice: Signer, bob: Signer) -> None:
+def test_expired_approval(tmp_path: Path, alice: Signer, bob: Signer) -> None:
     repo = GovRepo(tmp_path / "ttl-mission", [alice, bob])
     repo.mission(policy={"approval_ttl": "1s"})
     repo.agent("summarizer")

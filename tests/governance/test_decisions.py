@@ -4,6 +4,7 @@ a changed spec voids earlier approvals, `mc explain`, `mc approvals --json`, `mc
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from governance_harness import GovRepo, Signer, git, run
@@ -111,7 +112,7 @@ def test_approve_without_a_signing_key_refuses_and_leaves_nothing(waiting: GovRe
     assert git(waiting.root, "status", "--porcelain") == ""
 
 
-def test_approve_with_a_broken_signing_key_leaves_nothing(waiting: GovRepo, tmp_path) -> None:
+def test_approve_with_a_broken_signing_key_leaves_nothing(waiting: GovRepo, tmp_path: Path) -> None:
     git(waiting.root, "config", "gpg.format", "ssh")
     git(waiting.root, "config", "user.signingkey", str(tmp_path / "missing.pub"))
     head = waiting.head()
