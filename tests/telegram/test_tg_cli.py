@@ -7,15 +7,11 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from bot_api_standin import BotApiStandIn, command_update
+from helpers.mc import MC
 from tg_harness import ALICE, CHAT, TOKEN, TOKEN_ENV, TgRepo, wait_until
-
-_SCRIPT = Path(sys.executable).with_name("mc")
-MC = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cli"]
 
 
 def _free_port() -> int:
