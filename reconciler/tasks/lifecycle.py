@@ -50,6 +50,9 @@ TERMINAL = frozenset({S.DONE, S.FAILED, S.CANCELED})  # nothing moves them but g
 SETTLED = frozenset({S.DONE, S.FAILED, S.CANCELED, S.BLOCKED, S.NEEDS_APPROVAL, S.REVIEW})
 ACTIVE = frozenset({S.ASSIGNED, S.IN_PROGRESS})
 ATTENTION = frozenset({S.FAILED, S.BLOCKED, S.NEEDS_APPROVAL, S.REVIEW})  # wait for a person
+STARTED = frozenset({S.ASSIGNED, S.IN_PROGRESS, S.REVIEW})  # deleting one stops an agent's work
+RETRYABLE = frozenset({S.FAILED, S.BLOCKED})  # stuck: `mc retry` or a changed spec requeues it
+AWAITING_APPROVAL = frozenset({S.NEEDS_APPROVAL, S.REVIEW})  # a person's approval moves it on
 
 
 class IllegalTransition(MCError):
