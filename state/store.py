@@ -194,11 +194,13 @@ class StateReader:
         return {r[0]: int(r[1]) for r in rows}
 
     def recent_outcomes(self, per_agent: int = 10) -> dict[str, list[tuple[str, datetime]]]:
-        """The last ended runs of each agent, newest first: (status, started_at)."""
+        """The last ended runs of each agent, newest first: (status, started_at). A verifier's
+        verdict on another step (error class `verdict`) is not a run that failed: left out."""
         rows = self.db.fetchall(
             "SELECT agent, status, started_at FROM (SELECT agent, status, started_at,"
             " row_number() OVER (PARTITION BY agent ORDER BY started_at DESC, id DESC) AS n"
-            " FROM runs WHERE ended_at IS NOT NULL) WHERE n <= ? ORDER BY agent, n",
+            " FROM runs WHERE ended_at IS NOT NULL AND coalesce(error_class, '') <> 'verdict')"
+            " WHERE n <= ? ORDER BY agent, n",
             [per_agent],
         )
         out: dict[str, list[tuple[str, datetime]]] = {}

@@ -1,9 +1,9 @@
-"""Batched writes of one reconcile step: each list is one statement, all in one transaction."""
+"""Write batches: what one engine tick or one apply decided, each list one statement, all in one
+transaction; built by engine/enact, plan/apply, plan/task_effects and commands."""
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +17,16 @@ from state.records import NewEvent
 
 def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One state change of a task, written as one event with its own reason and key."""
+
+    source: str
+    target: str
+    reason: str
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,18 +48,15 @@ class TaskWrite:
     commit: str | None = None
     feedback: str | None = None  # a verifier's feedback for the step it sends back
     rework: int | None = None
-    via: tuple[str, ...] = ()  # states passed through on the way, each with its own event
-    earlier: tuple[tuple[str, str, str], ...] = ()  # hops merged from writes before this one
+    earlier: tuple[Hop, ...] = ()  # transitions merged from writes before this one
 
-    def hops(self) -> list[tuple[str, str, str]]:
-        """(from, to, reason) of every state change this write stands for, in order."""
-        path = [self.source, *self.via, self.target]
-        if self.earlier:
-            path = [self.earlier[-1][1], *self.via, self.target]
-        return [*self.earlier, *((a, b, self.reason) for a, b in itertools.pairwise(path))]
+    def hops(self) -> list[Hop]:
+        """Every state change this write stands for, in order, each with its own key."""
+        source = self.earlier[-1].target if self.earlier else self.source
+        return [*self.earlier, Hop(source, self.target, self.reason, self.key)]
 
     def then(self, later: TaskWrite) -> TaskWrite:
-        """One write for two successive transitions of a task within one step."""
+        """One write for two successive transitions of a task within one batch."""
         merged = {
             f: getattr(later, f) if getattr(later, f) is not None else getattr(self, f)
             for f in (
@@ -139,7 +146,7 @@ class RunStatusWrite:
 
 @dataclass
 class WriteBatch:
-    """Everything one reconcile step decided; written by `write_batch` in one transaction."""
+    """Everything one tick or apply decided; written by `write_batch` in one transaction."""
 
     tasks: list[TaskWrite] = field(default_factory=list)
     run_starts: list[RunStart] = field(default_factory=list)
@@ -153,7 +160,7 @@ class WriteBatch:
     _task_index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def add_task(self, write: TaskWrite) -> None:
-        """Queue a transition; a second one for the same task in this step chains onto it
+        """Queue a transition; a second one for the same task in this batch chains onto it
         (one UPDATE per task: the batched statement cannot apply two to one row)."""
         index = self._task_index.get(write.name)
         if index is None:
@@ -182,17 +189,17 @@ def _cols(rows: Sequence[Any], *names: str) -> list[list[Any]]:
     return [[getattr(r, n) for r in rows] for n in names]
 
 
-def write_batch(db: Database, step: WriteBatch, now: datetime) -> list[str]:
-    """Write the step; return the task transitions actually applied (others were replays)."""
+def write_batch(db: Database, batch: WriteBatch, now: datetime) -> list[str]:
+    """Write the batch; return the task transitions actually applied (others were replays)."""
     applied: list[str] = []
     with db.transaction():
-        if step.run_starts:
+        if batch.run_starts:
             db.execute(
                 "INSERT INTO runs (id, task, attempt, agent, executor, state, owner_pid, workspace,"
                 " started_at) SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?),"
                 " 'LAUNCHING', unnest(?), unnest(?), unnest(?)",
                 _cols(
-                    step.run_starts,
+                    batch.run_starts,
                     "id",
                     "task",
                     "attempt",
@@ -203,35 +210,38 @@ def write_batch(db: Database, step: WriteBatch, now: datetime) -> list[str]:
                     "started_at",
                 ),
             )
-        if step.tasks:
-            applied = _write_tasks(db, step.tasks, now)
-        if step.run_updates:
-            _write_runs(db, step.run_updates)
-        if step.ledger:
+        if batch.tasks:
+            applied = _write_tasks(db, batch.tasks, now)
+        if batch.run_updates:
+            _write_runs(db, batch.run_updates)
+        if batch.ledger:
             db.execute(
                 "INSERT INTO ledger SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?),"
                 " unnest(?)",
-                _cols(step.ledger, "time", "day", "run_id", "agent", "task", "cost_usd"),
+                _cols(batch.ledger, "time", "day", "run_id", "agent", "task", "cost_usd"),
             )
-        if step.memory:
-            _write_memory(db, step.memory, now)
-        if step.drops:
+        if batch.memory:
+            _write_memory(db, batch.memory, now)
+        if batch.drops:
             db.execute(
                 "INSERT INTO drops SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?),"
                 " unnest(?), ?",
-                [*_cols(step.drops, "run_id", "task", "path", "sha256", "size", "media_type"), now],
+                [
+                    *_cols(batch.drops, "run_id", "task", "path", "sha256", "size", "media_type"),
+                    now,
+                ],
             )
-        if step.agents:
+        if batch.agents:
             db.execute(
                 "INSERT OR REPLACE INTO agents (name, status, reason, updated_at, digest)"
                 " SELECT unnest(?), unnest(?), unnest(?), ?, unnest(?)",
                 [
-                    *_cols(step.agents, "name", "status", "reason")[:3],
+                    *_cols(batch.agents, "name", "status", "reason")[:3],
                     now,
-                    [a.digest for a in step.agents],
+                    [a.digest for a in batch.agents],
                 ],
             )
-        if step.workflow_runs:
+        if batch.workflow_runs:
             db.execute(
                 "UPDATE workflow_runs SET status = v.status,"
                 " outputs = coalesce(v.outputs::JSON, workflow_runs.outputs), updated_at = ?"
@@ -239,8 +249,8 @@ def write_batch(db: Database, step: WriteBatch, now: datetime) -> list[str]:
                 " unnest(?::VARCHAR[]) AS outputs) v WHERE workflow_runs.name = v.name",
                 [
                     now,
-                    *_cols(step.workflow_runs, "name", "status"),
-                    [_json(r.outputs) for r in step.workflow_runs],
+                    *_cols(batch.workflow_runs, "name", "status"),
+                    [_json(r.outputs) for r in batch.workflow_runs],
                 ],
             )
         moved = set(applied)
@@ -249,13 +259,13 @@ def write_batch(db: Database, step: WriteBatch, now: datetime) -> list[str]:
                 t.actor,
                 "task.transition",
                 f"Task/{t.name}",
-                {"from": src, "to": dst, "reason": why, "key": t.key},
+                {"from": hop.source, "to": hop.target, "reason": hop.reason, "key": hop.key},
                 t.commit,
             )
-            for t in step.tasks
+            for t in batch.tasks
             if t.name in moved
-            for src, dst, why in t.hops()
-        ] + list(step.events)
+            for hop in t.hops()
+        ] + list(batch.events)
         if events:
             db.execute(
                 "INSERT INTO events (time, actor, kind, subject, data, commit)"

@@ -1,4 +1,5 @@
-"""Approval gates on work (pure): may a task be dispatched, and may a reviewed task be done?
+"""Approval gates on work (pure): are a task's approvals given? An input of the scheduler's
+views (engine/views.py), and of the telegram bot's list of what awaits a decision.
 
 A task is gated before dispatch by `approval: before`, by `risk: HIGH|RED`, or by a mission
 policy rule matching `action: dispatch`; `approval: after` gates completion (REVIEW). HIGH
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from reconciler.engine.mirror import TaskRec, World
 from reconciler.governance.approvals import tally
 from reconciler.governance.policy import Subject, matches
+from reconciler.tasks.lifecycle import TaskState
 from specs.fields import duration_seconds
 
 RANK = {"LOW": 0, "HIGH": 1, "RED": 2}
@@ -47,11 +49,20 @@ def dispatch_risk(world: World, task: TaskRec) -> tuple[str, str]:
     return risk, rule
 
 
+def gate_free(world: World, task: TaskRec) -> bool:
+    """True when no approval can ever be needed to dispatch this task: no `approval: before`,
+    no risk, no dispatch rule raising it (fixed until the mirror is reloaded, so cached)."""
+    if task.gate_free is None:
+        risk, _ = dispatch_risk(world, task)
+        task.gate_free = task.spec.approval != "before" and risk == "LOW"
+    return task.gate_free
+
+
 def gate(world: World, task: TaskRec, now: datetime) -> Gate:
     risk, rule = dispatch_risk(world, task)
     if risk == "DENY":
         return Gate(True, False, True, risk, rule)
-    if task.state == "REVIEW":
+    if task.state == TaskState.REVIEW:
         # git records commit times in whole seconds: an approval signed in the same second
         # the task entered REVIEW came after it, so compare at that resolution
         since = task.review_since.replace(microsecond=0) if task.review_since else None

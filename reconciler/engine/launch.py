@@ -1,4 +1,5 @@
-"""Turn a dispatch into a LaunchRequest: workspace, task.json, env with secrets resolved."""
+"""Turn a dispatch into a LaunchRequest (workspace, task.json, env with secrets resolved);
+called by engine/enact.py when it dispatches, and by engine/views.py to check secrets."""
 
 from __future__ import annotations
 

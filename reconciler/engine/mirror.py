@@ -1,4 +1,5 @@
-"""The engine's in-memory mirror of the state it drives, loaded once, kept in step with writes."""
+"""The engine's in-memory mirror of the state it drives: loaded by Engine.load, kept in line with
+the writes engine/enact makes; read by the scheduler's views and the telegram gate check."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from reconciler.governance.approvals import GivenApproval, accepted
+from reconciler.tasks.lifecycle import TaskState
 from reconciler.tasks.workflow_runs import StepRef, step_task_name, step_task_spec
 from specs.models import AgentSpec, MissionSpec, TaskSpec, WorkflowSpec, WorkflowStep
 from state.records import AppliedResource, DropRow, TaskRow
@@ -24,7 +26,7 @@ class TaskRec:
     name: str
     spec: TaskSpec
     digest: str
-    state: str
+    state: TaskState
     reason: str | None
     agent: str | None
     attempts: int
@@ -39,7 +41,8 @@ class TaskRec:
     rework: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     review_since: datetime | None = None  # when it entered REVIEW (approvals must be newer)
-    _gate_free: bool | None = field(default=None, repr=False)
+    run: str | None = None  # the run it is on while ASSIGNED or IN_PROGRESS
+    gate_free: bool | None = field(default=None, repr=False)  # approval_gates.gate_free caches
 
     @cached_property
     def requires(self) -> frozenset[str]:
@@ -49,15 +52,11 @@ class TaskRec:
     def depends_on(self) -> tuple[str, ...]:
         return tuple(self.spec.depends_on)
 
-    def gate_free(self, world: World) -> bool:
-        """True when no approval can ever be needed to dispatch this task: no `approval:
-        before`, no risk, no dispatch rule raising it (fixed until the world is reloaded)."""
-        if self._gate_free is None:
-            from reconciler.engine.approval_gates import dispatch_risk
-
-            risk, _ = dispatch_risk(world, self)
-            self._gate_free = self.spec.approval != "before" and risk == "LOW"
-        return self._gate_free
+    def as_dependency(self) -> TaskState:
+        """Its state as dependents see it: a failed step that may `continue` counts as done."""
+        if self.state == TaskState.FAILED and self.step is not None:
+            return TaskState.DONE if self.step.step.on_failure == "continue" else TaskState.FAILED
+        return self.state
 
 
 @dataclass
@@ -84,8 +83,8 @@ class InFlight:
     per_run_cap: Decimal | None
     pid: int | None = None
     proc_start: int | None = None
-    marked_running: bool = False
-    launched_at: float = 0.0  # time.monotonic() when spawned
+    started: bool = False  # its process started (and the task was told so)
+    stale: str | None = None  # why its task no longer wants it (deleted, canceled, …)
 
 
 @dataclass
@@ -121,14 +120,9 @@ class World:
     def mission_spent_today(self) -> Decimal:
         return sum((a.spent_today for a in self.agents.values()), Decimal(0))
 
-    def states(self) -> dict[str, str]:
+    def states(self) -> dict[str, TaskState]:
         """Task states as dependents see them: a failed step that may `continue` counts as done."""
-        return {
-            t.name: "DONE"
-            if t.state == "FAILED" and t.step is not None and t.step.step.on_failure == "continue"
-            else t.state
-            for t in self.tasks.values()
-        }
+        return {t.name: t.as_dependency() for t in self.tasks.values()}
 
     def roll_day(self, today: date) -> bool:
         """Budgets are per UTC day; a new day resets what was spent."""
@@ -168,7 +162,7 @@ def task_record(
         row.name,
         spec,
         digest,
-        row.state,
+        TaskState(row.state),
         row.reason,
         row.agent,
         row.attempts,
@@ -182,7 +176,7 @@ def task_record(
         row.feedback,
         row.rework,
         labels,
-        row.updated_at if row.state == "REVIEW" else None,
+        row.updated_at if row.state == TaskState.REVIEW else None,
     )
 
 
@@ -220,27 +214,7 @@ def load_world(reader: StateReader, today: date) -> World | None:
         rec = task_record(row, specs.get(row.name), step, run_res, counts.get(row.name, 0))
         if rec is not None:  # None: a deleted task's history
             tasks[row.name] = rec
-    overrides = reader.agent_status_rows()
-    spent = reader.spend_by_agent(today)
-    recent = reader.recent_outcomes(BREAKER_WINDOW)
-    agents: dict[str, AgentRec] = {}
-    for res in (r for r in resources.values() if r.kind == "Agent"):
-        spec = AgentSpec.model_validate(res.spec)
-        status: str = spec.status
-        reason: str | None = None
-        override = overrides.get(res.name)
-        since: datetime | None = None
-        if override is not None and override[2] == res.digest:
-            # still quarantined: keep the failures that tripped the breaker in view
-            status, reason = override[0], override[1]
-        elif override is not None:
-            since = override[3]  # a new spec lifted the quarantine: count failures afresh
-        agent = AgentRec(
-            res.name, spec, res.digest, status, reason, 0, spent.get(res.name, Decimal(0))
-        )
-        window = [s for s, started in recent.get(res.name, []) if since is None or started > since]
-        agent.recent.extend(s in FAILURE_STATUSES for s in reversed(window))
-        agents[res.name] = agent
+    agents = _agents(reader, [r for r in resources.values() if r.kind == "Agent"], today)
     mission = MissionSpec.model_validate(mission_res.spec)
     mode_override = effective_mode(reader.overrides(), mission.mode)
     if mode_override is not None:
@@ -261,3 +235,31 @@ def load_world(reader: StateReader, today: date) -> World | None:
         approvals=accepted(reader.approvals(status="accepted")),
         approvers=frozenset(a.name for a in mission.approvers),
     )
+
+
+def _agents(
+    reader: StateReader, resources: list[AppliedResource], today: date
+) -> dict[str, AgentRec]:
+    """Each agent with its effective status, today's spend and its loop-breaker window."""
+    overrides = reader.agent_status_rows()
+    spent = reader.spend_by_agent(today)
+    recent = reader.recent_outcomes(BREAKER_WINDOW)
+    agents: dict[str, AgentRec] = {}
+    for res in resources:
+        spec = AgentSpec.model_validate(res.spec)
+        status: str = spec.status
+        reason: str | None = None
+        override = overrides.get(res.name)
+        since: datetime | None = None
+        if override is not None and override[2] == res.digest:
+            # still quarantined: keep the failures that tripped the breaker in view
+            status, reason = override[0], override[1]
+        elif override is not None:
+            since = override[3]  # a new spec lifted the quarantine: count failures afresh
+        agent = AgentRec(
+            res.name, spec, res.digest, status, reason, 0, spent.get(res.name, Decimal(0))
+        )
+        window = [s for s, started in recent.get(res.name, []) if since is None or started > since]
+        agent.recent.extend(s in FAILURE_STATUSES for s in reversed(window))
+        agents[res.name] = agent
+    return agents

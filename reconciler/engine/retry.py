@@ -1,4 +1,5 @@
-"""Retry timing: a pure function of the policy, the attempt number and an injected random source."""
+"""Retry timing: a pure function of the policy, the attempt number and an injected random
+source; called by engine/outcome_rules.py when a run asks to be tried again."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What a finished run leaves behind besides its task's state: spend, memory, content drops."""
+"""What a finished run leaves behind besides its task's state: spend, memory, content drops;
+called by engine/enact.py when it records a run's end."""
 
 from __future__ import annotations
 

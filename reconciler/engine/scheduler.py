@@ -1,4 +1,9 @@
-"""The pure scheduler: which waiting tasks run now, on which agent, and which must wait and why."""
+"""The pure scheduler: may a waiting task be dispatched now, on which agent, or why must it wait.
+
+The one answer to "may this task be dispatched?": approvals (engine/approval_gates.py), secrets
+and budgets come in as fields of the views engine/views.py builds; Engine.tick calls it and
+engine/enact.py carries out the decisions it returns.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-FAILED_DEPENDENCY = ("FAILED", "CANCELED")
-BUDGET, DEPENDENCY, PAUSED = "budget", "dependency", "paused"
+from reconciler.tasks.lifecycle import GIVEN_UP, TaskState
+
+S = TaskState
+# A BLOCKED task's reason starts with its category: what may unblock it.
+BUDGET, DEPENDENCY, PAUSED, SECRET = "budget", "dependency", "paused", "secret"
 
 
 @dataclass(frozen=True, slots=True)
 class TaskView:
     name: str
-    state: str
+    state: TaskState
     reason: str | None
     agent: str | None
     requires: frozenset[str]
@@ -26,6 +34,7 @@ class TaskView:
     gated: bool = False  # needs an approval before dispatch
     approved: bool = False
     denied: bool = False
+    secrets_ready: bool = True  # every agent that could take it finds its secrets in mc's env
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +107,7 @@ Decision = Dispatch | Block | Unblock | AwaitApproval | Release | Deny | Complet
 
 def schedule(
     tasks: Iterable[TaskView],
-    states: Mapping[str, str],
+    states: Mapping[str, TaskState],
     agents: Mapping[str, AgentView],
     mission: MissionView,
     now: datetime,
@@ -114,7 +123,7 @@ def schedule(
         decision = _gate(task, states, agents, mission)
         if decision is not None:
             decisions.append(decision)
-        elif task.state == "INBOX" and _runnable(task, states, now):
+        elif task.state == S.INBOX and _runnable(task, states, now):
             ready.append(task)
     if mission.mode != "normal":
         return decisions
@@ -147,11 +156,14 @@ def schedule(
 
 
 def _gate(
-    task: TaskView, states: Mapping[str, str], agents: Mapping[str, AgentView], mission: MissionView
+    task: TaskView,
+    states: Mapping[str, TaskState],
+    agents: Mapping[str, AgentView],
+    mission: MissionView,
 ) -> Decision | None:
     """Moves in and out of BLOCKED / NEEDS_APPROVAL; None when nothing changes."""
-    failed = [d for d in task.depends_on if states.get(d) in FAILED_DEPENDENCY]
-    if task.state == "INBOX":
+    failed = [d for d in task.depends_on if states.get(d) in GIVEN_UP]
+    if task.state == S.INBOX:
         if failed:
             return Block(task.name, f"{DEPENDENCY}: {failed[0]} is {states[failed[0]]}")
         if task.gated and task.denied:
@@ -160,32 +172,34 @@ def _gate(
             return AwaitApproval(task.name)
         held = _unavailable(task, agents) if _deps_done(task, states) else None
         return Block(task.name, held) if held else None
-    if task.state == "NEEDS_APPROVAL":
+    if task.state == S.NEEDS_APPROVAL:
         if task.denied:
             return Deny(task.name)
         return Release(task.name) if task.approved else None
-    if task.state == "REVIEW":
+    if task.state == S.REVIEW:
         if task.denied:
             return Deny(task.name)
         return Complete(task.name) if task.approved else None
-    if task.state == "BLOCKED" and task.reason:
+    if task.state == S.BLOCKED and task.reason:
         if task.reason.startswith(DEPENDENCY) and not failed:
             return Unblock(task.name, "dependency recovered")
         if task.reason.startswith(BUDGET) and _budget_recovered(task, agents, mission):
             return Unblock(task.name, "budget available again")
         if task.reason.startswith(PAUSED) and _unavailable(task, agents) is None:
             return Unblock(task.name, "an agent is available again")
+        if task.reason.startswith(SECRET) and task.secrets_ready:
+            return Unblock(task.name, "secret available")
     return None
 
 
-def _deps_done(task: TaskView, states: Mapping[str, str]) -> bool:
-    return all(states.get(d) == "DONE" for d in task.depends_on)
+def _deps_done(task: TaskView, states: Mapping[str, TaskState]) -> bool:
+    return all(states.get(d) == S.DONE for d in task.depends_on)
 
 
-def _runnable(task: TaskView, states: Mapping[str, str], now: datetime) -> bool:
+def _runnable(task: TaskView, states: Mapping[str, TaskState], now: datetime) -> bool:
     if task.next_attempt_at is not None and task.next_attempt_at > now:
         return False
-    return all(states.get(d) == "DONE" for d in task.depends_on)
+    return _deps_done(task, states)
 
 
 def _candidates(task: TaskView, agents: Mapping[str, AgentView]) -> list[AgentView]:

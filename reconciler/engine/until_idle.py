@@ -1,4 +1,5 @@
-"""Drive the work until nothing more can happen without a person; used by `mc apply`."""
+"""Drive the work until nothing more can happen without a person; called by `mc apply`
+(commands/plan_apply.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from reconciler.engine.engine import Engine
 from reconciler.engine.launch import Paths
+from reconciler.engine.mirror import World
 from reconciler.repo.source import MissionRepo
 from reconciler.runtime.local import LocalExecutor
 from state.store import State
@@ -70,6 +72,23 @@ def converge(
         if interrupted or (engine.world is not None and engine.world.in_flight):
             engine.stop()
         executor.shutdown()
+    assert engine.world is not None
     return Converged(
-        engine.summary(), recovered, interrupted, ticks, state.db.statements - statements_before
+        summary(engine.world),
+        recovered,
+        interrupted,
+        ticks,
+        state.db.statements - statements_before,
     )
+
+
+def summary(world: World) -> dict[str, Any]:
+    """Tasks by state, runs still in flight and today's spend, for the closing report."""
+    counts: dict[str, int] = {}
+    for t in world.tasks.values():
+        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    return {
+        "tasks": counts,
+        "running": len(world.in_flight),
+        "spent_today": str(world.mission_spent_today),
+    }

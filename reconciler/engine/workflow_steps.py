@@ -1,16 +1,16 @@
-"""Workflow rules the engine applies to step tasks: prompts, `when`, verification, escalation."""
+"""Workflow rules for step tasks (pure over the mirror): prompts, `when`, a verifier's verdict,
+escalation, the workflow run's status. engine/enact.py asks and writes the answers."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from reconciler.engine.mirror import TaskRec, World
 from reconciler.engine.outcome_rules import Settlement
 from reconciler.runtime.types import Outcome
-from reconciler.tasks.lifecycle import transition
+from reconciler.tasks.lifecycle import TaskState
 from reconciler.tasks.workflow_runs import (
     TemplateFailure,
     render,
@@ -19,10 +19,8 @@ from reconciler.tasks.workflow_runs import (
     template_context,
     when_holds,
 )
-from state.records import NewEvent
-from state.write_batch import RunStatusWrite, TaskWrite, WriteBatch
 
-ACTOR = "reconciler"
+S = TaskState
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +38,7 @@ def context(world: World, task: TaskRec) -> dict[str, Any]:
     steps: dict[str, dict[str, Any]] = {}
     for s in run.spec.steps:
         rec = world.tasks.get(step_task_name(run.name, s.id))
-        if rec is None or rec.state != "DONE":
+        if rec is None or rec.state != S.DONE:
             continue
         steps[s.id] = {
             "output": rec.output,
@@ -62,113 +60,96 @@ def prepare(world: World, task: TaskRec) -> Prepared:
         return Prepared(fail=f"failed: {exc}")
 
 
-def judge(
-    world: World,
-    batch: WriteBatch,
-    task: TaskRec,
-    outcome: Outcome,
-    result: Settlement,
-    now: datetime,
-) -> Settlement:
+@dataclass(frozen=True, slots=True)
+class SendBack:
+    """A verifier's verdict: its verified step goes back to the queue with this feedback."""
+
+    verified: str  # the verified step's task
+    feedback: str
+    reason: str
+    round: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepJudgement:
+    """A step's settlement after the workflow rules, plus what else they ask for."""
+
+    settlement: Settlement
+    send_back: SendBack | None = None
+    escalation: str | None = None  # the reason, when the run's failure goes to a person
+
+
+def judge(world: World, task: TaskRec, outcome: Outcome, result: Settlement) -> StepJudgement:
     """Adjust a step's settlement: verifiers send work back; exhausted failures escalate."""
     if task.step is None:
-        return result
+        return StepJudgement(result)
     spec = task.step.step
     if spec.verifies is not None and outcome.status == "retry":
-        return _rework(world, batch, task, outcome, result, now)
-    if result.target == "FAILED" and spec.on_failure == "escalate":
-        return _escalate(batch, task, result.reason)
-    return result
+        return _rework(world, task, outcome, result)
+    if result.target == S.FAILED and spec.on_failure == "escalate":
+        return _escalate(task, result.reason)
+    return StepJudgement(result)
 
 
-def _rework(
-    world: World,
-    batch: WriteBatch,
-    task: TaskRec,
-    outcome: Outcome,
-    result: Settlement,
-    now: datetime,
-) -> Settlement:
+def _rework(world: World, task: TaskRec, outcome: Outcome, result: Settlement) -> StepJudgement:
+    """A verifier's `retry` is a verdict on the verified step, not a failure of the verifier:
+    the verifier waits (its try not counted), the verified step is queued again."""
     assert task.step is not None
     spec = task.step.step
     verifies = spec.verifies
     assert verifies is not None
     feedback = outcome.error or (str(outcome.output) if outcome.output else "rework requested")
     verified = world.tasks.get(step_task_name(task.step.run, verifies))
-    if task.rework >= spec.max_rework or verified is None or verified.state != "DONE":
-        return _escalate(batch, task, f"rework limit ({spec.max_rework}) reached: {feedback}")
-    why = f"sent back by {spec.id} for rework ({task.rework + 1}/{spec.max_rework}): {feedback}"
-    t = transition(verified.name, "DONE", "INBOX", ACTOR, why, outcome.run_id)
-    batch.add_task(
-        TaskWrite(
-            verified.name, t.source, t.target, t.key, ACTOR, why, attempts=0, feedback=feedback
-        )
+    if task.rework >= spec.max_rework or verified is None or verified.state != S.DONE:
+        return _escalate(task, f"rework limit ({spec.max_rework}) reached: {feedback}")
+    round_ = task.rework + 1
+    why = f"sent back by {spec.id} for rework ({round_}/{spec.max_rework}): {feedback}"
+    reason = f"waiting for rework of {verifies} ({round_}/{spec.max_rework})"
+    settlement = dataclasses.replace(
+        result,
+        target=S.INBOX,
+        reason=reason,
+        attempts=result.attempts - 1,
+        next_attempt_at=None,
+        error_class="verdict",
     )
-    verified.state, verified.reason, verified.attempts = "INBOX", why, 0
-    verified.feedback = feedback
-    batch.events.append(
-        NewEvent(
-            ACTOR,
-            "workflow.rework",
-            f"Task/{verified.name}",
-            {"verifier": task.name, "feedback": feedback, "round": task.rework + 1},
-        )
-    )
-    task.rework += 1
-    reason = f"waiting for rework of {spec.verifies} ({task.rework}/{spec.max_rework})"
-    return dataclasses.replace(
-        result, target="INBOX", reason=reason, attempts=result.attempts - 1, next_attempt_at=None
-    )
+    return StepJudgement(settlement, SendBack(verified.name, feedback, why, round_))
 
 
-def _escalate(batch: WriteBatch, task: TaskRec, reason: str) -> Settlement:
-    assert task.step is not None
+def _escalate(task: TaskRec, reason: str) -> StepJudgement:
     why = f"escalated: {reason.removeprefix('failed: ')}"
-    batch.events.append(
-        NewEvent(
-            ACTOR,
-            "escalation",
-            f"Task/{task.name}",
-            {"run": task.step.run, "step": task.step.step.id, "reason": why},
-        )
+    return StepJudgement(
+        Settlement(S.BLOCKED, why, task.attempts, task.abandoned, None, "permanent"),
+        escalation=why,
     )
-    return Settlement("BLOCKED", why, task.attempts, task.abandoned, None, "permanent")
 
 
-def run_updates(world: World, batch: WriteBatch) -> None:
-    """Write each run's status when its steps moved it; outputs once it succeeded."""
+@dataclass(frozen=True, slots=True)
+class RunStatusChange:
+    """A workflow run whose status its steps moved; outputs once it succeeded."""
+
+    run: str
+    status: str
+    previous: str
+    outputs: dict[str, Any] | None
+
+
+def run_status_changes(world: World) -> list[RunStatusChange]:
+    """Workflow runs whose steps moved them to another status. A run that has started never
+    reads as PENDING again (a step requeued for a retry is still the run at work)."""
+    changes = []
     for run in world.runs.values():
         if run.status == "CANCELED":
             continue
-        states = [world.tasks[n].state for n in run.step_names() if n in world.tasks]
-        status = run_status(
-            [_effective(world, n, s) for n, s in zip(run.step_names(), states, strict=False)]
-        )
+        names = [n for n in run.step_names() if n in world.tasks]
+        status = run_status([world.tasks[n].as_dependency() for n in names])
+        if status == "PENDING" and run.status != "PENDING":
+            status = "RUNNING"
         if status == run.status:
             continue
         outputs = _outputs(world, run.name) if status == "SUCCEEDED" else None
-        batch.workflow_runs.append(RunStatusWrite(run.name, status, outputs))
-        batch.events.append(
-            NewEvent(
-                ACTOR,
-                f"workflow_run.{status.lower()}",
-                f"WorkflowRun/{run.name}",
-                {"from": run.status},
-            )
-        )
-        run.status = status
-
-
-def _effective(world: World, name: str, state: str) -> str:
-    rec = world.tasks.get(name)
-    if (
-        state == "FAILED"
-        and rec is not None
-        and rec.step
-        and rec.step.step.on_failure == "continue"
-    ):
-        return "DONE"
-    return state
+        changes.append(RunStatusChange(run.name, status, run.status, outputs))
+    return changes
 
 
 def _outputs(world: World, run_name: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The closed union of plan actions and the Plan; matched by planner, codec, renderer, applier."""
+"""The closed set of plan actions and the Plan holding them; planner, renderer, codec and applier
+match on this union."""
 
 from __future__ import annotations
 

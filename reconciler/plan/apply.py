@@ -1,4 +1,4 @@
-"""Apply a reviewed plan in one transaction; called via plan/pipeline.py (mc apply, serve)."""
+"""Apply a reviewed plan to the state in one transaction; called by `mc apply`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from specs.desired import Desired
 from specs.errors import MCError
 from state.records import ApprovalRow, NewEvent
 from state.store import PendingWrite, ResourceWrite, State
+
+TERMINAL_TASK_STATES = frozenset({"DONE", "FAILED", "CANCELED"})
 
 
 class StalePlan(MCError):

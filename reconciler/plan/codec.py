@@ -1,4 +1,5 @@
-"""The plan's one JSON shape and its digest; used by the planner, mc plan/apply and serve."""
+"""The plan's one JSON shape (saved plan files, `--json`, serve's API) and the digest over it;
+called by the planner (sealing), `mc plan`/`mc apply` and the serve loop."""
 
 from __future__ import annotations
 

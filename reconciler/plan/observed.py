@@ -1,4 +1,4 @@
-"""The observed-state snapshot the pure planner reads, built by plan/pipeline.py."""
+"""A snapshot of the observed state that the pure planner reads (built from a StateReader)."""
 
 from __future__ import annotations
 

@@ -189,6 +189,20 @@ def files_verdict(fin: Finished) -> AgentReport:
     return _from_result(res, res.status, one_line(reason))
 
 
+def left_result(paths: WorkspacePaths, result_cap_bytes: int) -> AgentReport | None:
+    """The `files` protocol for a run whose exit nobody saw (its reconciler died): a complete,
+    valid result.json is the agent's deliberate statement and is kept as written; anything
+    else (missing, cut short, not the schema) is None — the run counts as abandoned."""
+    fin = Finished(0, paths, 0, False, result_cap_bytes)
+    res = _read_result_file(fin)
+    if res is None or isinstance(res, str):
+        return None
+    error = (
+        res.error if res.status == "done" else one_line(res.error or f"agent reported {res.status}")
+    )
+    return _from_result(res, res.status, error)
+
+
 def _stdout_text(fin: Finished) -> str:
     try:
         with fin.paths.stdout_log.open("rb") as f:

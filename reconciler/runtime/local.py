@@ -368,7 +368,7 @@ class LocalExecutor:
         seen = (info.st_mtime_ns, info.st_size)
         if seen != run.cost_seen:
             run.cost_seen = seen
-            run.cost = max(run.cost, _parse_cost(run.paths))
+            run.cost = max(run.cost, parse_cost(run.paths))
         return run.cost
 
     # -- cancel / shutdown ----------------------------------------------------------------
@@ -419,10 +419,10 @@ class LocalExecutor:
 
     def _outcome(self, run: _Run) -> Outcome:
         """Combine the adapter's report with the executor's own knowledge (stops, caps)."""
-        run.cost = max(run.cost, _parse_cost(run.paths))
+        run.cost = max(run.cost, parse_cost(run.paths))
         report = self._verdict(run)
         cost = max(report.cost_usd, run.cost)
-        report = _apply_cap(replace(report, cost_usd=cost), run.req.per_run_cap_usd)
+        report = apply_cap(replace(report, cost_usd=cost), run.req.per_run_cap_usd)
         return Outcome(
             run_id=run.handle.run_id,
             status=report.status,
@@ -464,7 +464,7 @@ def _await_exit(pid: int, leader_done: Callable[[], None]) -> None:
     leader_done()
 
 
-def _parse_cost(paths: WorkspacePaths) -> Decimal:
+def parse_cost(paths: WorkspacePaths) -> Decimal:
     """cost_usd from the agent's running cost.json; 0 if absent or unreadable."""
     read = read_capped(paths.cost_json, _COST_FILE_CAP)
     if read.kind != "ok":
@@ -477,7 +477,7 @@ def _parse_cost(paths: WorkspacePaths) -> Decimal:
     return cost if cost.is_finite() and cost >= 0 else Decimal(0)
 
 
-def _apply_cap(report: AgentReport, cap: Decimal | None) -> AgentReport:
+def apply_cap(report: AgentReport, cap: Decimal | None) -> AgentReport:
     """A final cost above the per-run cap fails the run permanently (the cost is kept)."""
     if cap is None or report.cost_usd <= cap or report.status in ("canceled", "failed"):
         return report

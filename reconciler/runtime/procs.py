@@ -150,9 +150,11 @@ def kill_process_group(pid: int, start_time: int, grace_s: float) -> bool:
     return True
 
 
-def kill_by_run_id(run_id: str) -> None:
-    """A run recorded LAUNCHING has no pid yet: find its process by the MC_RUN_ID it was given."""
+def kill_by_run_id(run_id: str) -> bool:
+    """A run recorded LAUNCHING has no pid yet: find its process by the MC_RUN_ID it was given.
+    True if live processes of the run were found (and killed)."""
     needle = f"MC_RUN_ID={run_id}".encode()
+    found = False
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -164,4 +166,5 @@ def kill_by_run_id(run_id: str) -> None:
             continue
         start = process_start_time(int(entry))
         if start is not None:
-            kill_process_group(int(entry), start, grace_s=2.0)
+            found = kill_process_group(int(entry), start, grace_s=2.0) or found
+    return found

@@ -1,4 +1,5 @@
-"""The `mc serve` loop: reconcile on commits and timers; started by cli/serve.py and cli/bot.py.
+"""`mc serve`: reconcile on every commit and on the engine's own timers, in one process; started
+by cli/serve.py and cli/bot.py.
 
 The loop owns the state file (DuckDB admits one writer); the dashboard reads it through
 cursors of the same database. A commit wakes the loop within milliseconds (watchfiles on
@@ -216,7 +217,6 @@ class ReconcileLoop:
                 if res is None:
                     raise MCError(f"unknown agent {agent!r}")
                 writer.record_quarantine(agent, reason, res.digest, actor, now)
-                self.engine.quarantine_runs(agent, reason)
                 return f"agent {agent} quarantined"
             case RecordEvents(events=events):
                 writer.append_events(list(events), now)

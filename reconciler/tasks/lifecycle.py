@@ -1,4 +1,5 @@
-"""The task state machine: one transition table, enforced here and nowhere else."""
+"""The task state machine: one transition table and the named groups of states; every module
+that moves a task (plan/task_effects, engine/enact, engine/recovery, commands) calls it."""
 
 from __future__ import annotations
 
@@ -53,6 +54,11 @@ ATTENTION = frozenset({S.FAILED, S.BLOCKED, S.NEEDS_APPROVAL, S.REVIEW})  # wait
 STARTED = frozenset({S.ASSIGNED, S.IN_PROGRESS, S.REVIEW})  # deleting one stops an agent's work
 RETRYABLE = frozenset({S.FAILED, S.BLOCKED})  # stuck: `mc retry` or a changed spec requeues it
 AWAITING_APPROVAL = frozenset({S.NEEDS_APPROVAL, S.REVIEW})  # a person's approval moves it on
+# the scheduler looks at these: each may move on its own (dispatch, approval, unblock)
+WAITING = frozenset({S.INBOX, S.BLOCKED, S.NEEDS_APPROVAL, S.REVIEW})
+GIVEN_UP = frozenset({S.FAILED, S.CANCELED})  # a dependency here blocks its dependents
+# what a run's outcome may carry into the task (its output, outputs)
+PRODUCED = frozenset({S.DONE, S.REVIEW})
 
 
 class IllegalTransition(MCError):

@@ -1,4 +1,5 @@
-"""Workflow runs as step tasks: instantiate, render prompts, judge `when`, derive run status."""
+"""Workflow runs as step tasks (pure): instantiate, render prompts, judge `when`, derive a
+workflow run's status; used by plan/task_effects, engine/workflow_steps and commands."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.tasks.lifecycle import ACTIVE, TaskState
 from specs.models import RetryPolicy, TaskSpec, WorkflowSpec, WorkflowStep
+
+S = TaskState
 
 RUN_STATUSES = (
     "PENDING",
@@ -104,20 +108,20 @@ def when_holds(expression: str, context: Mapping[str, Any]) -> bool:
         raise TemplateFailure(f"`when` failed: {exc}") from None
 
 
-def run_status(states: Sequence[str], canceled: bool = False) -> str:
+def run_status(states: Sequence[TaskState], canceled: bool = False) -> str:
     """A run's status from its steps' states (a step that `continue`s counts as done)."""
     if canceled:
         return "CANCELED"
-    if states and all(s == "DONE" for s in states):
+    if states and all(s == S.DONE for s in states):
         return "SUCCEEDED"
-    if any(s == "FAILED" for s in states):
+    if S.FAILED in states:
         return "FAILED"
-    if any(s in ("ASSIGNED", "IN_PROGRESS") for s in states):
+    if any(s in ACTIVE for s in states):
         return "RUNNING"
-    if any(s in ("NEEDS_APPROVAL", "REVIEW") for s in states):
+    if any(s in (S.NEEDS_APPROVAL, S.REVIEW) for s in states):
         return "NEEDS_APPROVAL"
-    if any(s == "BLOCKED" for s in states):
+    if S.BLOCKED in states:
         return "BLOCKED"
-    if any(s == "CANCELED" for s in states):
+    if S.CANCELED in states:
         return "CANCELED"
-    return "RUNNING" if any(s == "DONE" for s in states) else "PENDING"
+    return "RUNNING" if S.DONE in states else "PENDING"

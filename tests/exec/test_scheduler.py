@@ -25,6 +25,7 @@ from reconciler.engine.scheduler import (
     Unblock,
     schedule,
 )
+from reconciler.tasks.lifecycle import TaskState
 from specs.models import RetryPolicy
 
 NOW = datetime(2026, 11, 23, 12, 0, 0)
@@ -63,7 +64,8 @@ def run(
     mission: MissionView | None = None,
     states: dict[str, str] | None = None,
 ) -> list[Decision]:
-    every = {t.name: t.state for t in tasks} | (states or {})
+    every = {t.name: TaskState(t.state) for t in tasks}
+    every |= {name: TaskState(state) for name, state in (states or {}).items()}
     return schedule(tasks, every, agent_views or agents(agent()), mission or MissionView(), NOW)
 
 

@@ -11,6 +11,7 @@ import pytest
 from reconciler.engine.outcome_rules import ABANDON_LIMIT, Settlement, settle
 from reconciler.engine.retry import next_attempt_at
 from reconciler.runtime.types import Outcome, OutcomeStatus
+from reconciler.tasks.lifecycle import TaskState
 from specs.models import TaskSpec
 
 NOW = datetime(2026, 11, 23, 12, 0, 0)
@@ -49,7 +50,7 @@ def run(
 
 def test_done_is_done() -> None:
     s = run("done", error=None, exit_code=0)
-    assert s == Settlement("DONE", "done", 1, 0)
+    assert s == Settlement(TaskState.DONE, "done", 1, 0)
 
 
 def test_done_under_approval_after_waits_for_review() -> None:

@@ -1,0 +1,54 @@
+"""What a run left behind when nobody watched it end (its reconciler died): its result.json,
+read at the same boundary as a watched run's. Called by engine/recovery.py on restart."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+from .adapters import left_result
+from .local import apply_cap, parse_cost
+from .types import AgentProtocol, Outcome
+from .workspace import WorkspacePaths, collect_drops, redact_text
+
+RESULT_CAP_BYTES = 10 * 1024 * 1024  # as LaunchRequest.result_cap_bytes
+
+
+def left_outcome(
+    run_id: str,
+    workspace: Path,
+    protocol: AgentProtocol,
+    per_run_cap: Decimal | None,
+    secrets: Sequence[str],
+    started_at: float,
+) -> Outcome | None:
+    """The outcome the agent itself reported (files protocol), or None when it left no
+    complete, valid result.json (then the run was really cut short: it is abandoned)."""
+    if protocol != "files":
+        return None  # stdout and claude-code need the exit code to judge their output
+    paths = WorkspacePaths(workspace.absolute())
+    report = left_result(paths, RESULT_CAP_BYTES)
+    if report is None:
+        return None
+    report = apply_cap(
+        replace(report, cost_usd=max(report.cost_usd, parse_cost(paths))), per_run_cap
+    )
+    return Outcome(
+        run_id=run_id,
+        status=report.status,
+        error=redact_text(report.error, [s.encode() for s in secrets if s]),
+        exit_code=None,
+        output=report.output,
+        outputs=report.outputs,
+        cost_usd=report.cost_usd,
+        tokens=report.tokens,
+        memory=report.memory,
+        drops=collect_drops(paths.out_dir),
+        stdout_path=paths.stdout_log,
+        stderr_path=paths.stderr_log,
+        started_at=started_at,
+        ended_at=time.time(),
+    )
