@@ -1,4 +1,4 @@
-"""Operations behind `mc approve`, `mc approvals` and `mc explain`."""
+"""`mc approve`, `mc approvals` and `mc explain`; called by cli/governance.py."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import yaml
 from reconciler.commands.context import MissionContext
 from reconciler.plan.actions import PlannedAction
 from reconciler.plan.pipeline import plan_commit
+from reconciler.tasks.lifecycle import AWAITING_APPROVAL
 from specs.errors import MCError
 from specs.fields import NAME_PATTERN
 from state.records import ApprovalRow, PendingAction
@@ -124,7 +125,7 @@ def approvals(ctx: MissionContext) -> ApprovalsReport:
         waiting = [
             {"task": t.name, "state": t.state, "reason": t.reason}
             for t in r.tasks()
-            if t.state in ("NEEDS_APPROVAL", "REVIEW")
+            if t.state in AWAITING_APPROVAL
         ]
         return ApprovalsReport(r.pending(), waiting, r.approvals())
 

@@ -1,5 +1,4 @@
-"""The mission repo a command points at, where its state lives, and its clock; built by
-`cli/` (and `mc serve`) and handed to every command in this package."""
+"""The repo a command points at, its state and clock; built by cli/, used by every command."""
 
 from __future__ import annotations
 

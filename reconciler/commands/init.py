@@ -1,4 +1,4 @@
-"""`mc init`: write a small, working mission repo and commit it."""
+"""`mc init`: write a small, working mission repo and commit it; called by cli/main.py."""
 
 from __future__ import annotations
 

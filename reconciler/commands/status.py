@@ -1,5 +1,4 @@
-"""`mc status` and `mc events`, and their JSON shapes (also served by `mc serve` for the CLI);
-called by cli/main.py, cli/render.py, the serve loop and api/stream.py."""
+"""`mc status`, `mc events` and their JSON; called by cli/, the serve loop and api/stream.py."""
 
 from __future__ import annotations
 

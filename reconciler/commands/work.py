@@ -1,5 +1,4 @@
-"""Execution read-outs: `mc runs`, `mc agents`, `mc logs`, `mc memory`, `mc drops`; called by
-cli/work.py."""
+"""Read-outs for `mc runs`, `agents`, `logs`, `memory` and `drops`; called by cli/work.py."""
 
 from __future__ import annotations
 

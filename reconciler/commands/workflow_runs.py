@@ -1,4 +1,4 @@
-"""Operations behind `mc run`, `mc workflows`, `mc run-status` and `mc retry`."""
+"""`mc run`, `mc workflows`, `mc run-status` and `mc retry`; called by cli/workflows.py."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Any
 import yaml
 
 from reconciler.commands.context import MissionContext
-from reconciler.tasks.lifecycle import transition
+from reconciler.tasks.lifecycle import RETRYABLE, TaskState, transition
 from reconciler.tasks.workflow_runs import step_task_name
 from specs.errors import MCError
 from specs.fields import NAME_PATTERN
 from state.records import NewEvent, TaskRow, WorkflowRunRow
-from state.write_batch import TaskWrite, WriteBatch, write_batch
+from state.write_batch import WriteBatch, write_batch
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def retry(ctx: MissionContext, target: str, actor: str) -> list[str]:
         if step_id and step_id not in ids:
             raise MCError(f"run {run_name} has no step {step_id!r} (steps: {', '.join(ids)})")
         names = [step_task_name(run_name, s) for s in ([step_id] if step_id else ids)]
-        rows = [t for t in state.reader.tasks(names) if t.state in ("FAILED", "BLOCKED")]
+        rows = [t for t in state.reader.tasks(names) if t.state in RETRYABLE]
         if not rows:
             raise MCError(f"nothing to retry in {target}: no step is FAILED or BLOCKED")
         now = ctx.clock()
@@ -181,5 +181,5 @@ def retry(ctx: MissionContext, target: str, actor: str) -> list[str]:
 
 def _requeue(batch: WriteBatch, row: TaskRow, actor: str, now: datetime) -> None:
     why = "retry requested (mc retry)"
-    t = transition(row.name, row.state, "INBOX", actor, why, now.isoformat())
-    batch.add_task(TaskWrite(row.name, t.source, t.target, t.key, actor, why, attempts=0, rework=0))
+    t = transition(row.name, row.state, TaskState.INBOX, actor, why, now.isoformat())
+    batch.add_task(t.write(attempts=0, rework=0))

@@ -1,4 +1,4 @@
-"""Approval decisions: judge signed-commit approvals (pure, given git's verdicts) and count them.
+"""Judge signed approvals (pure, given git's verdicts) and count them; for plan/ and engine/.
 
 An approval names a target and the digest of the content it approves: a changed spec voids it.
 HIGH needs one approval, RED two distinct approvers; one deny is final until the spec changes;

@@ -1,4 +1,4 @@
-"""Pure risk classification: the mission's ordered policy rules first, then documented defaults."""
+"""Pure risk classification: the mission's rules, then defaults; for plan/build and engine gates."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any, Literal
 from specs.models import PolicyRule
 
 AGENT_EXEC_FIELDS = ("spec.command", "spec.env")
-RUNNING_STATES = frozenset({"ASSIGNED", "IN_PROGRESS", "REVIEW"})
 NO_APPROVERS_HINT = (
     "mission.yaml declares no approvers, so this can never be approved; declare approvers, or"
     " lower it with a policy rule such as {name: %s, match: {kind: [%s]%s}, decide: LOW}"

@@ -1,4 +1,4 @@
-"""Who signed the commit that last touched each approval file, as verified by git itself.
+"""Who signed each approval file's last commit, verified by git; for plan/governed.py.
 
 Trust comes only from the applied mission's approvers: their SSH keys become an
 allowed-signers file and their GPG keys a keyring private to the state directory, so neither

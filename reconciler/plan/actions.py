@@ -1,5 +1,4 @@
-"""The closed set of plan actions and the Plan holding them; planner, renderer, codec and applier
-match on this union."""
+"""The closed union of plan actions and the Plan; matched by planner, codec, renderer, applier."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Apply a reviewed plan to the state in one transaction; called by `mc apply`."""
+"""Apply a reviewed plan in one transaction; called via plan/pipeline.py (mc apply, serve)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,6 @@ from specs.desired import Desired
 from specs.errors import MCError
 from state.records import ApprovalRow, NewEvent
 from state.store import PendingWrite, ResourceWrite, State
-
-TERMINAL_TASK_STATES = frozenset({"DONE", "FAILED", "CANCELED"})
 
 
 class StalePlan(MCError):

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 from reconciler.governance.approvals import tally
 from reconciler.governance.policy import (
-    RUNNING_STATES,
     RiskDecision,
     Subject,
     classify,
@@ -27,6 +26,7 @@ from reconciler.plan.actions import (
 from reconciler.plan.codec import sealed
 from reconciler.plan.diff import diff_specs
 from reconciler.plan.observed import Observed
+from reconciler.tasks.lifecycle import STARTED
 from specs.desired import Desired
 from specs.fields import duration_seconds
 from specs.models import MissionSpec, PolicyRule
@@ -103,7 +103,7 @@ def _changes(desired: Desired, observed: Observed) -> list[tuple[Change, Subject
             out.append((change, subject))
     for key in sorted(observed.digests.keys() - desired.docs.keys()):
         old = observed.resources[key]
-        running = old.kind == "Task" and observed.task_states.get(old.name) in RUNNING_STATES
+        running = old.kind == "Task" and observed.task_states.get(old.name) in STARTED
         subject = Subject(old.kind, old.name, "delete", old.spec, old.labels, (), running)
         out.append((DeleteResource(old.kind, old.name, old.digest, running), subject))
     return out

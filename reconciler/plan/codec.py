@@ -1,5 +1,4 @@
-"""The plan's one JSON shape (saved plan files, `--json`, serve's API) and the digest over it;
-called by the planner (sealing), `mc plan`/`mc apply` and the serve loop."""
+"""The plan's one JSON shape and its digest; used by the planner, mc plan/apply and serve."""
 
 from __future__ import annotations
 

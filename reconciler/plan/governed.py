@@ -1,5 +1,4 @@
-"""The I/O edge of approvals: verify signed approval commits and merge every channel's
-decisions into the observed state the planner and scheduler judge with."""
+"""Approvals observed: signed approval files verified, Telegram's merged; for plan/pipeline.py."""
 
 from __future__ import annotations
 

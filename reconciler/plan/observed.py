@@ -1,4 +1,4 @@
-"""A snapshot of the observed state that the pure planner reads (built from a StateReader)."""
+"""The observed-state snapshot the pure planner reads, built by plan/pipeline.py."""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""Commit -> plan, written once: the desired state of a commit, observed with verified approvals,
-planned; called by `mc plan`/`mc apply`/`mc explain` (commands/) and the serve loop."""
+"""Commit -> plan, written once; called by mc plan/apply/explain (commands/) and the serve loop.
+
+Desired state of a commit -> observed with verified approvals -> planned; applying is one
+more call on the result, so `mc apply`, `mc apply FILE` and serve apply the same way.
+"""
 
 from __future__ import annotations
 

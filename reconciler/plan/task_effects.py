@@ -1,6 +1,6 @@
-"""What applied resource changes mean for work: tasks to queue, reset or cancel, runs to start.
+"""What applied resource changes do to tasks and workflow runs; called by plan/apply.py.
 
-Called by apply inside its transaction; every task move goes through the lifecycle table.
+Every task move goes through the lifecycle table; runs inside apply's transaction.
 """
 
 from __future__ import annotations
@@ -9,15 +9,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from reconciler.plan.actions import CreateResource, DeleteResource, PlannedAction, UpdateResource
-from reconciler.tasks.lifecycle import TERMINAL, transition
+from reconciler.tasks.lifecycle import RETRYABLE, TERMINAL, transition
+from reconciler.tasks.lifecycle import TaskState as S
 from reconciler.tasks.workflow_runs import resolved_inputs, step_task_name
 from specs.desired import Desired
 from specs.models import WorkflowSpec
 from state.records import NewEvent, TaskRow, WorkflowRunRow
 from state.store import StateWriter
-from state.write_batch import TaskWrite, WriteBatch, write_batch
-
-RESETTABLE = ("FAILED", "BLOCKED")
+from state.write_batch import WriteBatch, write_batch
 
 
 def apply_effects(
@@ -42,41 +41,29 @@ def apply_effects(
     starts: list[tuple[WorkflowRunRow, list[tuple[str, str]]]] = []
     cause = commit or now.isoformat()
 
-    def move(row: TaskRow | None, target: str, why: str, reset: bool = False) -> None:
+    def move(row: TaskRow | None, target: S, why: str, reset: bool = False) -> None:
         if row is None or row.state == target:
             return
         t = transition(row.name, row.state, target, actor, why, cause)
         zero = 0 if reset else None
-        batch.add_task(
-            TaskWrite(
-                row.name,
-                t.source,
-                t.target,
-                t.key,
-                actor,
-                why,
-                attempts=zero,
-                abandoned=zero,
-                rework=zero,  # a retried verifier gets its rework rounds back, as with mc retry
-                commit=commit,
-            )
-        )
+        # a retried verifier gets its rework rounds back, as with mc retry
+        batch.add_task(t.write(attempts=zero, abandoned=zero, rework=zero, commit=commit))
 
     for change in touched:
         match change:
             case CreateResource(kind="Task", name=name):
                 if name in rows:
-                    move(rows[name], "INBOX", "declared again in git", reset=True)
+                    move(rows[name], S.INBOX, "declared again in git", reset=True)
                 else:
                     fresh_tasks.append(name)
             case UpdateResource(kind="Task", name=name):
                 row = rows.get(name)
-                if row is not None and row.state in RESETTABLE:
-                    move(row, "INBOX", "spec changed in git", reset=True)
+                if row is not None and row.state in RETRYABLE:
+                    move(row, S.INBOX, "spec changed in git", reset=True)
             case DeleteResource(kind="Task", name=name):
                 row = rows.get(name)
                 if row is not None and row.state not in TERMINAL:
-                    move(row, "CANCELED", "deleted from git")
+                    move(row, S.CANCELED, "deleted from git")
             case CreateResource(kind="WorkflowRun", name=name):
                 starts.append(_start(desired, name, now))
                 batch.events.append(
@@ -85,16 +72,16 @@ def apply_effects(
             case UpdateResource(kind="WorkflowRun", name=name, replace=True):
                 for t in _steps_of(rows, runs.get(name)):
                     if t.state not in TERMINAL:
-                        move(t, "CANCELED", "run replaced (inputs changed in git)")
+                        move(t, S.CANCELED, "run replaced (inputs changed in git)")
                 starts.append(_start(desired, name, now))
                 batch.events.append(
                     NewEvent(actor, "workflow_run.replaced", f"WorkflowRun/{name}", {}, commit)
                 )
             case UpdateResource(kind="WorkflowRun", name=name):
                 run = runs.get(name)
-                requeued = [t for t in _steps_of(rows, run) if t.state in RESETTABLE]
+                requeued = [t for t in _steps_of(rows, run) if t.state in RETRYABLE]
                 for t in requeued:
-                    move(t, "INBOX", "retry requested (spec.retry_nonce)", reset=True)
+                    move(t, S.INBOX, "retry requested (spec.retry_nonce)", reset=True)
                 doc = desired.docs[f"WorkflowRun/{name}"]
                 # with nothing requeued the run's status stands (no step would ever move it
                 # back from RUNNING, e.g. a nonce bumped on a run that already succeeded)
@@ -103,7 +90,7 @@ def apply_effects(
             case DeleteResource(kind="WorkflowRun", name=name):
                 for t in _steps_of(rows, runs.get(name)):
                     if t.state not in TERMINAL:
-                        move(t, "CANCELED", "run deleted from git")
+                        move(t, S.CANCELED, "run deleted from git")
                 writer.set_workflow_run(name, "CANCELED", None, now)
             case _:
                 pass
@@ -128,7 +115,7 @@ def _announce_restarts(
             actor,
             "task.transition",
             f"Task/{task}",
-            {"from": _prior(rows[task]), "to": "INBOX", "reason": "run started anew"},
+            {"from": _prior(rows[task]), "to": S.INBOX, "reason": "run started anew"},
             commit,
         )
         for _, steps in starts
@@ -140,7 +127,7 @@ def _announce_restarts(
 
 def _prior(row: TaskRow) -> str:
     """The state a replaced step left: canceled by the replace unless it had already ended."""
-    return row.state if row.state in TERMINAL else "CANCELED"
+    return row.state if row.state in TERMINAL else S.CANCELED
 
 
 def _start(

@@ -1,4 +1,4 @@
-"""Read the desired state from a git commit (or the work tree), parsing each blob at most once."""
+"""Read the desired state of a commit (or the work tree); for commands/, serve/ and engine/."""
 
 from __future__ import annotations
 

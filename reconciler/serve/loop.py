@@ -1,5 +1,4 @@
-"""`mc serve`: reconcile on every commit and on the engine's own timers, in one process; started
-by cli/serve.py and cli/bot.py.
+"""The `mc serve` loop: reconcile on commits and timers; started by cli/serve.py and cli/bot.py.
 
 The loop owns the state file (DuckDB admits one writer); the dashboard reads it through
 cursors of the same database. A commit wakes the loop within milliseconds (watchfiles on

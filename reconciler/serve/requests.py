@@ -1,4 +1,4 @@
-"""Requests from other threads (the Telegram bot) that only the serve loop may write.
+"""Bot requests only the serve loop may write; queued by api/telegram, run by serve/loop.py.
 
 DuckDB has one writer; the loop owns it. A request is queued, the loop is woken, and the
 caller waits on the returned future for the outcome (a one-line message, or an MCError).

@@ -79,9 +79,7 @@ def served(root: Path) -> Iterator[Served]:
     proc = start_mc("-C", str(root), "serve", "--host", "127.0.0.1", "--port", str(port))
     serve = Served(proc, f"http://127.0.0.1:{port}")
     try:
-        wait_until(
-            lambda: serve.healthy() or proc.poll() is not None, START_S, "mc serve to start"
-        )
+        wait_until(lambda: serve.healthy() or proc.poll() is not None, START_S, "mc serve to start")
         assert proc.poll() is None, serve.output()
         yield serve
     finally:

@@ -13,9 +13,8 @@ import shutil
 from typing import Any
 
 from core_harness import GitRepo, mc, task_yaml
-from serve_harness import Served, served
-
 from helpers.waiting import wait_until
+from serve_harness import Served, served
 
 
 def events(repo: GitRepo, kind: str) -> list[dict[str, Any]]:
