@@ -14,12 +14,15 @@ Which file decides ...
     the risk of a change, the approvals it needs      governance/policy.py, plan/build.py
     whether an approval counts                        governance/approvals.py
     what a resource change does to tasks              plan/task_effects.py
-    may this task be dispatched, on which agent       engine/scheduler.py
+    may this task be dispatched, on which agent       engine/scheduler.py (inputs: engine/views.py)
     are a task's approvals given (scheduler input)    engine/approval_gates.py
-    a finished run's next task state                  engine/outcome_rules.py
+    a finished run's next task state                  engine/outcome_rules.py, workflow_steps.py
+    decisions -> one write batch, launches, cancels   engine/enact.py
+    is HEAD applied                                   plan/pipeline.py (matches_applied)
     retry timing                                      engine/retry.py
     which task state may follow which                 tasks/lifecycle.py
     a workflow run's status                           tasks/workflow_runs.py
     what an agent's leftovers mean (result.json, …)   runtime/adapters.py
     runs a dead reconciler left behind                engine/recovery.py
+    a reconcile that raised (serve stays up)          serve/loop.py
 """
