@@ -1,4 +1,4 @@
-"""Field types shared by every kind: names, durations, money, secret references."""
+"""Field types shared by every kind: names, durations, sizes, money, secret references."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h|d)$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+SIZE_PATTERN = r"^[0-9]+(Ki|Mi|Gi|Ti)?$"
 
 Name = Annotated[
     str,
@@ -22,6 +23,14 @@ Name = Annotated[
 ]
 Duration = Annotated[
     str, Field(pattern=DURATION_PATTERN, description="A duration such as 90s, 10m, 2h, 1d")
+]
+
+Size = Annotated[
+    str,
+    Field(
+        pattern=SIZE_PATTERN,
+        description="A size in bytes, or with a binary unit: 512Ki, 25Mi, 2Gi, 1Ti",
+    ),
 ]
 
 
@@ -49,6 +58,19 @@ def duration_seconds(value: str) -> float:
         raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 10m, 2h)")
     unit = match.group(2)
     return float(value[: -len(unit)]) * _UNITS[unit]
+
+
+_SIZE_UNITS = {"": 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40}
+_SIZE_RE = re.compile(SIZE_PATTERN)
+
+
+def size_bytes(value: str) -> int:
+    """Bytes in a validated size string ('25Mi' -> 26214400)."""
+    match = _SIZE_RE.match(value)
+    if match is None:
+        raise ValueError(f"not a size: {value!r} (use e.g. 512Ki, 25Mi, 2Gi)")
+    unit = match.group(1) or ""
+    return int(value[: len(value) - len(unit)]) * _SIZE_UNITS[unit]
 
 
 class Strict(BaseModel):

@@ -14,6 +14,7 @@ from specs.fields import (
     Name,
     Risk,
     SecretRef,
+    Size,
     Strict,
 )
 
@@ -24,6 +25,7 @@ AgentStatus = Literal["active", "paused", "draining", "quarantined"]
 MissionMode = Literal["normal", "paused", "draining"]
 Protocol = Literal["files", "stdout", "claude-code"]
 ApprovalMode = Literal["none", "before", "after"]
+SandboxKind = Literal["bwrap", "none"]
 
 
 def _env_value_kind(value: Any) -> str:
@@ -95,6 +97,14 @@ class ExecutorConfig(Strict):
     address: str | None = None
 
 
+class DropLimits(Strict):
+    """Bounds on the content drops one run may leave under out/ (apparent sizes)."""
+
+    max_file: Size = Field(default="25Mi", description="Largest single file")
+    max_run: Size = Field(default="100Mi", description="All of one run's drops together")
+    max_files: int = Field(default=1000, ge=0, le=100_000, description="Files per run")
+
+
 class MissionSpec(Strict):
     description: str = ""
     mode: MissionMode = "normal"
@@ -103,6 +113,11 @@ class MissionSpec(Strict):
     budget: MissionBudget = MissionBudget()
     telegram: TelegramConfig | None = None
     executor: ExecutorConfig = ExecutorConfig()
+    sandbox: SandboxKind = Field(
+        default="bwrap",
+        description="Every agent runs in a bubblewrap sandbox; 'none' turns it off (loudly)",
+    )
+    drops: DropLimits = DropLimits()
 
     @field_validator("approvers")
     @classmethod
@@ -122,6 +137,33 @@ class AgentBudget(Strict):
     per_run_usd: Money | None = None
 
 
+class Mount(Strict):
+    """A host path an agent's sandbox may see, at the same path inside."""
+
+    path: str = Field(description="Absolute host path")
+    mode: Literal["ro", "rw"] = "ro"
+
+    @field_validator("path")
+    @classmethod
+    def _absolute_and_plain(cls, value: str) -> str:
+        parts = value.split("/")
+        if not value.startswith("/") or ".." in parts or "\0" in value:
+            raise ValueError(f"mount path {value!r} must be absolute, without '..'")
+        if value.rstrip("/") == "":
+            raise ValueError("mounting / would show the agent the whole host")
+        return value
+
+
+class AgentLimits(Strict):
+    """Resource limits of one run (setrlimit on the sandboxed process tree)."""
+
+    memory: Size | None = Field(default=None, description="Address space per process")
+    processes: int | None = Field(default=None, ge=1, le=1_000_000)
+    open_files: int = Field(default=4096, ge=16, le=1_048_576)
+    file_size: Size = Field(default="1Gi", description="Largest file the agent may write")
+    cpu_time: Duration | None = Field(default=None, description="CPU seconds per process")
+
+
 class AgentSpec(Strict):
     role: str = ""
     capabilities: list[Name] = []
@@ -135,6 +177,14 @@ class AgentSpec(Strict):
     heartbeat_timeout: Duration | None = None
     budget: AgentBudget = AgentBudget()
     status: AgentStatus = "active"
+    sandbox: SandboxKind | None = Field(
+        default=None, description="Overrides the mission's sandbox; 'none' runs unconfined"
+    )
+    mounts: list[Mount] = Field(default=[], description="Extra host paths the sandbox shows")
+    network: Literal["none", "host"] = Field(
+        default="none", description="'host' lets the agent reach the network (API keys, …)"
+    )
+    limits: AgentLimits = AgentLimits()
 
     @field_validator("command")
     @classmethod
