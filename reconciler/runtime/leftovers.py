@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from .adapters import left_result
-from .local import apply_cap, parse_cost
+from .cost import apply_cap, parse_cost
 from .types import AgentProtocol, Outcome
 from .workspace import WorkspacePaths, collect_drops, redact_text
 

@@ -1,0 +1,56 @@
+"""Collection: turn an ended local run into its Outcome (adapter verdict, stops, caps, drops);
+LocalExecutor calls it once a run is finishable or shutdown gives up on it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from .adapters import AgentReport, Finished, interpret
+from .cost import apply_cap, parse_cost
+from .live_run import LiveRun
+from .types import Outcome
+from .workspace import collect_drops, redact_text, secrets_to_redact
+
+
+def outcome_of(run: LiveRun) -> Outcome:
+    """Combine the adapter's report with the executor's own knowledge (stops, caps)."""
+    run.cost = max(run.cost, parse_cost(run.paths))
+    report = _verdict(run)
+    cost = max(report.cost_usd, run.cost)
+    report = apply_cap(replace(report, cost_usd=cost), run.req.per_run_cap_usd)
+    return Outcome(
+        run_id=run.handle.run_id,
+        status=report.status,
+        error=redact_text(report.error, secrets_to_redact(run.req)),
+        exit_code=run.returncode,
+        output=report.output,
+        outputs=report.outputs,
+        cost_usd=report.cost_usd,
+        tokens=report.tokens,
+        memory=report.memory,
+        drops=collect_drops(run.paths.out_dir),
+        stdout_path=run.paths.stdout_log,
+        stderr_path=run.paths.stderr_log,
+        started_at=run.started_at,
+        ended_at=run.ended_at or time.time(),
+    )
+
+
+def _verdict(run: LiveRun) -> AgentReport:
+    if run.returncode is None:  # survived SIGKILL until shutdown gave up (stuck in D)
+        return AgentReport("retry", "did not exit after SIGKILL; left running")
+    fin = Finished(
+        returncode=run.returncode,
+        paths=run.paths,
+        stdout_kept=run.stdout.kept,
+        stdout_truncated=run.stdout.truncated,
+        result_cap_bytes=run.req.result_cap_bytes,
+    )
+    report = interpret(run.req.protocol, fin)
+    if run.stop is None:
+        return report
+    how = " (SIGTERM, then SIGKILL)" if run.sigkilled else " (SIGTERM)"
+    message = run.stop.message + (how if run.stop.kind != "cancel" else "")
+    # What the agent managed to report about spend still counts.
+    return AgentReport(run.stop.status, message, cost_usd=report.cost_usd, tokens=report.tokens)
