@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from api import views, work
+from api import workflow_runs as wf_views
 from api.stream import event_stream, start_seq
 from api.views import Override, ServeFacts
 from reconciler.serve.metrics import Scrape
@@ -52,7 +53,19 @@ class EventList:
 
 
 def router(ctx: Context) -> APIRouter:
+    """/api/… by page group, then /metrics and /healthz outside it."""
     api = APIRouter(prefix="/api", tags=["api"])
+    _mission_routes(api, ctx)
+    _work_routes(api, ctx)
+    _audit_routes(api, ctx)
+    combined = APIRouter()
+    combined.include_router(api)
+    combined.include_router(_operations_router(ctx))
+    return combined
+
+
+def _mission_routes(api: APIRouter, ctx: Context) -> None:
+    """The overview and the mission's status."""
 
     @api.get("/overview")
     def overview() -> views.Overview:
@@ -70,6 +83,10 @@ def router(ctx: Context) -> APIRouter:
             )
 
         return ctx.read(build)
+
+
+def _work_routes(api: APIRouter, ctx: Context) -> None:
+    """Tasks, agents and workflow runs."""
 
     @api.get("/tasks")
     def tasks(
@@ -101,15 +118,19 @@ def router(ctx: Context) -> APIRouter:
         return ctx.read(lambda r: work.agents(r, ctx.paths, ctx.clock()))
 
     @api.get("/runs")  # workflow runs (agent runs are listed per task, under /api/tasks/…)
-    def workflow_runs() -> list[work.WorkflowRunSummary]:
-        return ctx.read(work.workflow_runs)
+    def workflow_runs() -> list[wf_views.WorkflowRunSummary]:
+        return ctx.read(wf_views.summaries)
 
     @api.get("/runs/{name}")
-    def workflow_run(name: str) -> work.WorkflowRunDetail:
-        found = ctx.read(lambda r: work.workflow_run_detail(r, name))
+    def workflow_run(name: str) -> wf_views.WorkflowRunDetail:
+        found = ctx.read(lambda r: wf_views.detail(r, name))
         if found is None:
             raise HTTPException(404, f"no workflow run {name!r}")
         return found
+
+
+def _audit_routes(api: APIRouter, ctx: Context) -> None:
+    """Approvals, the audit log and its live stream."""
 
     @api.get("/approvals")
     def approvals() -> views.Approvals:
@@ -147,6 +168,9 @@ def router(ctx: Context) -> APIRouter:
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
+
+def _operations_router(ctx: Context) -> APIRouter:
+    """/metrics for Prometheus and /healthz, outside /api."""
     outside = APIRouter()
 
     @outside.get("/metrics", response_class=PlainTextResponse)
@@ -167,7 +191,4 @@ def router(ctx: Context) -> APIRouter:
     def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    combined = APIRouter()
-    combined.include_router(api)
-    combined.include_router(outside)
-    return combined
+    return outside

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from starlette.exceptions import HTTPException
 
 from api import files, views, work
+from api import workflow_runs as wf_views
 
 if TYPE_CHECKING:
     from api.app import Context
@@ -27,14 +28,26 @@ DROP_CSP = (
 
 
 def router(ctx: Context) -> APIRouter:
+    """The pages by group: overview, work (tasks, agents, workflow runs), audit, files."""
     pages = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+    _overview_page(pages, ctx)
+    _work_pages(pages, ctx)
+    _audit_pages(pages, ctx)
+    _file_routes(pages, ctx)
+    return pages
 
+
+def _overview_page(pages: APIRouter, ctx: Context) -> None:
     @pages.get("/")
     def overview(request: Request) -> HTMLResponse:
         serve = ctx.serve()
         return ctx.page(
             request, "overview.html", lambda r: views.overview(r, ctx.clock(), serve), nav="/"
         )
+
+
+def _work_pages(pages: APIRouter, ctx: Context) -> None:
+    """Tasks, agents and workflow runs."""
 
     @pages.get("/tasks")
     def tasks(
@@ -70,13 +83,15 @@ def router(ctx: Context) -> APIRouter:
 
     @pages.get("/runs")
     def workflow_runs(request: Request) -> HTMLResponse:
-        return ctx.page(request, "runs.html", work.workflow_runs, nav="/runs")
+        return ctx.page(request, "runs.html", wf_views.summaries, nav="/runs")
 
     @pages.get("/runs/{name}")
     def workflow_run(request: Request, name: str) -> HTMLResponse:
-        return ctx.page(
-            request, "run.html", lambda r: work.workflow_run_detail(r, name), nav="/runs"
-        )
+        return ctx.page(request, "run.html", lambda r: wf_views.detail(r, name), nav="/runs")
+
+
+def _audit_pages(pages: APIRouter, ctx: Context) -> None:
+    """Approvals and the audit log."""
 
     @pages.get("/approvals")
     def approvals(request: Request) -> HTMLResponse:
@@ -99,6 +114,10 @@ def router(ctx: Context) -> APIRouter:
             ),
             nav="/events",
         )
+
+
+def _file_routes(pages: APIRouter, ctx: Context) -> None:
+    """The favicon and content drops (files, not templates)."""
 
     @pages.get("/favicon.ico", response_class=FileResponse)
     def favicon() -> FileResponse:
@@ -128,5 +147,3 @@ def router(ctx: Context) -> APIRouter:
                 "Cache-Control": "private, max-age=31536000, immutable",
             },
         )
-
-    return pages

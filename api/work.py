@@ -1,4 +1,4 @@
-"""What the dashboard shows of the work: task lists and details, agents, workflow runs.
+"""What the dashboard shows of the work: task lists and details, agents (workflow runs: runs.py).
 
 Pure reads, like `api.views`: the readers of one request, the mission's `Paths` (logs, drops
 and task.json are read from disk through `api.files`) and `now` in; frozen dataclasses out.
@@ -13,11 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 from api import files
-from api.svg import Dag, layout_dag
 from api.views import MAX_PAGE_SIZE, TASK_STATES, Readers, money
 from reconciler.engine.launch import Paths
 from reconciler.engine.mirror import FAILURE_STATUSES
-from reconciler.tasks.workflow_runs import step_task_name
 from specs.models import RetryPolicy
 from state.dashboard import FailedRun, TaskFilter, TaskPage
 from state.records import (
@@ -27,7 +25,7 @@ from state.records import (
     Event,
     PendingAction,
     RunRow,
-    WorkflowRunRow,
+    TaskRow,
 )
 
 RECENT_WINDOW = 10  # the loop breaker's window: failures among an agent's last 10 runs
@@ -157,18 +155,33 @@ def _drop_view(paths: Paths, drop: DropRow) -> DropView:
     return DropView(drop, kind, url)
 
 
+def _task_identity(
+    r: Readers, name: str, row: TaskRow | None, resource: AppliedResource | None
+) -> tuple[str, str, dict[str, Any]]:
+    """What the task is (declared Task, workflow step, or deleted), its title and its spec."""
+    if resource is not None:
+        return "Task", str(resource.spec.get("title", name)), resource.spec
+    if row is not None and row.workflow_run:
+        title, spec = _step_spec(r, row.workflow_run, row.step)
+        return "step", title, spec
+    return "deleted", name, {}
+
+
+def _attempt(paths: Paths, run: RunRow) -> Attempt:
+    return Attempt(
+        run,
+        files.log_tail(paths, run.workspace, "stdout.log"),
+        files.log_tail(paths, run.workspace, "stderr.log"),
+    )
+
+
 def task_detail(r: Readers, paths: Paths, name: str) -> TaskDetail | None:
     rows = r.state.tasks([name])
     resource = r.state.resource("Task", name)
     if not rows and resource is None:
         return None
     row = rows[0] if rows else None
-    if resource is not None:
-        kind, title, spec = "Task", str(resource.spec.get("title", name)), resource.spec
-    elif row is not None and row.workflow_run:
-        kind, (title, spec) = "step", _step_spec(r, row.workflow_run, row.step)
-    else:
-        kind, title, spec = "deleted", name, {}
+    kind, title, spec = _task_identity(r, name, row, resource)
     runs = r.state.runs(task=name, limit=50)
     rendered = files.rendered_prompt(paths, runs[0].workspace) if runs else None
     pending_keys = {f"Task/{name}"} | (
@@ -201,14 +214,7 @@ def task_detail(r: Readers, paths: Paths, name: str) -> TaskDetail | None:
         output=row.output if row else None,
         outputs=row.outputs if row else None,
         feedback=row.feedback if row else None,
-        runs=[
-            Attempt(
-                run,
-                files.log_tail(paths, run.workspace, "stdout.log"),
-                files.log_tail(paths, run.workspace, "stderr.log"),
-            )
-            for run in runs
-        ],
+        runs=[_attempt(paths, run) for run in runs],
         drops=[_drop_view(paths, d) for d in r.state.drops(name)],
         pending=[p for p in r.state.pending() if p.key in pending_keys],
         approvals=r.dash.approvals(targets=sorted(pending_keys)),
@@ -301,90 +307,3 @@ def agents(r: Readers, paths: Paths, now: datetime) -> list[AgentView]:
             )
         )
     return views
-
-
-# --- workflow runs -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowRunSummary:
-    name: str
-    workflow: str
-    status: str
-    inputs: dict[str, Any]
-    steps: dict[str, int]  # step state -> number of steps
-    created_at: datetime
-    updated_at: datetime
-
-
-def workflow_runs(r: Readers) -> list[WorkflowRunSummary]:
-    progress = r.dash.run_progress()
-    return [
-        WorkflowRunSummary(
-            run.name,
-            run.workflow,
-            run.status,
-            run.inputs,
-            progress.get(run.name, {}),
-            run.created_at,
-            run.updated_at,
-        )
-        for run in r.state.workflow_runs()
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class StepView:
-    id: str
-    task: str
-    state: str
-    reason: str | None
-    attempts: int  # runs of its agent, as on the task page
-    agent: str | None
-    depends_on: list[str]
-    verifies: str | None
-    when: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowRunDetail:
-    run: WorkflowRunRow
-    steps: list[StepView]
-    dag: Dag
-    pending: list[PendingAction]
-    approvals: list[ApprovalRow]
-    events: list[Event]
-
-
-def workflow_run_detail(r: Readers, name: str) -> WorkflowRunDetail | None:
-    found = r.state.workflow_runs([name])
-    if not found:
-        return None
-    run = found[0]
-    states = r.dash.step_states(name)
-    steps = []
-    for spec in run.workflow_spec.get("steps", []):
-        sid = str(spec["id"])
-        state, reason, attempts = states.get(sid, ("-", None, 0))
-        steps.append(
-            StepView(
-                sid,
-                step_task_name(name, sid),
-                state,
-                reason,
-                attempts,
-                spec.get("agent"),
-                list(spec.get("depends_on", [])),
-                spec.get("verifies"),
-                spec.get("when"),
-            )
-        )
-    dag = layout_dag([(s.id, s.task, s.state, s.depends_on) for s in steps])
-    return WorkflowRunDetail(
-        run,
-        steps,
-        dag,
-        [p for p in r.state.pending() if p.key == f"WorkflowRun/{name}"],
-        r.dash.approvals(targets=[f"WorkflowRun/{name}"]),
-        r.dash.event_page(subject=f"WorkflowRun/{name}", limit=100),
-    )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from cli.main import JsonOpt, app, mission_context, out
 from reconciler.commands import approvals as approve_ops
+from state.records import ApprovalRow
 
 
 @app.command()
@@ -40,36 +42,7 @@ def approvals(as_json: JsonOpt = False) -> None:
     """Pending approvals (plan actions and tasks) and every decision with its evidence."""
     report = approve_ops.approvals(mission_context())
     if as_json:
-        body = {
-            "pending": [
-                {
-                    "target": p.key,
-                    "action": p.action,
-                    "digest": p.digest,
-                    "risk": p.risk,
-                    "reason": p.reason,
-                    "since": p.since.isoformat(),
-                }
-                for p in report.pending
-            ],
-            "tasks": report.waiting_tasks,
-            "decided": [
-                {
-                    "id": d.id,
-                    "target": d.target,
-                    "digest": d.digest,
-                    "approver": d.approver,
-                    "decision": d.decision,
-                    "channel": d.channel,
-                    "status": d.status,
-                    "reason": d.reason,
-                    "evidence": d.evidence,
-                    "at": d.at.isoformat(),
-                }
-                for d in report.decided
-            ],
-        }
-        sys.stdout.write(json.dumps(body, indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps(_approvals_json(report), indent=2, default=str) + "\n")
         return
     table = Table("target", "action", "risk", "digest", "why", title="Pending (plan)")
     for p in report.pending:
@@ -79,14 +52,48 @@ def approvals(as_json: JsonOpt = False) -> None:
     for t in report.waiting_tasks:
         tasks.add_row(t["task"], t["state"], escape(t["reason"] or ""))
     out.print(tasks)
-    decided = Table(
+    out.print(_decisions_table(report.decided))
+
+
+def _approvals_json(report: approve_ops.ApprovalsReport) -> dict[str, Any]:
+    pending = [
+        {
+            "target": p.key,
+            "action": p.action,
+            "digest": p.digest,
+            "risk": p.risk,
+            "reason": p.reason,
+            "since": p.since.isoformat(),
+        }
+        for p in report.pending
+    ]
+    decided = [
+        {
+            "id": d.id,
+            "target": d.target,
+            "digest": d.digest,
+            "approver": d.approver,
+            "decision": d.decision,
+            "channel": d.channel,
+            "status": d.status,
+            "reason": d.reason,
+            "evidence": d.evidence,
+            "at": d.at.isoformat(),
+        }
+        for d in report.decided
+    ]
+    return {"pending": pending, "tasks": report.waiting_tasks, "decided": decided}
+
+
+def _decisions_table(decided: Sequence[ApprovalRow]) -> Table:
+    table = Table(
         "target", "decision", "approver", "channel", "status", "why / evidence", title="Decisions"
     )
-    for d in report.decided:
+    for d in decided:
         ev = d.evidence.get("commit") or d.evidence.get("message_id") or ""
         why = d.reason or f"commit {str(ev)[:12]} key {d.evidence.get('key', '')}"
-        decided.add_row(d.target, d.decision, d.approver or "-", d.channel, d.status, escape(why))
-    out.print(decided)
+        table.add_row(d.target, d.decision, d.approver or "-", d.channel, d.status, escape(why))
+    return table
 
 
 @app.command()

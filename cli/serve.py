@@ -9,12 +9,18 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.main import app, mission_context, out
 from specs.errors import MCError
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from reconciler.serve.loop import ReconcileLoop
+    from reconciler.serve.metrics import Metrics
 
 
 def _loopback(host: str) -> bool:
@@ -34,54 +40,25 @@ def serve(
 ) -> None:
     """Watch the repo, reconcile on each commit and on timers, run the agents, and serve the
     read-only dashboard, JSON API, /metrics and /healthz. Stops cleanly on SIGTERM/SIGINT."""
-    import gc
-
-    import uvicorn
-
-    from api.app import create_app
     from api.telegram.launch import start_if_configured
-    from reconciler.engine.launch import Paths
     from reconciler.serve.loop import ReconcileLoop, announce, watch_git, withdraw
     from reconciler.serve.metrics import Metrics
 
-    gc.set_threshold(700, 10, 10)  # a long-lived process: the default collector again
-    # The reconcile loop and the dashboard share one interpreter: hand the GIL over every
-    # 0.5 ms instead of 5 ms, so a busy loop delays a page by a few ms, not hundreds.
-    sys.setswitchinterval(0.0005)
-    token = os.environ.get("MC_DASHBOARD_TOKEN") or None
-    if not _loopback(host) and token is None:
-        raise MCError(
-            f"--host {host} is not a loopback address: set MC_DASHBOARD_TOKEN so the dashboard"
-            " requires `Authorization: Bearer <token>`"
-        )
+    _tune_for_a_long_life()
+    token = _dashboard_token(host)
     ctx = mission_context()
     metrics = Metrics()
     loop = ReconcileLoop(ctx, metrics=metrics, resync_s=resync)
     loop.open()
     stop = threading.Event()
-    web = create_app(
-        loop.open_reader,
-        paths=Paths(ctx.repo.root, ctx.repo.mc_dir),
-        metrics=metrics,
-        token=token,
-        status=loop.facts,
-        allowed_hosts=sorted({host, "127.0.0.1", "localhost", "[::1]"}),
-        cli_view=loop.cli_view,
-    )
-    server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning"))
+    server = _dashboard(loop, metrics, host, port, token)
     threads = [
         threading.Thread(target=server.run, name="dashboard", daemon=True),
         threading.Thread(
             target=watch_git, args=(ctx.repo.root, loop, stop), name="watch", daemon=True
         ),
     ]
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-        loop.executor.wake()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    _stop_on_signals(loop, stop)
     url = f"http://{host}:{port}/"
     for thread in threads:
         thread.start()
@@ -100,3 +77,54 @@ def serve(
         for thread in threads:
             thread.join(timeout=5)
     out.print("Stopped; state is consistent and `mc apply` or `mc serve` carries on.")
+
+
+def _tune_for_a_long_life() -> None:
+    import gc
+
+    gc.set_threshold(700, 10, 10)  # a long-lived process: the default collector again
+    # The reconcile loop and the dashboard share one interpreter: hand the GIL over every
+    # 0.5 ms instead of 5 ms, so a busy loop delays a page by a few ms, not hundreds.
+    sys.setswitchinterval(0.0005)
+
+
+def _dashboard_token(host: str) -> str | None:
+    """The bearer token the dashboard requires; one is needed beyond loopback."""
+    token = os.environ.get("MC_DASHBOARD_TOKEN") or None
+    if not _loopback(host) and token is None:
+        raise MCError(
+            f"--host {host} is not a loopback address: set MC_DASHBOARD_TOKEN so the dashboard"
+            " requires `Authorization: Bearer <token>`"
+        )
+    return token
+
+
+def _dashboard(
+    loop: ReconcileLoop, metrics: Metrics, host: str, port: int, token: str | None
+) -> uvicorn.Server:
+    """The web server for the dashboard, JSON API, /metrics and /healthz (not started)."""
+    import uvicorn
+
+    from api.app import create_app
+    from reconciler.engine.launch import Paths
+
+    repo = loop.ctx.repo
+    web = create_app(
+        loop.open_reader,
+        paths=Paths(repo.root, repo.mc_dir),
+        metrics=metrics,
+        token=token,
+        status=loop.facts,
+        allowed_hosts=sorted({host, "127.0.0.1", "localhost", "[::1]"}),
+        cli_view=loop.cli_view,
+    )
+    return uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning"))
+
+
+def _stop_on_signals(loop: ReconcileLoop, stop: threading.Event) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        loop.executor.wake()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)

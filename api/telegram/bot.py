@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -20,15 +20,15 @@ from telegram.ext import (
     TypeHandler,
 )
 
+from api.telegram.chat_commands import ChatCommands
 from api.telegram.config import BotConfig, BotSettings
 from api.telegram.core import BotCore
 from api.telegram.outbox import Outbox, Outgoing
-from api.telegram.render import HELP, clip
+from api.telegram.render import clip
 from api.telegram.requests import Person, PostedRequest
 
 log = logging.getLogger("mc.telegram")
 App = Application[Any, Any, Any, Any, Any, Any]
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 SEEN_LIMIT = 4096  # update and callback ids remembered for de-duplication
 COMMANDS = {
     "status": "Tasks, running work, spend today, mode",
@@ -132,31 +132,18 @@ class Handlers:
 
     def __init__(self, core: BotCore, messenger: TelegramMessenger, chat_id: int) -> None:
         self.core, self.messenger, self.chat_id = core, messenger, chat_id
+        self.commands = ChatCommands(core, messenger, chat_id)
         self._seen: OrderedDict[str, None] = OrderedDict()
 
     def install(self, app: App) -> None:
         app.add_handler(TypeHandler(Update, self.dedupe), group=-1)
-        commands: dict[str, Handler] = {
-            "status": self.status,
-            "pending": self.pending,
-            "approve": self.approve,
-            "deny": self.deny,
-            "pause": self.pause,
-            "resume": self.resume,
-            "quarantine": self.quarantine,
-            "spend": self.spend,
-            "help": self.help,
-            "start": self.help,
-        }
-        for name, handler in commands.items():
+        for name, handler in self.commands.handlers().items():
             app.add_handler(CommandHandler(name, handler))
         app.add_handler(CallbackQueryHandler(self.button))
         app.add_error_handler(self.on_error)
 
     async def set_commands(self, app: App) -> None:
         await app.bot.set_my_commands([BotCommand(k, v) for k, v in COMMANDS.items()])
-
-    # --- de-duplication ------------------------------------------------------------------------
 
     async def dedupe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         keys = [f"u:{update.update_id}"]
@@ -170,9 +157,8 @@ class Handlers:
         while len(self._seen) > SEEN_LIMIT:
             self._seen.popitem(last=False)
 
-    # --- buttons -------------------------------------------------------------------------------
-
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An Approve/Deny press: counts only in the mission's chat."""
         query = update.callback_query
         if query is None:
             return
@@ -181,94 +167,19 @@ class Handlers:
         if decision not in ("approve", "deny") or not rid:
             text = "Refused: not a button of this bot"
         elif who.chat_id != self.chat_id:
-            text = self.core.refuse(who, f"{decision} {rid}", "buttons count only in the chat")
+            text = self.core.link.refuse(who, f"{decision} {rid}", "buttons count only in the chat")
         else:
             comment = f"{decision} pressed in Telegram"
-            text = await self.core.decide(who, rid, decision, comment)
+            text = await self.core.approvals.decide(who, rid, decision, comment)
         try:
             await query.answer(text[:200], show_alert=text.startswith("Refused"))
         except TelegramError as exc:
             log.info("telegram: could not answer a button press: %s", exc)
 
-    # --- commands ------------------------------------------------------------------------------
-
-    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        self._reply(update, HELP)
-
-    async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._may_read(update):
-            self._reply(update, await self.core.status())
-
-    async def pending(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._may_read(update):
-            self._reply(update, await self.core.pending())
-
-    async def spend(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._may_read(update):
-            self._reply(update, await self.core.spend())
-
-    async def approve(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._decide(update, context.args or [], "approve")
-
-    async def deny(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._decide(update, context.args or [], "deny")
-
-    async def _decide(self, update: Update, args: list[str], decision: str) -> None:
-        if not args or (decision == "deny" and len(args) < 2):
-            usage = "/approve ID [comment]" if decision == "approve" else "/deny ID REASON"
-            self._reply(update, f"Usage: {usage} (ids: /pending)")
-            return
-        comment = " ".join(args[1:]) or f"/{decision} in Telegram"
-        self._reply(
-            update, await self.core.decide(self._person(update), args[0], decision, comment)
-        )
-
-    async def pause(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        reason = " ".join(context.args or [])
-        self._reply(update, await self.core.set_mode(self._person(update), "paused", reason))
-
-    async def resume(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        self._reply(update, await self.core.set_mode(self._person(update), None, ""))
-
-    async def quarantine(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        args = context.args or []
-        if not args:
-            self._reply(update, "Usage: /quarantine AGENT [reason]")
-            return
-        who, reason = self._person(update), " ".join(args[1:])
-        self._reply(update, await self.core.quarantine(who, args[0], reason))
-
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("telegram: handler failed: %r", context.error)
-
-    # --- helpers -------------------------------------------------------------------------------
-
-    async def _may_read(self, update: Update) -> bool:
-        """The mission's chat may read; elsewhere only declared approvers."""
-        who = self._person(update)
-        if who.chat_id == self.chat_id or await self.core.approver_for(who.user_id):
-            return True
-        self._reply(update, self.core.refuse(who, _text(update), "not the mission's chat"))
-        return False
-
-    def _person(self, update: Update) -> Person:
-        user = update.effective_user
-        chat = update.effective_chat
-        return Person(
-            user.id if user else 0, user.username if user else None, chat.id if chat else 0
-        )
-
-    def _reply(self, update: Update, text: str) -> None:
-        chat, message = update.effective_chat, update.effective_message
-        if chat is not None:
-            self.messenger.reply(chat.id, text, message.message_id if message else None)
 
 
 def _chat_of(message: object) -> int:
     chat = getattr(message, "chat", None)
     return int(getattr(chat, "id", 0))
-
-
-def _text(update: Update) -> str:
-    message = update.effective_message
-    return (message.text or "")[:100] if message is not None else ""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from api.telegram.config import BotConfig, BotNotConfigured, BotSettings, mission_for_bot
 from api.telegram.config import resolve_config as _resolve
-from api.telegram.core import Clock, Host
+from api.telegram.link import Clock, Host
 from reconciler.repo.source import MissionRepo
 
 if TYPE_CHECKING:

@@ -18,7 +18,8 @@ from telegram.error import InvalidToken, TelegramError
 
 from api.telegram.bot import App, Handlers, TelegramMessenger, build_application
 from api.telegram.config import BotConfig, BotSettings
-from api.telegram.core import BotCore, Clock, Host
+from api.telegram.core import BotCore
+from api.telegram.link import Clock, Host
 from api.telegram.outbox import Outbox, backoff
 from reconciler.repo.source import MissionRepo
 
@@ -76,7 +77,7 @@ class BotService:
         messenger = TelegramMessenger(app, outbox, self.config.chat_id)
         handlers = Handlers(self.core, messenger, self.config.chat_id)
         handlers.install(app)
-        self.core.messenger = messenger
+        self.core.attach(messenger)
         if not await self._connect(app, stop):
             await _shutdown(app)
             return

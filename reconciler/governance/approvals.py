@@ -68,52 +68,63 @@ def judge_git_approvals(
     oldest_valid: datetime,
 ) -> list[ApprovalRow]:
     """Every approval file of the commit, accepted or rejected with the reason and evidence."""
-    rows: list[ApprovalRow] = []
+    rows = [_malformed_row(p, signatures.get(p.path), oldest_valid) for p in malformed]
     seen: set[tuple[str, str, str]] = set()
-    for problem in malformed:
-        sig = signatures.get(problem.path)
-        evidence = {"path": problem.path, "commit": sig.commit if sig else None}
-        rows.append(
-            ApprovalRow(
-                f"git:{problem.path}@{sig.commit if sig else '-'}",
-                "?",
-                "-",
-                None,
-                "approve",
-                "git",
-                "rejected",
-                f"malformed approval file: {problem}",
-                evidence,
-                sig.time if sig else oldest_valid,
-            )
-        )
     for doc in sorted(docs, key=lambda d: _precedence(d, signatures.get(d.path))):
         sig = signatures.get(doc.path)
-        target, digest, decision = doc.spec["target"], doc.spec["digest"], doc.spec["decision"]
-        evidence = {"path": doc.path, "name": doc.name}
-        if sig is not None:
-            evidence.update(commit=sig.commit, signature=sig.status, key=sig.key, signer=sig.signer)
+        target, digest = doc.spec["target"], doc.spec["digest"]
         approver = trust.approver_for(sig, approvers) if sig else None
         reason = _rejection(sig, approver, target, digest, target_digests, oldest_valid)
         if reason is None and approver is not None and (target, digest, approver) in seen:
             reason = f"{approver} already decided on this digest (a second approval counts once)"
         if reason is None and approver is not None:
             seen.add((target, digest, approver))
-        rows.append(
-            ApprovalRow(
-                f"git:{doc.path}#{doc.index}@{sig.commit if sig else '-'}",
-                target,
-                digest,
-                approver,
-                decision,
-                "git",
-                "rejected" if reason else "accepted",
-                reason,
-                evidence,
-                sig.time if sig else oldest_valid,
-            )
-        )
+        rows.append(_judged_row(doc, sig, approver, reason, oldest_valid))
     return rows
+
+
+def _malformed_row(
+    problem: SpecProblem, sig: Signature | None, oldest_valid: datetime
+) -> ApprovalRow:
+    """A file that does not parse as an approval: rejected, with the problem as the reason."""
+    evidence = {"path": problem.path, "commit": sig.commit if sig else None}
+    return ApprovalRow(
+        f"git:{problem.path}@{sig.commit if sig else '-'}",
+        "?",
+        "-",
+        None,
+        "approve",
+        "git",
+        "rejected",
+        f"malformed approval file: {problem}",
+        evidence,
+        sig.time if sig else oldest_valid,
+    )
+
+
+def _judged_row(
+    doc: ParsedDoc,
+    sig: Signature | None,
+    approver: str | None,
+    reason: str | None,
+    oldest_valid: datetime,
+) -> ApprovalRow:
+    """One approval file's verdict (rejected when there is a reason) with git's evidence."""
+    evidence = {"path": doc.path, "name": doc.name}
+    if sig is not None:
+        evidence.update(commit=sig.commit, signature=sig.status, key=sig.key, signer=sig.signer)
+    return ApprovalRow(
+        f"git:{doc.path}#{doc.index}@{sig.commit if sig else '-'}",
+        doc.spec["target"],
+        doc.spec["digest"],
+        approver,
+        doc.spec["decision"],
+        "git",
+        "rejected" if reason else "accepted",
+        reason,
+        evidence,
+        sig.time if sig else oldest_valid,
+    )
 
 
 def _precedence(doc: ParsedDoc, sig: Signature | None) -> tuple[bool, float, str, int]:

@@ -16,11 +16,12 @@ from reconciler.plan.actions import (
     verb_of,
 )
 from reconciler.plan.governed import record_git_approvals
-from reconciler.plan.task_effects import apply_effects
+from reconciler.plan.task_effects import run_names, task_effects, task_names, touched
 from specs.desired import Desired
 from specs.errors import MCError
 from state.records import ApprovalRow, NewEvent
-from state.store import PendingWrite, ResourceWrite, State
+from state.store import PendingWrite, ResourceWrite, State, StateWriter
+from state.write_batch import WriteBatch, write_batch
 
 
 class StalePlan(MCError):
@@ -64,32 +65,10 @@ def apply_plan(
     applied = [a for a in plan.actions if a.status == "apply"]
     pending = [a for a in plan.actions if a.status == "needs_approval"]
     refused = [a for a in plan.actions if a.status in ("denied", "unapprovable")]
-    upserts: list[ResourceWrite] = []
-    deletes: list[tuple[str, str]] = []
-    events: list[NewEvent] = []
-    for action in applied:
-        change = action.change
-        data: dict[str, object] = {"rule": action.decision.rule, "risk": action.decision.risk}
-        match change:
-            case CreateResource() | UpdateResource():
-                doc = desired.docs[f"{change.kind}/{change.name}"]
-                if doc.digest != change.digest:  # the commit is immutable; this is a bug guard
-                    raise StalePlan(f"{doc.key}: content differs from the plan; plan again")
-                upserts.append(
-                    ResourceWrite(doc.kind, doc.name, doc.labels, doc.spec, doc.digest, doc.path)
-                )
-                verb = "created" if isinstance(change, CreateResource) else "updated"
-                if action.approved_by:
-                    data["approved_by"] = list(action.approved_by)
-                events.append(NewEvent(actor, f"resource.{verb}", doc.key, data, plan.commit))
-            case DeleteResource():
-                deletes.append((change.kind, change.name))
-                events.append(NewEvent(actor, "resource.deleted", action.key, data, plan.commit))
-            case _:
-                assert_never(change)
-    for action in pending + refused:
-        data = {"risk": action.decision.risk, "rule": action.decision.rule, "status": action.status}
-        events.append(NewEvent(actor, f"plan.{action.status}", action.key, data, plan.commit))
+    writes = [_resource_write(a, desired, actor, plan.commit) for a in applied]
+    upserts = [w for w, _ in writes if isinstance(w, ResourceWrite)]
+    deletes = [w for w, _ in writes if isinstance(w, tuple)]
+    events = [e for _, e in writes] + [_held(a, actor, plan.commit) for a in pending + refused]
     waiting = [
         PendingWrite(
             a.key, verb_of(a.change), a.target_digest, a.decision.risk, a.note or a.decision.rule
@@ -99,7 +78,7 @@ def apply_plan(
     with state.db.transaction():
         writer.upsert_resources(upserts, plan.commit, now)
         writer.delete_resources(deletes)
-        apply_effects(writer, applied, desired, actor, plan.commit, now)
+        _write_task_effects(writer, applied, desired, actor, plan.commit, now)
         record_git_approvals(writer, list(approvals), actor, plan.commit, now)
         writer.replace_pending(waiting, plan.commit, now)
         writer.append_events(events, now)
@@ -107,3 +86,57 @@ def apply_plan(
         if plan.commit:
             writer.set_meta("applied_commit", plan.commit)
     return ApplyResult(tuple(applied), tuple(pending), tuple(refused), serial)
+
+
+def _resource_write(
+    action: PlannedAction, desired: Desired, actor: str, commit: str | None
+) -> tuple[ResourceWrite | tuple[str, str], NewEvent]:
+    """An applied action's row write (an upsert, or the key to delete) and its event."""
+    change = action.change
+    data: dict[str, object] = {"rule": action.decision.rule, "risk": action.decision.risk}
+    match change:
+        case CreateResource() | UpdateResource():
+            doc = desired.docs[f"{change.kind}/{change.name}"]
+            if doc.digest != change.digest:  # the commit is immutable; this is a bug guard
+                raise StalePlan(f"{doc.key}: content differs from the plan; plan again")
+            write = ResourceWrite(doc.kind, doc.name, doc.labels, doc.spec, doc.digest, doc.path)
+            verb = "created" if isinstance(change, CreateResource) else "updated"
+            if action.approved_by:
+                data["approved_by"] = list(action.approved_by)
+            return write, NewEvent(actor, f"resource.{verb}", doc.key, data, commit)
+        case DeleteResource():
+            event = NewEvent(actor, "resource.deleted", action.key, data, commit)
+            return (change.kind, change.name), event
+        case _:
+            assert_never(change)
+
+
+def _held(action: PlannedAction, actor: str, commit: str | None) -> NewEvent:
+    """The event of an action the plan holds back (pending approval, denied, unapprovable)."""
+    data = {"risk": action.decision.risk, "rule": action.decision.rule, "status": action.status}
+    return NewEvent(actor, f"plan.{action.status}", action.key, data, commit)
+
+
+def _write_task_effects(
+    writer: StateWriter,
+    applied: Sequence[PlannedAction],
+    desired: Desired,
+    actor: str,
+    commit: str | None,
+    now: datetime,
+) -> None:
+    """Read what task_effects needs, and write what it decides (inside apply's transaction)."""
+    changes = touched(applied)
+    runs = {r.name: r for r in writer.workflow_runs(run_names(changes))}
+    rows = {t.name: t for t in writer.tasks(task_names(changes, runs))}
+    fx = task_effects(changes, desired, rows, runs, actor, commit, now)
+    for status in fx.run_statuses:
+        writer.set_workflow_run(status.name, status.status, status.nonce, now)
+    writer.create_tasks(fx.fresh_tasks, now)
+    batch = WriteBatch(events=list(fx.events))
+    for write in fx.task_writes:
+        batch.add_task(write)
+    write_batch(writer.db, batch, now)
+    for start in fx.starts:
+        writer.start_workflow_run(start.row, start.steps, now)
+    writer.append_events(fx.restart_events, now)

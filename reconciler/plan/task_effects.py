@@ -1,128 +1,198 @@
-"""What applied resource changes do to tasks and workflow runs; called by plan/apply.py.
+"""What applied resource changes do to tasks and workflow runs: a pure decision returning values;
+plan/apply.py reads its inputs and writes what it returns in apply's transaction.
 
-Every task move goes through the lifecycle table; runs inside apply's transaction.
+Every task move goes through the lifecycle table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import assert_never
 
-from reconciler.plan.actions import CreateResource, DeleteResource, PlannedAction, UpdateResource
+from reconciler.plan.actions import (
+    Change,
+    CreateResource,
+    DeleteResource,
+    PlannedAction,
+    UpdateResource,
+)
 from reconciler.tasks.lifecycle import RETRYABLE, TERMINAL, transition
 from reconciler.tasks.lifecycle import TaskState as S
 from reconciler.tasks.workflow_runs import resolved_inputs, step_task_name
 from specs.desired import Desired
 from specs.models import WorkflowSpec
 from state.records import NewEvent, TaskRow, WorkflowRunRow
-from state.store import StateWriter
-from state.write_batch import WriteBatch, write_batch
+from state.write_batch import TaskWrite
 
 
-def apply_effects(
-    writer: StateWriter,
-    applied: Sequence[PlannedAction],
+@dataclass(frozen=True)
+class RunStatusSet:
+    """A workflow run's status (and retry nonce, when given) set by a change to its spec."""
+
+    name: str
+    status: str
+    nonce: int | None
+
+
+@dataclass(frozen=True)
+class RunStartWrite:
+    """A workflow run pinned anew, its step tasks (name, step id) (re)created in INBOX."""
+
+    row: WorkflowRunRow
+    steps: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class TaskEffects:
+    """What one apply does to tasks and workflow runs, in the order it is to be written."""
+
+    run_statuses: tuple[RunStatusSet, ...]
+    fresh_tasks: tuple[str, ...]
+    task_writes: tuple[TaskWrite, ...]  # in order; a second write for one task chains onto it
+    events: tuple[NewEvent, ...]
+    starts: tuple[RunStartWrite, ...]
+    restart_events: tuple[NewEvent, ...]  # written after the starts' upserts
+
+
+def touched(applied: Sequence[PlannedAction]) -> list[Change]:
+    """The applied changes that affect tasks: those of Tasks and WorkflowRuns."""
+    return [a.change for a in applied if a.change.kind in ("Task", "WorkflowRun")]
+
+
+def run_names(changes: Sequence[Change]) -> list[str]:
+    """The workflow runs whose stored rows the decision needs."""
+    return [c.name for c in changes if c.kind == "WorkflowRun"]
+
+
+def task_names(changes: Sequence[Change], runs: Mapping[str, WorkflowRunRow]) -> list[str]:
+    """The tasks whose stored rows the decision needs: changed Tasks and the runs' steps."""
+    steps = [t for r in runs.values() for t in _step_names(r)]
+    return [c.name for c in changes if c.kind == "Task"] + steps
+
+
+def task_effects(
+    changes: Sequence[Change],
     desired: Desired,
+    rows: Mapping[str, TaskRow],
+    runs: Mapping[str, WorkflowRunRow],
     actor: str,
     commit: str | None,
     now: datetime,
-) -> None:
-    batch = WriteBatch()
-    touched = [a.change for a in applied if a.change.kind in ("Task", "WorkflowRun")]
-    runs = {
-        r.name: r
-        for r in writer.workflow_runs([c.name for c in touched if c.kind == "WorkflowRun"])
-    }
-    step_names = [t for r in runs.values() for t in _step_names(r)]
-    rows = {
-        t.name: t for t in writer.tasks([c.name for c in touched if c.kind == "Task"] + step_names)
-    }
-    fresh_tasks: list[str] = []
-    starts: list[tuple[WorkflowRunRow, list[tuple[str, str]]]] = []
-    cause = commit or now.isoformat()
+) -> TaskEffects:
+    """Decide what each applied change does to the stored tasks and workflow runs."""
+    fx = _Collector(desired, rows, runs, actor, commit, now)
+    for change in changes:
+        if change.kind == "Task":
+            fx.task_change(change)
+        else:
+            fx.run_change(change)
+    return fx.result()
 
-    def move(row: TaskRow | None, target: S, why: str, reset: bool = False) -> None:
-        if row is None or row.state == target:
-            return
-        t = transition(row.name, row.state, target, actor, why, cause)
-        zero = 0 if reset else None
-        # a retried verifier gets its rework rounds back, as with mc retry
-        batch.add_task(t.write(attempts=zero, abandoned=zero, rework=zero, commit=commit))
 
-    for change in touched:
+@dataclass
+class _Collector:
+    desired: Desired
+    rows: Mapping[str, TaskRow]
+    runs: Mapping[str, WorkflowRunRow]
+    actor: str
+    commit: str | None
+    now: datetime
+    run_statuses: list[RunStatusSet] = field(default_factory=list)
+    fresh_tasks: list[str] = field(default_factory=list)
+    task_writes: list[TaskWrite] = field(default_factory=list)
+    events: list[NewEvent] = field(default_factory=list)
+    starts: list[RunStartWrite] = field(default_factory=list)
+
+    def task_change(self, change: Change) -> None:
+        row = self.rows.get(change.name)
         match change:
-            case CreateResource(kind="Task", name=name):
-                if name in rows:
-                    move(rows[name], S.INBOX, "declared again in git", reset=True)
-                else:
-                    fresh_tasks.append(name)
-            case UpdateResource(kind="Task", name=name):
-                row = rows.get(name)
-                if row is not None and row.state in RETRYABLE:
-                    move(row, S.INBOX, "spec changed in git", reset=True)
-            case DeleteResource(kind="Task", name=name):
-                row = rows.get(name)
-                if row is not None and row.state not in TERMINAL:
-                    move(row, S.CANCELED, "deleted from git")
-            case CreateResource(kind="WorkflowRun", name=name):
-                starts.append(_start(desired, name, now))
-                batch.events.append(
-                    NewEvent(actor, "workflow_run.started", f"WorkflowRun/{name}", {}, commit)
-                )
-            case UpdateResource(kind="WorkflowRun", name=name, replace=True):
-                for t in _steps_of(rows, runs.get(name)):
-                    if t.state not in TERMINAL:
-                        move(t, S.CANCELED, "run replaced (inputs changed in git)")
-                starts.append(_start(desired, name, now))
-                batch.events.append(
-                    NewEvent(actor, "workflow_run.replaced", f"WorkflowRun/{name}", {}, commit)
-                )
-            case UpdateResource(kind="WorkflowRun", name=name):
-                run = runs.get(name)
-                requeued = [t for t in _steps_of(rows, run) if t.state in RETRYABLE]
+            case CreateResource() if row is None:
+                self.fresh_tasks.append(change.name)
+            case CreateResource():
+                self._move(row, S.INBOX, "declared again in git", reset=True)
+            case UpdateResource() if row is not None and row.state in RETRYABLE:
+                self._move(row, S.INBOX, "spec changed in git", reset=True)
+            case DeleteResource() if row is not None and row.state not in TERMINAL:
+                self._move(row, S.CANCELED, "deleted from git")
+            case _:
+                pass
+
+    def run_change(self, change: Change) -> None:
+        name, run = change.name, self.runs.get(change.name)
+        match change:
+            case CreateResource():
+                self._start(name, "workflow_run.started")
+            case UpdateResource(replace=True):
+                self._cancel_steps(run, "run replaced (inputs changed in git)")
+                self._start(name, "workflow_run.replaced")
+            case UpdateResource():
+                requeued = [t for t in self._steps_of(run) if t.state in RETRYABLE]
                 for t in requeued:
-                    move(t, S.INBOX, "retry requested (spec.retry_nonce)", reset=True)
-                doc = desired.docs[f"WorkflowRun/{name}"]
+                    self._move(t, S.INBOX, "retry requested (spec.retry_nonce)", reset=True)
+                nonce = self.desired.docs[f"WorkflowRun/{name}"].spec["retry_nonce"]
                 # with nothing requeued the run's status stands (no step would ever move it
                 # back from RUNNING, e.g. a nonce bumped on a run that already succeeded)
                 status = "RUNNING" if requeued or run is None else run.status
-                writer.set_workflow_run(name, status, doc.spec["retry_nonce"], now)
-            case DeleteResource(kind="WorkflowRun", name=name):
-                for t in _steps_of(rows, runs.get(name)):
-                    if t.state not in TERMINAL:
-                        move(t, S.CANCELED, "run deleted from git")
-                writer.set_workflow_run(name, "CANCELED", None, now)
+                self.run_statuses.append(RunStatusSet(name, status, nonce))
+            case DeleteResource():
+                self._cancel_steps(run, "run deleted from git")
+                self.run_statuses.append(RunStatusSet(name, "CANCELED", None))
             case _:
-                pass
-    writer.create_tasks(fresh_tasks, now)
-    write_batch(writer.db, batch, now)
-    for run_row, steps in starts:
-        writer.start_workflow_run(run_row, steps, now)
-    _announce_restarts(writer, starts, rows, actor, commit, now)
+                assert_never(change)
 
-
-def _announce_restarts(
-    writer: StateWriter,
-    starts: Sequence[tuple[WorkflowRunRow, list[tuple[str, str]]]],
-    rows: dict[str, TaskRow],
-    actor: str,
-    commit: str | None,
-    now: datetime,
-) -> None:
-    """A replaced run's steps go CANCELED -> INBOX in the upsert; record those transitions."""
-    events = [
-        NewEvent(
-            actor,
-            "task.transition",
-            f"Task/{task}",
-            {"from": _prior(rows[task]), "to": S.INBOX, "reason": "run started anew"},
-            commit,
+    def result(self) -> TaskEffects:
+        return TaskEffects(
+            tuple(self.run_statuses),
+            tuple(self.fresh_tasks),
+            tuple(self.task_writes),
+            tuple(self.events),
+            tuple(self.starts),
+            tuple(self._restart_events()),
         )
-        for _, steps in starts
-        for task, _ in steps
-        if task in rows
-    ]
-    writer.append_events(events, now)
+
+    def _move(self, row: TaskRow | None, target: S, why: str, reset: bool = False) -> None:
+        if row is None or row.state == target:
+            return
+        t = transition(row.name, row.state, target, self.actor, why, self.cause)
+        zero = 0 if reset else None
+        # a retried verifier gets its rework rounds back, as with mc retry
+        self.task_writes.append(
+            t.write(attempts=zero, abandoned=zero, rework=zero, commit=self.commit)
+        )
+
+    @property
+    def cause(self) -> str:
+        """What makes a move's idempotency key unique: the applied commit."""
+        return self.commit or self.now.isoformat()
+
+    def _cancel_steps(self, run: WorkflowRunRow | None, why: str) -> None:
+        for t in self._steps_of(run):
+            if t.state not in TERMINAL:
+                self._move(t, S.CANCELED, why)
+
+    def _start(self, name: str, event: str) -> None:
+        self.starts.append(_run_start(self.desired, name, self.now))
+        self.events.append(NewEvent(self.actor, event, f"WorkflowRun/{name}", {}, self.commit))
+
+    def _steps_of(self, run: WorkflowRunRow | None) -> list[TaskRow]:
+        return [self.rows[n] for n in _step_names(run) if n in self.rows] if run else []
+
+    def _restart_events(self) -> list[NewEvent]:
+        """A replaced run's steps go CANCELED -> INBOX in the upsert; record those moves."""
+        return [
+            NewEvent(
+                self.actor,
+                "task.transition",
+                f"Task/{task}",
+                {"from": _prior(self.rows[task]), "to": S.INBOX, "reason": "run started anew"},
+                self.commit,
+            )
+            for start in self.starts
+            for task, _ in start.steps
+            if task in self.rows
+        ]
 
 
 def _prior(row: TaskRow) -> str:
@@ -130,9 +200,7 @@ def _prior(row: TaskRow) -> str:
     return row.state if row.state in TERMINAL else S.CANCELED
 
 
-def _start(
-    desired: Desired, name: str, now: datetime
-) -> tuple[WorkflowRunRow, list[tuple[str, str]]]:
+def _run_start(desired: Desired, name: str, now: datetime) -> RunStartWrite:
     doc = desired.docs[f"WorkflowRun/{name}"]
     wf = desired.docs[f"Workflow/{doc.spec['workflow']}"]
     spec = WorkflowSpec.model_validate(wf.spec)
@@ -149,12 +217,8 @@ def _start(
         now,
         now,
     )
-    return row, [(step_task_name(name, s.id), s.id) for s in spec.steps]
+    return RunStartWrite(row, tuple((step_task_name(name, s.id), s.id) for s in spec.steps))
 
 
 def _step_names(run: WorkflowRunRow) -> list[str]:
     return [step_task_name(run.name, s["id"]) for s in run.workflow_spec["steps"]]
-
-
-def _steps_of(rows: dict[str, TaskRow], run: WorkflowRunRow | None) -> list[TaskRow]:
-    return [rows[n] for n in _step_names(run) if n in rows] if run else []

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar, assert_never
+from typing import Any, Literal, Protocol, TypeVar
 
 from reconciler.commands.context import MissionContext
 from reconciler.commands.status import event_to_json, status_to_json, status_with
@@ -32,12 +32,12 @@ from reconciler.plan.codec import plan_to_json
 from reconciler.plan.pipeline import plan_commit
 from reconciler.runtime.local import LocalExecutor
 from reconciler.serve.requests import (
-    Quarantine,
+    ACTOR,
     RecordApproval,
-    RecordEvents,
     Request,
     RequestQueue,
     SetMode,
+    carry_out,
 )
 from specs.errors import MCError
 from state.dashboard import DashboardReader
@@ -45,7 +45,6 @@ from state.db import Database
 from state.records import NewEvent
 from state.store import State, StateReader
 
-ACTOR = "serve"
 GIT_TRIGGERS = ("HEAD", "packed-refs")
 ERROR_PAUSE_S = 1.0  # after a failed tick: a fault that repeats must not spin the loop
 Stage = Literal["reconcile", "tick", "request"]
@@ -171,57 +170,17 @@ class ReconcileLoop:
 
     def _handle(self, request: Request) -> str:
         assert self.state is not None and self.engine is not None
-        writer, now = self.state.writer, self.ctx.clock()
+        world = self.engine.world
+        mission = world.mission_name if world is not None else None
+        message = carry_out(request, self.state, mission, self.ctx.clock())
         match request:
-            case RecordApproval(row=row):
-                with self.state.db.transaction():
-                    writer.record_approvals([row], now)
-                    writer.append_events(
-                        [
-                            NewEvent(
-                                row.evidence.get("actor", ACTOR),
-                                f"approval.{row.status}",
-                                row.target,
-                                {
-                                    "approver": row.approver,
-                                    "decision": row.decision,
-                                    "digest": row.digest,
-                                    "reason": row.reason,
-                                    "channel": row.channel,
-                                    "evidence": row.evidence,
-                                },
-                            )
-                        ],
-                        now,
-                    )
+            case RecordApproval():
                 self._reconcile_now = True  # a plan action may now be approved
-                return f"{row.decision} of {row.target} recorded"
-            case SetMode(mode=mode, actor=actor, reason=reason):
-                world = self.engine.world
-                git_mode = "normal"
-                if world is not None:
-                    spec = self.state.reader.resource("Mission", world.mission_name)
-                    git_mode = spec.spec.get("mode", "normal") if spec else "normal"
-                with self.state.db.transaction():
-                    writer.set_override("mode", mode, actor, reason, now)
-                    writer.set_override("mode.git", git_mode if mode else None, actor, reason, now)
-                    kind = "override.set" if mode else "override.lifted"
-                    writer.append_events(
-                        [NewEvent(actor, kind, "Mission", {"mode": mode, "reason": reason})], now
-                    )
+            case SetMode(mode=mode, actor=actor):
                 self.status.override = f"mode={mode} by {actor}" if mode else None
-                return f"mission mode overridden to {mode}" if mode else "override lifted"
-            case Quarantine(agent=agent, actor=actor, reason=reason):
-                res = self.state.reader.resource("Agent", agent)
-                if res is None:
-                    raise MCError(f"unknown agent {agent!r}")
-                writer.record_quarantine(agent, reason, res.digest, actor, now)
-                return f"agent {agent} quarantined"
-            case RecordEvents(events=events):
-                writer.append_events(list(events), now)
-                return f"{len(events)} event(s) recorded"
             case _:
-                assert_never(request)
+                pass
+        return message
 
     def notice_commit(self) -> None:
         """Called by the watcher thread: a ref moved."""

@@ -1,4 +1,5 @@
-"""Bot requests only the serve loop may write; queued by api/telegram, run by serve/loop.py.
+"""Bot requests only the serve loop may write; queued by api/telegram, carried out here for
+serve/loop.py.
 
 DuckDB has one writer; the loop owns it. A request is queued, the loop is woken, and the
 caller waits on the returned future for the outcome (a one-line message, or an MCError).
@@ -9,8 +10,14 @@ from __future__ import annotations
 import queue
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime
+from typing import assert_never
 
+from specs.errors import MCError
 from state.records import ApprovalRow, NewEvent
+from state.store import State
+
+ACTOR = "serve"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +72,60 @@ class RequestQueue:
                 items.append(self._queue.get_nowait())
             except queue.Empty:
                 return items
+
+
+def carry_out(request: Request, state: State, mission: str | None, now: datetime) -> str:
+    """Write what one request asks for; the one-line outcome for the requester."""
+    match request:
+        case RecordApproval(row=row):
+            return _record_approval(state, row, now)
+        case SetMode(mode=mode, actor=actor, reason=reason):
+            return _set_mode(state, mission, mode, actor, reason, now)
+        case Quarantine(agent=agent, actor=actor, reason=reason):
+            res = state.reader.resource("Agent", agent)
+            if res is None:
+                raise MCError(f"unknown agent {agent!r}")
+            state.writer.record_quarantine(agent, reason, res.digest, actor, now)
+            return f"agent {agent} quarantined"
+        case RecordEvents(events=events):
+            state.writer.append_events(list(events), now)
+            return f"{len(events)} event(s) recorded"
+        case _:
+            assert_never(request)
+
+
+def _record_approval(state: State, row: ApprovalRow, now: datetime) -> str:
+    data = {
+        "approver": row.approver,
+        "decision": row.decision,
+        "digest": row.digest,
+        "reason": row.reason,
+        "channel": row.channel,
+        "evidence": row.evidence,
+    }
+    actor = row.evidence.get("actor", ACTOR)
+    with state.db.transaction():
+        state.writer.record_approvals([row], now)
+        state.writer.append_events(
+            [NewEvent(actor, f"approval.{row.status}", row.target, data)], now
+        )
+    return f"{row.decision} of {row.target} recorded"
+
+
+def _set_mode(
+    state: State, mission: str | None, mode: str | None, actor: str, reason: str, now: datetime
+) -> str:
+    """Override the mission mode, remembering the mode git declares to tell them apart."""
+    git_mode = "normal"
+    if mission is not None:
+        spec = state.reader.resource("Mission", mission)
+        git_mode = spec.spec.get("mode", "normal") if spec else "normal"
+    writer = state.writer
+    with state.db.transaction():
+        writer.set_override("mode", mode, actor, reason, now)
+        writer.set_override("mode.git", git_mode if mode else None, actor, reason, now)
+        kind = "override.set" if mode else "override.lifted"
+        writer.append_events(
+            [NewEvent(actor, kind, "Mission", {"mode": mode, "reason": reason})], now
+        )
+    return f"mission mode overridden to {mode}" if mode else "override lifted"
