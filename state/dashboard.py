@@ -17,6 +17,7 @@ from typing import Any
 
 from state.db import Database
 from state.records import AppliedResource, ApprovalRow, Event
+from state.runs import RunReader
 from state.store import StateReader
 
 IN_FLIGHT = ("LAUNCHING", "RUNNING")  # run states (not task states) of a run under way
@@ -151,7 +152,7 @@ class DashboardReader:
         else:  # past the last page (or nothing matches): count on its own
             row = self.db.fetchone("SELECT count(*)" + source + where, params)
             total = int(row[0]) if row else 0
-        attempts = StateReader(self.db).run_counts([r[0] for r in rows])
+        attempts = RunReader(self.db).run_counts([r[0] for r in rows])
         return TaskPage(
             [
                 TaskListRow(
@@ -185,7 +186,7 @@ class DashboardReader:
         rows = self.db.fetchall(
             "SELECT step, state, reason, name FROM tasks WHERE workflow_run = ?", [run]
         )
-        attempts = StateReader(self.db).run_counts([r[3] for r in rows])
+        attempts = RunReader(self.db).run_counts([r[3] for r in rows])
         return {r[0]: (r[1], r[2], attempts.get(r[3], 0)) for r in rows}
 
     def run_progress(self) -> dict[str, dict[str, int]]:

@@ -190,99 +190,47 @@ def _cols(rows: Sequence[Any], *names: str) -> list[list[Any]]:
 
 
 def write_batch(db: Database, batch: WriteBatch, now: datetime) -> list[str]:
-    """Write the batch; return the task transitions actually applied (others were replays)."""
-    applied: list[str] = []
+    """Write the batch, one statement per non-empty list (per table family, in this order);
+    return the task transitions actually applied (others were replays)."""
     with db.transaction():
-        if batch.run_starts:
-            db.execute(
-                "INSERT INTO runs (id, task, attempt, agent, executor, state, owner_pid, workspace,"
-                " started_at) SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?),"
-                " 'LAUNCHING', unnest(?), unnest(?), unnest(?)",
-                _cols(
-                    batch.run_starts,
-                    "id",
-                    "task",
-                    "attempt",
-                    "agent",
-                    "executor",
-                    "owner_pid",
-                    "workspace",
-                    "started_at",
-                ),
-            )
-        if batch.tasks:
-            applied = _write_tasks(db, batch.tasks, now)
-        if batch.run_updates:
-            _write_runs(db, batch.run_updates)
-        if batch.ledger:
-            db.execute(
-                "INSERT INTO ledger SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?),"
-                " unnest(?)",
-                _cols(batch.ledger, "time", "day", "run_id", "agent", "task", "cost_usd"),
-            )
-        if batch.memory:
-            _write_memory(db, batch.memory, now)
-        if batch.drops:
-            db.execute(
-                "INSERT INTO drops SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?),"
-                " unnest(?), ?",
-                [
-                    *_cols(batch.drops, "run_id", "task", "path", "sha256", "size", "media_type"),
-                    now,
-                ],
-            )
-        if batch.agents:
-            db.execute(
-                "INSERT OR REPLACE INTO agents (name, status, reason, updated_at, digest)"
-                " SELECT unnest(?), unnest(?), unnest(?), ?, unnest(?)",
-                [
-                    *_cols(batch.agents, "name", "status", "reason")[:3],
-                    now,
-                    [a.digest for a in batch.agents],
-                ],
-            )
-        if batch.workflow_runs:
-            db.execute(
-                "UPDATE workflow_runs SET status = v.status,"
-                " outputs = coalesce(v.outputs::JSON, workflow_runs.outputs), updated_at = ?"
-                " FROM (SELECT unnest(?) AS name, unnest(?) AS status,"
-                " unnest(?::VARCHAR[]) AS outputs) v WHERE workflow_runs.name = v.name",
-                [
-                    now,
-                    *_cols(batch.workflow_runs, "name", "status"),
-                    [_json(r.outputs) for r in batch.workflow_runs],
-                ],
-            )
-        moved = set(applied)
-        events = [
-            NewEvent(
-                t.actor,
-                "task.transition",
-                f"Task/{t.name}",
-                {"from": hop.source, "to": hop.target, "reason": hop.reason, "key": hop.key},
-                t.commit,
-            )
-            for t in batch.tasks
-            if t.name in moved
-            for hop in t.hops()
-        ] + list(batch.events)
-        if events:
-            db.execute(
-                "INSERT INTO events (time, actor, kind, subject, data, commit)"
-                " SELECT ?, unnest(?), unnest(?), unnest(?), unnest(?)::JSON, unnest(?)",
-                [
-                    now,
-                    *_cols(events, "actor", "kind", "subject"),
-                    [_json(e.data) for e in events],
-                    [e.commit for e in events],
-                ],
-            )
+        _write_run_starts(db, batch.run_starts)
+        applied = _write_tasks(db, batch.tasks, now)
+        _write_run_updates(db, batch.run_updates)
+        _write_ledger(db, batch.ledger)
+        _write_memory(db, batch.memory, now)
+        _write_drops(db, batch.drops, now)
+        _write_agents(db, batch.agents, now)
+        _write_workflow_runs(db, batch.workflow_runs, now)
+        _write_events(db, [*_transition_events(batch.tasks, applied), *batch.events], now)
     return applied
+
+
+def _write_run_starts(db: Database, starts: Sequence[RunStart]) -> None:
+    if not starts:
+        return
+    db.execute(
+        "INSERT INTO runs (id, task, attempt, agent, executor, state, owner_pid, workspace,"
+        " started_at) SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?),"
+        " 'LAUNCHING', unnest(?), unnest(?), unnest(?)",
+        _cols(
+            starts,
+            "id",
+            "task",
+            "attempt",
+            "agent",
+            "executor",
+            "owner_pid",
+            "workspace",
+            "started_at",
+        ),
+    )
 
 
 def _write_tasks(db: Database, writes: Sequence[TaskWrite], now: datetime) -> list[str]:
     """One UPDATE for all transitions; a row only moves if it is still in `source` and this
     key was not the last one applied, which makes replays (after a crash) harmless."""
+    if not writes:
+        return []
     rows = db.fetchall(
         "UPDATE tasks SET state = v.target, reason = v.reason, transition_key = v.key,"
         " agent = coalesce(v.agent, tasks.agent), attempts = coalesce(v.attempts, tasks.attempts),"
@@ -321,7 +269,9 @@ def _write_tasks(db: Database, writes: Sequence[TaskWrite], now: datetime) -> li
     return [r[0] for r in rows]
 
 
-def _write_runs(db: Database, updates: Sequence[RunUpdate]) -> None:
+def _write_run_updates(db: Database, updates: Sequence[RunUpdate]) -> None:
+    if not updates:
+        return
     db.execute(
         "UPDATE runs SET state = v.state, pid = coalesce(v.pid, runs.pid),"
         " proc_start = coalesce(v.proc_start, runs.proc_start),"
@@ -354,6 +304,15 @@ def _write_runs(db: Database, updates: Sequence[RunUpdate]) -> None:
     )
 
 
+def _write_ledger(db: Database, entries: Sequence[LedgerEntry]) -> None:
+    if entries:
+        db.execute(
+            "INSERT INTO ledger SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?),"
+            " unnest(?)",
+            _cols(entries, "time", "day", "run_id", "agent", "task", "cost_usd"),
+        )
+
+
 def _write_memory(db: Database, writes: Sequence[MemoryWrite], now: datetime) -> None:
     deletes = [w for w in writes if w.value is None]
     sets = [w for w in writes if w.value is not None]
@@ -366,4 +325,64 @@ def _write_memory(db: Database, writes: Sequence[MemoryWrite], now: datetime) ->
         db.execute(
             "DELETE FROM memory WHERE (scope, key) IN (SELECT (unnest(?), unnest(?)))",
             _cols(deletes, "scope", "key"),
+        )
+
+
+def _write_drops(db: Database, drops: Sequence[DropWrite], now: datetime) -> None:
+    if drops:
+        db.execute(
+            "INSERT INTO drops SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?),"
+            " unnest(?), ?",
+            [*_cols(drops, "run_id", "task", "path", "sha256", "size", "media_type"), now],
+        )
+
+
+def _write_agents(db: Database, agents: Sequence[AgentStatusWrite], now: datetime) -> None:
+    if agents:
+        db.execute(
+            "INSERT OR REPLACE INTO agents (name, status, reason, updated_at, digest)"
+            " SELECT unnest(?), unnest(?), unnest(?), ?, unnest(?)",
+            [*_cols(agents, "name", "status", "reason"), now, [a.digest for a in agents]],
+        )
+
+
+def _write_workflow_runs(db: Database, runs: Sequence[RunStatusWrite], now: datetime) -> None:
+    if runs:
+        db.execute(
+            "UPDATE workflow_runs SET status = v.status,"
+            " outputs = coalesce(v.outputs::JSON, workflow_runs.outputs), updated_at = ?"
+            " FROM (SELECT unnest(?) AS name, unnest(?) AS status,"
+            " unnest(?::VARCHAR[]) AS outputs) v WHERE workflow_runs.name = v.name",
+            [now, *_cols(runs, "name", "status"), [_json(r.outputs) for r in runs]],
+        )
+
+
+def _transition_events(writes: Sequence[TaskWrite], applied: Sequence[str]) -> list[NewEvent]:
+    """One `task.transition` event per hop of each write that applied (replays write none)."""
+    moved = set(applied)
+    return [
+        NewEvent(
+            t.actor,
+            "task.transition",
+            f"Task/{t.name}",
+            {"from": hop.source, "to": hop.target, "reason": hop.reason, "key": hop.key},
+            t.commit,
+        )
+        for t in writes
+        if t.name in moved
+        for hop in t.hops()
+    ]
+
+
+def _write_events(db: Database, events: Sequence[NewEvent], now: datetime) -> None:
+    if events:
+        db.execute(
+            "INSERT INTO events (time, actor, kind, subject, data, commit)"
+            " SELECT ?, unnest(?), unnest(?), unnest(?), unnest(?)::JSON, unnest(?)",
+            [
+                now,
+                *_cols(events, "actor", "kind", "subject"),
+                [_json(e.data) for e in events],
+                [e.commit for e in events],
+            ],
         )

@@ -1,8 +1,11 @@
-"""The state store on real DuckDB files: schema versions, serial, events, pending, readers."""
+"""The state store on real DuckDB files: schema versions, serial, events, pending, readers,
+the composed read/write interfaces and the statement count of a write batch."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import inspect
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -12,7 +15,20 @@ from core_harness import sha256_of
 from state.errors import StateCorrupt, StateTooNew
 from state.records import NewEvent
 from state.schema import SCHEMA_VERSION
-from state.store import PendingWrite, ResourceWrite, State
+from state.store import PendingWrite, ResourceWrite, State, StateReader, StateWriter
+from state.table_store import TableStore
+from state.write_batch import (
+    AgentStatusWrite,
+    DropWrite,
+    LedgerEntry,
+    MemoryWrite,
+    RunStart,
+    RunStatusWrite,
+    RunUpdate,
+    TaskWrite,
+    WriteBatch,
+    write_batch,
+)
 
 T0 = datetime(2026, 11, 23, 10, 0, 0)
 
@@ -201,3 +217,82 @@ def test_random_bytes_are_not_a_state_file(state_path: Path) -> None:
         with pytest.raises(StateCorrupt, match="not a readable Mission Control state file"):
             State.open(state_path, write=write)
     assert sha256_of(state_path) == before
+
+
+READS = {
+    "path", "serial", "applied_commit", "resources", "resource_digests", "resources_by_key",
+    "resource", "pending", "task_states", "task_states_of", "tasks_in", "task_counts", "tasks",
+    "workflow_runs", "runs", "run", "run_counts", "recent_outcomes", "drops", "spend_by_agent",
+    "spend_since", "approvals", "overrides", "events", "agent_overrides", "agent_status_rows",
+    "memory",
+}  # fmt: skip
+WRITES = {
+    "bump_serial", "set_meta", "upsert_resources", "delete_resources", "replace_pending",
+    "create_tasks", "start_workflow_run", "set_workflow_run", "cancel_tasks", "record_approvals",
+    "forget_approvals", "set_override", "append_events", "record_quarantine",
+}  # fmt: skip
+
+
+def public_names(cls: type) -> set[str]:
+    return {n for n in dir(cls) if not n.startswith("_")}
+
+
+def test_the_two_interfaces_are_composed_of_small_per_family_stores() -> None:
+    assert public_names(StateReader) == READS
+    assert public_names(StateWriter) == READS | WRITES
+    families = [c for c in StateWriter.__mro__ if issubclass(c, TableStore)]
+    for family in families:
+        own = [
+            n for n, v in vars(family).items() if inspect.isfunction(v) or isinstance(v, property)
+        ]
+        assert len(own) <= 15, family
+    readers = [c for c in StateReader.__mro__ if c not in (StateReader, TableStore, object)]
+    assert all(c.__name__.endswith("Reader") for c in readers)
+
+
+def full_batch() -> WriteBatch:
+    batch = WriteBatch()
+    for n in ("a", "b"):
+        batch.add_task(TaskWrite(n, "INBOX", "ASSIGNED", f"k-{n}", "mc", "dispatch", agent="x"))
+        batch.run_starts.append(RunStart(f"r-{n}", n, 1, "x", "local", 1, f"w/{n}", T0))
+        batch.run_updates.append(RunUpdate(f"r-{n}", "RUNNING", pid=2))
+        batch.ledger.append(LedgerEntry(T0, date(2026, 11, 23), f"r-{n}", "x", n, Decimal("1")))
+        batch.memory.append(MemoryWrite(f"task:{n}", "k", {"v": n}))
+        batch.memory.append(MemoryWrite(f"task:{n}", "gone", None))
+        batch.drops.append(DropWrite(f"r-{n}", n, f"out/{n}", "0" * 64, 1, "text/plain"))
+        batch.agents.append(AgentStatusWrite(f"x{n}", "quarantined", "loops", "d"))
+        batch.workflow_runs.append(RunStatusWrite(f"wr-{n}", "RUNNING"))
+        batch.events.append(NewEvent("mc", "note", f"Task/{n}", {}))
+    return batch
+
+
+def test_a_write_batch_is_one_transaction_of_one_statement_per_table_family(
+    state_path: Path,
+) -> None:
+    with State.open(state_path, write=True) as state:
+        state.writer.create_tasks(["a", "b"], T0)
+        before = state.db.statements
+        applied = write_batch(state.db, full_batch(), T0)
+        # BEGIN, runs insert, tasks, runs update, ledger, memory set + delete, drops, agents,
+        # workflow runs, events, COMMIT: two rows each, never one statement per row.
+        assert state.db.statements - before == 12
+        assert sorted(applied) == ["a", "b"]
+        assert state.reader.task_states() == {"a": "ASSIGNED", "b": "ASSIGNED"}
+        assert [r.state for r in state.reader.runs()] == ["RUNNING", "RUNNING"]
+        assert state.reader.memory("task:") == {
+            "task:a": {"k": {"v": "a"}},
+            "task:b": {"k": {"v": "b"}},
+        }
+        kinds = [e.kind for e in state.reader.events()]
+        assert kinds == ["task.transition", "task.transition", "note", "note"]
+        replay = WriteBatch(tasks=full_batch().tasks)
+        before = state.db.statements
+        assert write_batch(state.db, replay, T0) == []  # a replay moves nothing...
+        assert state.db.statements - before == 3  # ...and writes no transition events
+
+
+def test_an_empty_write_batch_writes_only_its_transaction(state_path: Path) -> None:
+    with State.open(state_path, write=True) as state:
+        before = state.db.statements
+        assert write_batch(state.db, WriteBatch(), T0) == []
+        assert state.db.statements - before == 2
