@@ -44,7 +44,8 @@ GIT_ENV = {
 }
 # Agents: a trace line with the start time, the ledger line (an execution started), the sleep
 # (the window a kill can interrupt), result.json written atomically, a trace line with the time
-# it was complete. The trace comes first so every ledger line has a start time.
+# it was complete. The trace comes first so every ledger line has a start time. The sh agent
+# then lingers (cleanup, a slow exit): a kill in that window finds a finished agent still running.
 PY_AGENT = """\
 import json, os, time
 e = os.environ
@@ -68,8 +69,10 @@ sleep "$1"
 printf '{"status": "done", "output": "%s"}' "$MC_TASK" > "$MC_RESULT_JSON.tmp"
 mv "$MC_RESULT_JSON.tmp" "$MC_RESULT_JSON"
 echo "F $MC_RUN_ID $(date +%s.%N)" >> "$CHAOS_TRACE"
+sleep "$2"
 """
 AGENT_CONCURRENCY = 2  # per agent; three agents
+LINGER_S = 1.5  # how long the sh agent stays after its result is complete
 BOOT_KILL_SHARE = 0.15  # share of kills aimed at a serve still starting (imports, recovery)
 ALIVE_S = (0.2, 2.5)  # a serve that is up lives this long (uniform) before its kill
 READY_TIMEOUT_S = 60.0
@@ -209,7 +212,7 @@ def build_mission(repo: Path, cfg: ChaosConfig, logs: Path) -> list[str]:
     agents = {
         "py-a": ["python3", "-c", PY_AGENT],
         "py-b": ["python3", "-c", PY_AGENT],
-        "sh-a": ["sh", "-c", SH_AGENT, "sh", f"{(low + high) / 2:.2f}"],
+        "sh-a": ["sh", "-c", SH_AGENT, "sh", f"{(low + high) / 2:.2f}", f"{LINGER_S}"],
     }
     for name, command in agents.items():
         agent = {"command": command, "protocol": "files", "env": env}

@@ -70,7 +70,7 @@ class Engine:
 
     def recover(self) -> int:
         """Kill what a dead reconciler left running; the next tick records how each run ended
-        (with the result its agent left, if it finished on its own)."""
+        (with the result its agent left, if it wrote a complete, valid one)."""
         self._orphans = find_orphans(self._state)
         return len(self._orphans)
 

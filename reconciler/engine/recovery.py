@@ -1,6 +1,11 @@
-"""Crash recovery: the runs a dead reconciler left LAUNCHING or RUNNING. Engine.recover kills
-what still runs; Engine.load hands each orphan to the tick as a finished run, with the result
-its agent left if it ended on its own (so it is not run again under a new MC_RUN_ID)."""
+"""Crash recovery of the runs a dead reconciler left LAUNCHING/RUNNING; called by Engine.
+
+Engine.recover kills what still runs; Engine.load hands each orphan to the tick as a finished
+run. An orphan whose agent left a complete, valid result.json (files protocol, read at the same
+strict boundary as a watched run's) is recorded with that result — whether it ended on its own
+or recovery had to stop it after it wrote the file — so it is not run again under a new
+MC_RUN_ID. Without one (missing, cut short, not the schema) it is abandoned and runs again.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ ACTOR = "reconciler"
 @dataclass(frozen=True, slots=True)
 class Orphan:
     run: RunRow
-    was_alive: bool  # recovery had to kill it: whatever it wrote is not its final word
+    was_alive: bool  # recovery had to kill it (said in the reason if it is abandoned)
 
 
 def find_orphans(state: State) -> list[Orphan]:
@@ -61,7 +66,7 @@ def _outcome(world: World, orphan: Orphan, now: datetime) -> Outcome:
     run = orphan.run
     started = run.started_at.timestamp()
     task, agent = world.tasks.get(run.task), world.agents.get(run.agent)
-    if not orphan.was_alive and run.workspace and task is not None and agent is not None:
+    if run.workspace and task is not None and agent is not None:
         try:
             env = resolve_env(agent.spec.env, os.environ)
         except MissingSecret:
@@ -79,6 +84,8 @@ def _outcome(world: World, orphan: Orphan, now: datetime) -> Outcome:
         if left is not None:
             return left
     why = f"abandoned: reconciler pid {run.owner_pid} stopped while it ran"
+    if orphan.was_alive:
+        why += "; its agent was still running and was stopped"
     return Outcome(run.id, "abandoned", why, None, started_at=started, ended_at=now.timestamp())
 
 

@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -323,33 +324,79 @@ def test_recovery_records_a_finished_agents_result_instead_of_running_it_again(
     assert moves == [("INBOX", "ASSIGNED"), ("ASSIGNED", "IN_PROGRESS"), ("IN_PROGRESS", "DONE")]
 
 
-def test_recovery_still_reruns_an_agent_it_had_to_kill(repo: ExecRepo, tmp_path: Path) -> None:
-    """A result.json next to a process recovery had to kill is not believed (as in the
-    executor: `done` next to a kill is a crash): that run is abandoned and runs again."""
-    marker = tmp_path / "stuck.pid"
-    repo.agent(
-        "stuck",
-        "result(status='done', output=f'run {ATTEMPT}')\n"
-        f"mark({str(marker)!r})\n"
-        "if ATTEMPT == 1:\n    time.sleep(60)\n",
-    )
-    repo.task("stuck", agent="stuck")
-    repo.commit()
+def _crash_while_agent_runs(repo: ExecRepo, marker: Path) -> None:
+    """`mc apply` SIGKILLed once the agent wrote `marker`, then a second `mc apply`, which
+    must stop the still-running orphan and carry on."""
     first = repo.mc_background("apply", "--auto-approve")
+    pid = 0
     try:
         pid = _pid(marker)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
+        assert process_alive(pid), "the agent outlives its mc"
         second = repo.mc("apply", "--auto-approve")
+        assert not process_alive(pid), "recovery stopped the orphan"
     finally:
         if first.poll() is None:
             first.kill()
             first.wait()
-        kill_if_alive(pid)
+        if pid:
+            kill_if_alive(pid)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert not process_alive(pid)
-    row = repo.task_row("stuck")
+
+
+def test_recovery_keeps_the_result_of_an_agent_it_had_to_stop(
+    repo: ExecRepo, tmp_path: Path
+) -> None:
+    """An agent that wrote a complete, valid result.json and then lingered (cleanup, a hung
+    exit) is stopped by recovery, and its result is recorded: it is not run again."""
+    ledger, marker = tmp_path / "ledger", tmp_path / "lingers.pid"
+    repo.agent(
+        "lingers",
+        f"with open({str(ledger)!r}, 'a') as f:\n"
+        "    f.write(os.environ['MC_RUN_ID'] + '\\n')\n"
+        "result(status='done', output=f'run {ATTEMPT}', cost_usd=0.25, tokens=7)\n"
+        f"mark({str(marker)!r})\n"
+        "time.sleep(60)\n",
+    )
+    repo.task("lingers", agent="lingers")
+    repo.commit()
+
+    _crash_while_agent_runs(repo, marker)
+
+    row = repo.task_row("lingers")
+    assert (row.state, row.output, row.attempts, row.abandoned) == ("DONE", "run 1", 1, 0)
+    [run] = repo.runs("lingers")
+    assert (run.state, run.status, run.cost_usd, run.tokens) == (
+        "ENDED",
+        "done",
+        Decimal("0.25"),
+        7,
+    )
+    assert ledger.read_text().split() == [run.id], "the agent ran once, under one MC_RUN_ID"
+    assert [e.subject for e in repo.events("run.recovered")] == [f"Run/{run.id}"]
+
+
+def test_recovery_reruns_an_agent_it_stopped_mid_write(repo: ExecRepo, tmp_path: Path) -> None:
+    """A result.json cut short (not valid JSON) next to a process recovery had to stop is no
+    result: that run is abandoned (not an attempt failure) and the task runs again."""
+    marker = tmp_path / "midwrite.pid"
+    repo.agent(
+        "midwrite",
+        "if ATTEMPT == 1:\n"
+        '    Path(os.environ[\'MC_RESULT_JSON\']).write_text(\'{"status": "done", "outp\')\n'
+        f"    mark({str(marker)!r})\n"
+        "    time.sleep(60)\n"
+        "result(status='done', output=f'run {ATTEMPT}')\n",
+    )
+    repo.task("midwrite", agent="midwrite")
+    repo.commit()
+
+    _crash_while_agent_runs(repo, marker)
+
+    row = repo.task_row("midwrite")
     assert (row.state, row.output, row.abandoned) == ("DONE", "run 2", 1)
-    orphan, rerun = repo.runs("stuck")
+    orphan, rerun = repo.runs("midwrite")
     assert (orphan.status, orphan.error_class) == ("abandoned", "abandoned")
+    assert orphan.error is not None and "still running and was stopped" in orphan.error
     assert rerun.status == "done"
