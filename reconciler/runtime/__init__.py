@@ -1,1 +1,9 @@
-"""Executors: start agent processes per attempt and turn what they leave behind into Outcomes."""
+"""Executors: start agent processes per attempt and turn what they leave behind into Outcomes.
+
+Map: the executor port → types.py. The local executor → local.py (the table of live runs),
+by phase: spawn.py (workspace, logs, pipes; `start_agent` is the one place a process is
+created), supervise.py (exits, deadlines, heartbeats, cost caps, SIGTERM → SIGKILL),
+collect.py (an ended run → Outcome, through adapters.py and cost.py). pump.py drains pipes;
+procs.py names and kills process groups; leftovers.py reads what an orphan left (recovery);
+sandbox.py builds the bubblewrap argv; workspace.py and logs.py are the attempt's files.
+"""
