@@ -1,4 +1,4 @@
-"""A real `mc serve` for the core tests: started on 127.0.0.1 with a free port, its JSON API
+"""A real `mc serve` for tests: started on 127.0.0.1 with a free port, its JSON API
 polled with bounded waits, stopped with SIGTERM (the way a user stops it)."""
 
 from __future__ import annotations

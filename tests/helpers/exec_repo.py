@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from helpers.agents import PRELUDE as BASE_PRELUDE
 from helpers.agents import PY as PY
 from helpers.git import GIT_IDENTITY as GIT_IDENTITY
@@ -24,7 +25,6 @@ from helpers.mission_repo import GitRepo
 from helpers.mission_repo import files_under as files_under
 from helpers.waiting import wait_for as wait_for
 from helpers.yaml_docs import doc as doc
-
 from reconciler.commands.context import Clock
 from reconciler.commands.plan_apply import Applied, Drive
 

@@ -7,7 +7,7 @@ import os
 import pickle
 from pathlib import Path
 
-from core_harness import GitRepo
+from helpers.starter import GitRepo
 
 from reconciler.repo.parse_cache import ParseCache
 from reconciler.repo.source import MissionRepo

@@ -1,4 +1,4 @@
-"""Helpers for the core tests: in-process plan/apply set-ups and text builders of their own.
+"""The `mc init` starter repo: in-process plan/apply set-ups and YAML text builders.
 
 Git, the `mc` runner and the repo builder come from `helpers`; they are re-exported here for
 the tests that import them from this module.
@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from helpers.git import git as git
 from helpers.mc import flat as flat
 from helpers.mc import run_mc
 from helpers.mission_repo import GitRepo as GitRepo
 from helpers.yaml_docs import doc_text
-
 from reconciler.commands.context import utcnow
 from reconciler.commands.init import scaffold
 from reconciler.plan.apply import ApplyResult, apply_plan

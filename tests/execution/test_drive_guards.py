@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from exec_harness import ExecRepo, files_under
+from helpers.exec_repo import ExecRepo, files_under
 
 from reconciler.commands import work as ops
 from reconciler.commands.context import MissionContext, utcnow

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from core_harness import GitRepo, task_yaml
+from helpers.starter import GitRepo, task_yaml
 
 import reconciler.repo.source as source
 from reconciler.repo.source import MissionRepo, RepoError

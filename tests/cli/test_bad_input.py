@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from core_harness import GitRepo, agent_yaml, mc, sha256_of, task_yaml
+from helpers.starter import GitRepo, agent_yaml, mc, sha256_of, task_yaml
 
 CYCLE = (
     task_yaml("a", extra="  depends_on: [b]\n")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from core_harness import sha256_of
+from helpers.starter import sha256_of
 
 from state.errors import StateCorrupt, StateTooNew
 from state.records import NewEvent

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from exec_harness import ExecRepo
+from helpers.exec_repo import ExecRepo
 
 pytestmark = pytest.mark.timeout(60)
 

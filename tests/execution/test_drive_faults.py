@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exec_harness import ExecRepo
+from helpers.exec_repo import ExecRepo
 
 from reconciler.commands.plan_apply import Applied
 

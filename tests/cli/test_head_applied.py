@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from core_harness import GitRepo, flat, mc
-from serve_harness import served
+from helpers.serve import served
+from helpers.starter import GitRepo, flat, mc
 
 APPLY = ("apply", "--auto-approve", "--no-wait")
 BEHIND = "(HEAD not applied)"

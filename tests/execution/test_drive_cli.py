@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from exec_harness import ExecRepo, kill_if_alive, process_alive, wait_for
+from helpers.exec_repo import ExecRepo, kill_if_alive, process_alive, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 

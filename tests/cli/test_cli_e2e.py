@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from core_harness import GitRepo, apply_head, flat, mc, save_head_plan, sha256_of, task_yaml
+from helpers.starter import GitRepo, apply_head, flat, mc, save_head_plan, sha256_of, task_yaml
 
 from reconciler.commands.context import utcnow
 from state.records import NewEvent

@@ -12,9 +12,9 @@ import json
 import shutil
 from typing import Any
 
-from core_harness import GitRepo, mc, task_yaml
+from helpers.serve import Served, served
+from helpers.starter import GitRepo, mc, task_yaml
 from helpers.waiting import wait_until
-from serve_harness import Served, served
 
 
 def events(repo: GitRepo, kind: str) -> list[dict[str, Any]]:

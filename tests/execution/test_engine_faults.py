@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exec_harness import ExecRepo, doc, git, kill_if_alive, process_alive, wait_for
+from helpers.exec_repo import ExecRepo, doc, git, kill_if_alive, process_alive, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
