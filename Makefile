@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LOCK := requirements.lock
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck layers unit bench soak clean install browser lock lockcheck
+.PHONY: demo test lint typecheck layers unit bench soak clean install browser sandbox-tools lock lockcheck doctor
 
 # Installs exactly the locked set (hash-checked, no resolver), then our own package without
 # its dependencies and without an isolated build env, so nothing unpinned enters the venv.
@@ -31,8 +31,12 @@ lockcheck: $(STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) sandbox-tools
 	$(BIN)/python examples/demo.py
+
+# What this machine has for mc (git, bubblewrap and a real sandbox run, ssh-keygen, gpg, ...).
+doctor: $(STAMP)
+	$(BIN)/mc doctor
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
@@ -59,7 +63,20 @@ browser:
 		echo "!!! WARNING: chromium missing and cannot be installed here: browser tests will be SKIPPED !!!"; \
 	fi
 
-test: lockcheck lint typecheck layers browser unit
+# Every agent run is sandboxed with bubblewrap (Debian `bubblewrap`); install it the way the
+# browser target installs Chromium (root + apt), and say so loudly when we cannot: runs then
+# fail with the install hint (or opt out with `sandbox: none`). `mc doctor` shows the result.
+sandbox-tools:
+	@if command -v bwrap >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's bubblewrap for the per-run agent sandbox"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) \
+		|| echo "!!! WARNING: could not install bubblewrap: sandboxed agent runs will FAIL (apt-get install bubblewrap) !!!"; \
+	else \
+		echo "!!! WARNING: bubblewrap (bwrap) missing and cannot be installed here: sandboxed agent runs will FAIL; install it with \`apt-get install bubblewrap\` !!!"; \
+	fi
+
+test: lockcheck lint typecheck layers browser sandbox-tools unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/plan_scale.py

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from api.svg import SpendBar
+from reconciler.governance.confinement import Exposure, exposure
 from reconciler.tasks.lifecycle import TaskState
 from state.dashboard import DashboardReader
 from state.records import AppliedResource, ApprovalRow, Event, PendingAction
@@ -141,6 +142,7 @@ class Overview:
     last_seq: int
     overrides: list[Override]
     serve: ServeFacts | None
+    exposure: Exposure  # agents without the sandbox or on the host network: a loud banner
 
 
 def _mission(resources: Sequence[AppliedResource]) -> AppliedResource | None:
@@ -189,6 +191,10 @@ def overview(r: Readers, now: datetime, serve: ServeFacts | None) -> Overview:
         last_seq=r.dash.last_event_seq(),
         overrides=overrides(r),
         serve=serve,
+        exposure=exposure(
+            [(a.name, a.spec) for a in resources if a.kind == "Agent"],
+            mission.spec if mission else None,
+        ),
     )
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from cli.ansi import Styler
 from reconciler.commands.status import StatusReport, event_to_json, status_to_json
+from reconciler.governance.confinement import Exposure, Unconfined
 from reconciler.plan.actions import (
     CreateResource,
     DeleteResource,
@@ -83,6 +84,24 @@ def _action_lines(action: PlannedAction, s: Styler) -> list[str]:
     return [head + tail, *extra]
 
 
+UNCONFINED_WHY = {"agent": "sandbox: none on the agent", "mission": "sandbox: none on the mission"}
+
+
+def unconfined_lines(found: Sequence[Unconfined], s: Styler) -> list[str]:
+    """One loud line per agent the plan makes run without the sandbox."""
+    if not found:
+        return []
+    lines = [""]
+    loud = s("UNCONFINED", "bold", "red")
+    for u in found:
+        lines.append(
+            s("WARNING:", "bold", "red") + f" Agent/{u.agent} will run {loud}"
+            f" ({UNCONFINED_WHY[u.by]}): no sandbox; it can read and write whatever mc's user"
+            " can, and reach the network."
+        )
+    return lines
+
+
 def print_plan(plan: Plan, dirty: Sequence[str] = (), s: Styler | None = None) -> None:
     s = s or Styler()
     where = f"commit {plan.commit[:12]}" if plan.commit else "the work tree (uncommitted preview)"
@@ -104,6 +123,7 @@ def print_plan(plan: Plan, dirty: Sequence[str] = (), s: Styler | None = None) -
         return
     lines.append("")
     lines.extend(plan_lines(plan, s))
+    lines.extend(unconfined_lines(plan.unconfined, s))
     c = plan.counts()
     lines.append(
         f"\nPlan: {s(str(c['create']) + ' to create', 'green')},"
@@ -127,12 +147,19 @@ def print_status(console: Console, report: StatusReport) -> None:
         counts = "  ".join(f"{k}: {v}" for k, v in sorted(report.tasks.items()))
         console.print(f"Tasks: {counts}")
     if report.agents:
-        table = Table("agent", "status", "capabilities", "concurrency", title="Agents")
+        table = Table("agent", "status", "capabilities", "concurrency", "sandbox", title="Agents")
         for a in report.agents:
+            confined = a["sandbox"] if a["sandbox"] != "none" else "[bold red]NONE[/]"
+            net = " +network" if a["network"] == "host" else ""
             table.add_row(
-                a["name"], a["status"], ", ".join(a["capabilities"]), str(a["concurrency"])
+                a["name"],
+                a["status"],
+                ", ".join(a["capabilities"]),
+                str(a["concurrency"]),
+                confined + net,
             )
         console.print(table)
+    print_exposure(console, report.exposure)
     for key, o in report.overrides.items():
         console.print(
             f"[bold red]OVERRIDE {escape(key)}={escape(o['value'])}[/] by {escape(o['actor'])}"
@@ -148,6 +175,25 @@ def print_status(console: Console, report: StatusReport) -> None:
         for p in report.pending:
             table.add_row(p.key, p.action, p.risk, p.since.isoformat(timespec="seconds"), p.reason)
         console.print(table)
+
+
+def print_exposure(console: Console, found: Exposure) -> None:
+    """The loud block: agents without the sandbox, and agents on the host network."""
+    if found.unconfined:
+        names = ", ".join(f"{u.agent} ({UNCONFINED_WHY[u.by]})" for u in found.unconfined)
+        console.print(
+            f"[bold red]WARNING: {len(found.unconfined)} agent(s) run UNCONFINED,"
+            f" without the sandbox:[/] {escape(names)}"
+        )
+        console.print(
+            "  They can read and write whatever mc's user can (the repo, the state, secrets)"
+            " and reach the network."
+        )
+    if found.network_host:
+        console.print(
+            f"[bold yellow]WARNING: {len(found.network_host)} agent(s) can reach the network"
+            f" (network: host):[/] {escape(', '.join(found.network_host))}"
+        )
 
 
 status_json = status_to_json

@@ -7,6 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.commands.context import MissionContext
+from reconciler.governance.confinement import (
+    Exposure,
+    exposure,
+    exposure_from_json,
+    exposure_to_json,
+    unconfined_by,
+)
 from reconciler.plan.pipeline import matches_applied
 from reconciler.repo.source import MissionRepo
 from reconciler.tasks.lifecycle import ATTENTION
@@ -29,6 +36,7 @@ class StatusReport:
     dirty: list[str]
     attention: list[dict[str, Any]]  # tasks that need a person, with why
     overrides: dict[str, Any]
+    exposure: Exposure  # agents without the sandbox or on the host network (shown loudly)
 
 
 def status(ctx: MissionContext) -> StatusReport:
@@ -44,6 +52,7 @@ def status_with(r: StateReader, repo: MissionRepo) -> StatusReport:
         head = None
     resources = r.resources()
     mission = next((res for res in resources.values() if res.kind == "Mission"), None)
+    mission_spec = mission.spec if mission else None
     overrides = r.agent_overrides()
     agents = [
         {
@@ -51,10 +60,13 @@ def status_with(r: StateReader, repo: MissionRepo) -> StatusReport:
             "status": overrides.get(res.name, (res.spec.get("status", "active"), None))[0],
             "capabilities": res.spec.get("capabilities", []),
             "concurrency": res.spec.get("concurrency", 1),
+            "sandbox": "none" if unconfined_by(res.spec, mission_spec) else "bwrap",
+            "network": res.spec.get("network", "none"),
         }
         for res in sorted(resources.values(), key=lambda x: x.name)
         if res.kind == "Agent"
     ]
+    specs = [(res.name, res.spec) for res in resources.values() if res.kind == "Agent"]
     return StatusReport(
         mission=mission.name if mission else None,
         mode=mission.spec.get("mode") if mission else None,
@@ -74,6 +86,7 @@ def status_with(r: StateReader, repo: MissionRepo) -> StatusReport:
             k: {"value": v[0], "actor": v[1], "reason": v[2], "since": v[3]}
             for k, v in r.overrides().items()
         },
+        exposure=exposure(specs, mission_spec),
     )
 
 
@@ -115,6 +128,7 @@ def status_to_json(report: StatusReport) -> dict[str, Any]:
         "overrides": {
             k: {**v, "since": v["since"].isoformat()} for k, v in report.overrides.items()
         },
+        "sandbox": exposure_to_json(report.exposure),
     }
 
 
@@ -147,6 +161,7 @@ def status_from_json(data: dict[str, Any]) -> StatusReport:
             k: {**v, "since": datetime.fromisoformat(v["since"])}
             for k, v in data["overrides"].items()
         },
+        exposure=exposure_from_json(data["sandbox"]),
     )
 
 

@@ -8,9 +8,25 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from reconciler.governance.confinement import (
+    SANDBOX_FIELDS,
+    confinement_changed,
+    turns_sandbox_off,
+)
 from specs.models import PolicyRule
 
 AGENT_EXEC_FIELDS = ("spec.command", "spec.env")
+AGENT_EXEC = "default: agent command/env"
+SANDBOX_OFF = "default: sandbox turned off"
+AGENT_CONFINEMENT = "default: agent sandbox/mounts/network/limits"
+MISSION_SANDBOX = "default: mission sandbox changed"
+# What a rule must name in `match.fields` to lower the decision of each default.
+RULE_FIELDS = {
+    AGENT_EXEC: AGENT_EXEC_FIELDS,
+    SANDBOX_OFF: ("spec.sandbox",),
+    AGENT_CONFINEMENT: SANDBOX_FIELDS,
+    MISSION_SANDBOX: ("spec.sandbox",),
+}
 NO_APPROVERS_HINT = (
     "mission.yaml declares no approvers, so this can never be approved; declare approvers, or"
     " lower it with a policy rule such as {name: %s, match: {kind: [%s]%s}, decide: LOW}"
@@ -44,14 +60,31 @@ class Subject:
     labels: dict[str, str]
     changed: tuple[str, ...]  # changed field paths; every field for a create
     running: bool = False
+    before: dict[str, Any] | None = None  # the applied spec, for an update
+
+    @property
+    def turns_sandbox_off(self) -> bool:
+        return self.verb in ("create", "update") and turns_sandbox_off(
+            self.kind, self.before, self.spec
+        )
 
 
 def classify(subject: Subject, rules: Sequence[PolicyRule]) -> RiskDecision:
     """First matching mission rule wins; otherwise the defaults below."""
     for rule in rules:
         if matches(rule, subject):
-            return RiskDecision(rule.decide, f"rule {rule.name!r}")
+            return _sandbox_floor(RiskDecision(rule.decide, f"rule {rule.name!r}"), rule, subject)
     return default_verdict(subject)
+
+
+def _sandbox_floor(decision: RiskDecision, rule: PolicyRule, s: Subject) -> RiskDecision:
+    """A rule lowers a change that turns a sandbox off to LOW only by naming `spec.sandbox` in
+    its fields: a broad rule (say, every Agent change is LOW) written before the sandbox
+    existed must not waive it silently."""
+    if decision.risk != "LOW" or not s.turns_sandbox_off or "spec.sandbox" in rule.match.fields:
+        return decision
+    note = f"rule {rule.name!r} would allow it, but does not name spec.sandbox in its fields"
+    return RiskDecision("HIGH", SANDBOX_OFF, note)
 
 
 def default_verdict(s: Subject) -> RiskDecision:
@@ -59,7 +92,10 @@ def default_verdict(s: Subject) -> RiskDecision:
 
     - changing the approver set, or replacing the Mission, is RED (judged by the approvers
       already applied);
+    - turning a sandbox off (`sandbox: none` on the mission or an agent), or any other change
+      of the mission's sandbox, is HIGH;
     - changing the policy rules is HIGH (a rule could otherwise waive its own approval);
+    - a changed agent sandbox, mounts, network or limits is HIGH (what it can reach);
     - a new agent, or a changed agent command or env, is HIGH (it decides what runs here);
     - deleting a task with work in flight is HIGH;
     - everything else is LOW.
@@ -67,10 +103,16 @@ def default_verdict(s: Subject) -> RiskDecision:
     # a create or delete of the Mission after the first apply is a rename: a new approver set
     if s.kind == "Mission" and (s.verb != "update" or _touches(s.changed, "spec.approvers")):
         return RiskDecision("RED", "default: approver set changed")
+    if s.turns_sandbox_off:
+        return RiskDecision("HIGH", SANDBOX_OFF)
+    if s.kind == "Mission" and s.verb == "update" and confinement_changed(s.kind, s.before, s.spec):
+        return RiskDecision("HIGH", MISSION_SANDBOX)
     if s.kind == "Mission" and s.verb == "update" and _touches(s.changed, "spec.policy"):
         return RiskDecision("HIGH", "default: policy rules changed")
+    if s.kind == "Agent" and s.verb != "delete" and confinement_changed(s.kind, s.before, s.spec):
+        return RiskDecision("HIGH", AGENT_CONFINEMENT)
     if s.kind == "Agent" and s.verb != "delete" and _touches_any(s.changed, AGENT_EXEC_FIELDS):
-        return RiskDecision("HIGH", "default: agent command/env")
+        return RiskDecision("HIGH", AGENT_EXEC)
     if s.kind == "Task" and s.verb == "delete" and s.running:
         return RiskDecision("HIGH", "default: deleting a running task")
     return RiskDecision("LOW", "default: low risk")
@@ -90,8 +132,10 @@ def matches(rule: PolicyRule, s: Subject) -> bool:
     )
 
 
-def no_approvers_note(s: Subject) -> str:
-    fields = ", fields: [spec.command, spec.env]" if s.kind == "Agent" else ""
+def no_approvers_note(s: Subject, decision: RiskDecision) -> str:
+    """How to get unstuck: the rule that would lower this decision (naming its fields)."""
+    named = RULE_FIELDS.get(decision.rule)
+    fields = f", fields: [{', '.join(named)}]" if named else ""
     return NO_APPROVERS_HINT % (f"allow-{s.kind.lower()}-{s.verb}", s.kind, fields)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from reconciler.governance.confinement import Unconfined
 from reconciler.governance.policy import RiskDecision, Verb
 from reconciler.plan.diff import FieldChange
 
@@ -86,6 +87,7 @@ class Plan:
     actions: tuple[PlannedAction, ...]
     trust_on_first_use: bool
     digest: str
+    unconfined: tuple[Unconfined, ...] = ()  # agents this plan creates or changes, unsandboxed
 
     @property
     def changes(self) -> int:

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from reconciler.governance.approvals import tally
+from reconciler.governance.confinement import Unconfined, newly_unconfined
 from reconciler.governance.policy import (
+    SANDBOX_OFF,
     RiskDecision,
     Subject,
     classify,
@@ -49,12 +51,32 @@ def build_plan(desired: Desired, observed: Observed, now: datetime) -> Plan:
                 "LOW", "trust on first use", "first apply trusts the initial set"
             )
         elif decision.rule.startswith("default:") and _first_approvers(subject, observed):
-            decision = RiskDecision("LOW", TOFU, "no approvers were applied yet")
+            decision = _first_approvers_verdict(subject)
         actions.append(_decide(change, subject, decision, approvers, observed, now - ttl))
     actions.sort(
         key=lambda a: (VERB_ORDER[verb_of(a.change)], KIND_ORDER[a.change.kind], a.change.name)
     )
-    return sealed(desired.commit, observed.serial, tuple(actions), tofu)
+    unconfined = _unconfined(desired, observed, actions)
+    return sealed(desired.commit, observed.serial, tuple(actions), tofu, unconfined)
+
+
+def _unconfined(
+    desired: Desired, observed: Observed, actions: Sequence[PlannedAction]
+) -> tuple[Unconfined, ...]:
+    """Agents this plan creates or changes (directly, or by the mission's sandbox) that will
+    run without the sandbox: the plan says so, loudly."""
+    wanted = {d.name: d.spec for d in desired.of_kind("Agent")}
+    applied = {}
+    for name, spec in wanted.items():
+        key = f"Agent/{name}"
+        old = observed.resources.get(key)
+        if old is not None or key in observed.digests:  # unchanged agents are not loaded
+            applied[name] = old.spec if old is not None else spec
+    mission = observed.mission
+    touched = [a.change.name for a in actions if a.change.kind == "Agent"]
+    return newly_unconfined(
+        wanted, desired.mission.spec, applied, mission.spec if mission else None, touched
+    )
 
 
 def _judging_policy(
@@ -76,6 +98,13 @@ def _first_approvers(subject: Subject, observed: Observed) -> bool:
     return subject.kind == "Mission" and applied is not None and not applied.spec.get("approvers")
 
 
+def _first_approvers_verdict(subject: Subject) -> RiskDecision:
+    """Trusted, unless the same change turns the sandbox off: that is never LOW by default."""
+    if subject.turns_sandbox_off:
+        return RiskDecision("HIGH", SANDBOX_OFF)
+    return RiskDecision("LOW", TOFU, "no approvers were applied yet")
+
+
 def _changes(desired: Desired, observed: Observed) -> list[tuple[Change, Subject]]:
     out: list[tuple[Change, Subject]] = []
     for key, doc in desired.docs.items():
@@ -91,8 +120,9 @@ def _changes(desired: Desired, observed: Observed) -> list[tuple[Change, Subject
             diff = diff_specs(applied.spec, doc.spec) + diff_specs(
                 applied.labels, doc.labels, "metadata.labels"
             )
+            paths = tuple(c.path for c in diff)
             subject = Subject(
-                doc.kind, doc.name, "update", doc.spec, doc.labels, tuple(c.path for c in diff)
+                doc.kind, doc.name, "update", doc.spec, doc.labels, paths, before=applied.spec
             )
             replace = doc.kind == "WorkflowRun" and any(
                 c.path.startswith(("spec.inputs", "spec.workflow")) for c in diff
@@ -122,7 +152,9 @@ def _decide(
     if decision.risk == "DENY":
         return PlannedAction(change, decision, "denied", note="denied by policy")
     if not approvers:
-        return PlannedAction(change, decision, "unapprovable", note=no_approvers_note(subject))
+        return PlannedAction(
+            change, decision, "unapprovable", note=no_approvers_note(subject, decision)
+        )
     digest = change.old_digest if isinstance(change, DeleteResource) else change.digest
     key = key_of(change)
     votes = tally(observed.approvals.get(key, ()), key, digest, approvers, oldest_valid)

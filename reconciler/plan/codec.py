@@ -8,6 +8,11 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, assert_never
 
+from reconciler.governance.confinement import (
+    Unconfined,
+    unconfined_from_json,
+    unconfined_to_json,
+)
 from reconciler.governance.policy import RiskDecision
 from reconciler.plan.actions import (
     Change,
@@ -20,20 +25,29 @@ from reconciler.plan.actions import (
 )
 from reconciler.plan.diff import FieldChange
 
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2  # 2: `unconfined`
 
 
-def sealed(commit: str | None, serial: int, actions: tuple[PlannedAction, ...], tofu: bool) -> Plan:
+def sealed(
+    commit: str | None,
+    serial: int,
+    actions: tuple[PlannedAction, ...],
+    tofu: bool,
+    unconfined: tuple[Unconfined, ...] = (),
+) -> Plan:
     """The plan with its digest over the canonical JSON body."""
-    body = _body(commit, serial, actions, tofu)
+    body = _body(commit, serial, actions, tofu, unconfined)
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return Plan(
-        commit, serial, actions, tofu, "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-    )
+    digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return Plan(commit, serial, actions, tofu, digest, unconfined)
 
 
 def _body(
-    commit: str | None, serial: int, actions: Sequence[PlannedAction], tofu: bool
+    commit: str | None,
+    serial: int,
+    actions: Sequence[PlannedAction],
+    tofu: bool,
+    unconfined: Sequence[Unconfined],
 ) -> dict[str, Any]:
     return {
         "format": PLAN_FORMAT,
@@ -41,12 +55,13 @@ def _body(
         "state_serial": serial,
         "trust_on_first_use": tofu,
         "actions": [action_to_json(a) for a in actions],
+        "unconfined": unconfined_to_json(unconfined),
     }
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
     return {
-        **_body(plan.commit, plan.serial, plan.actions, plan.trust_on_first_use),
+        **_body(plan.commit, plan.serial, plan.actions, plan.trust_on_first_use, plan.unconfined),
         "digest": plan.digest,
         "summary": plan.counts(),
     }
@@ -86,7 +101,10 @@ def plan_from_json(data: dict[str, Any]) -> Plan:
     if data.get("format") != PLAN_FORMAT:
         raise ValueError(f"unsupported plan format {data.get('format')!r}")
     actions = tuple(_action_from_json(a) for a in data["actions"])
-    plan = sealed(data["commit"], data["state_serial"], actions, data["trust_on_first_use"])
+    unconfined = unconfined_from_json(data["unconfined"])
+    plan = sealed(
+        data["commit"], data["state_serial"], actions, data["trust_on_first_use"], unconfined
+    )
     if plan.digest != data.get("digest"):
         raise ValueError("plan digest does not match its content (was the file edited?)")
     return plan
