@@ -105,8 +105,12 @@ def cli_mission(root: Path, agent_files: list[str], task_files: dict[str, str]) 
     return make_repo(files, root)
 
 
+# The example agents take their keys by reference (the sandbox shows no login under $HOME).
+KEYS = {"ANTHROPIC_API_KEY": "sk-ant-test-0123", "CODEX_API_KEY": "sk-codex-test-0123"}
+
+
 def env_with_path(path: str) -> dict[str, str]:
-    return {**os.environ, "PATH": path}
+    return {**os.environ, **KEYS, "PATH": path}
 
 
 def test_claude_code_agents_through_mc(tmp_path: Path) -> None:
