@@ -3,6 +3,7 @@ called by engine/enact.py when it dispatches, and by engine/views.py to check se
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.engine.mirror import AgentRec, TaskRec, World
-from reconciler.runtime.types import LaunchRequest
-from specs.fields import SecretRef, duration_seconds
+from reconciler.runtime.mission_tree import head_commit, tree_path
+from reconciler.runtime.sandbox import Limits, MissionTree, Mount, Sandbox
+from reconciler.runtime.types import DropCaps, LaunchRequest
+from specs.fields import SecretRef, duration_seconds, size_bytes
+from specs.models import AgentLimits, AgentSpec, DropLimits
 
 
 class MissingSecret(Exception):
@@ -67,8 +71,10 @@ def build_request(
     seq = task.runs + 1
     timeout = duration_seconds(task.spec.timeout or agent.spec.timeout)
     workspace = paths.work / task.name / str(seq)
+    sandbox = build_sandbox(world, task, agent.spec, paths)
+    repo = sandbox.tree.path if sandbox and sandbox.tree else paths.repo  # what the agent sees
     command = tuple(
-        arg.replace("{repo}", str(paths.repo)).replace("{workspace}", str(workspace))
+        arg.replace("{repo}", str(repo)).replace("{workspace}", str(workspace))
         for arg in agent.spec.command
     )
     env = resolve_env(agent.spec.env, os.environ)
@@ -82,15 +88,56 @@ def build_request(
         attempt=task.runs + 1,  # the run's number for this task, like its workspace
         workspace=workspace,
         command=command,
-        env={**env, "MC_REPO": str(paths.repo)},
+        env={**env, "MC_REPO": str(repo)},
         protocol=agent.spec.protocol,
         task_json=task_json(
-            world, task, agent, run_id, paths, now + timedelta(seconds=timeout), prompt
+            world, task, agent, run_id, paths, now + timedelta(seconds=timeout), prompt, repo
         ),
         timeout_s=timeout,
         heartbeat_timeout_s=duration_seconds(heartbeat) if heartbeat else None,
         per_run_cap_usd=per_run_cap(task, agent),
         secret_values=secrets,
+        sandbox=sandbox,
+        drop_limits=drop_caps(world.mission.drops),
+    )
+
+
+def drop_caps(limits: DropLimits) -> DropCaps:
+    """The mission's `drops:` in bytes, as the runtime checks them."""
+    return DropCaps(size_bytes(limits.max_file), size_bytes(limits.max_run), limits.max_files)
+
+
+def build_sandbox(world: World, task: TaskRec, spec: AgentSpec, paths: Paths) -> Sandbox | None:
+    """How the run is confined: the agent's `sandbox` (else the mission's), None for `none`.
+
+    The agent reads the applied mission tree (the applied commit, else HEAD) exported under
+    .mc/trees/, the upstream drops it is handed, and the paths its spec declares.
+    """
+    if (spec.sandbox or world.mission.sandbox) == "none":
+        return None
+    commit = world.commit or head_commit(paths.repo)
+    tree = MissionTree(paths.repo, commit, tree_path(paths.mc_dir, commit)) if commit else None
+    drops = {
+        paths.drop_file(d.sha256) for dep in task.spec.depends_on for d in world.drops.get(dep, [])
+    }
+    return Sandbox(
+        tree=tree,
+        read_only=tuple(sorted(drops)),
+        mounts=tuple(Mount(Path(m.path), m.mode == "rw") for m in spec.mounts),
+        network=spec.network == "host",
+        limits=sandbox_limits(spec.limits),
+        protected=(paths.repo,),
+    )
+
+
+def sandbox_limits(limits: AgentLimits) -> Limits:
+    """The agent's `limits:` as setrlimit values."""
+    return Limits(
+        memory_bytes=size_bytes(limits.memory) if limits.memory else None,
+        processes=limits.processes,
+        open_files=limits.open_files,
+        file_size_bytes=size_bytes(limits.file_size),
+        cpu_seconds=math.ceil(duration_seconds(limits.cpu_time)) if limits.cpu_time else None,
     )
 
 
@@ -102,6 +149,7 @@ def task_json(
     paths: Paths,
     deadline: datetime,
     prompt: str | None = None,
+    repo: Path | None = None,
 ) -> dict[str, Any]:
     """What the agent reads: the work, its inputs, upstream results, memory. Never secrets."""
     spec = task.spec
@@ -132,7 +180,7 @@ def task_json(
         "agent": {"name": agent.name, "role": agent.spec.role},
         "mission": world.mission_name,
         "deadline": deadline.isoformat() + "Z",
-        "repo": str(paths.repo),
+        "repo": str(repo or paths.repo),
         "upstream": upstream,
         "memory": {
             "agent": world.memory.get(f"agent:{agent.name}", {}),

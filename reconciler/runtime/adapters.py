@@ -94,7 +94,7 @@ def one_line(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _last_stderr_line(path: Path) -> str | None:
+def last_stderr_line(path: Path) -> str | None:
     try:
         with path.open("rb") as f:
             f.seek(max(f.seek(0, 2) - 4096, 0))
@@ -124,7 +124,7 @@ def describe_exit(returncode: int, paths: WorkspacePaths) -> str:
             what = f"killed by signal {-returncode}"
     else:
         what = f"exited with code {returncode}"
-    last = _last_stderr_line(paths.stderr_log)
+    last = last_stderr_line(paths.stderr_log)
     return f"{what}: {last}" if last else what
 
 

@@ -24,6 +24,7 @@ class ProcStat:
 
     pid: int
     state: str  # R, S, D, Z (zombie), X (dead), ...
+    ppid: int
     pgrp: int
     session: int
     start_time: int
@@ -43,6 +44,7 @@ def read_proc_stat(pid: int) -> ProcStat | None:
         return ProcStat(
             pid=pid,
             state=fields[0].decode(),
+            ppid=int(fields[1]),
             pgrp=int(fields[2]),
             session=int(fields[3]),
             start_time=int(fields[19]),
@@ -55,6 +57,20 @@ def process_start_time(pid: int) -> int | None:
     """Start time of pid in clock ticks since boot (stat field 22), None if it does not exist."""
     stat = read_proc_stat(pid)
     return stat.start_time if stat else None
+
+
+def sandbox_init(bwrap_pid: int) -> int | None:
+    """The init bwrap forked into the run's new PID namespace (the outer bwrap's one child,
+    leader of its own process group), or None once it is gone or not started yet."""
+    try:
+        children = (_PROC / str(bwrap_pid) / "task" / str(bwrap_pid) / "children").read_text()
+    except OSError:
+        return None
+    for word in children.split():
+        stat = read_proc_stat(int(word))
+        if _is_live(stat) and stat is not None and stat.ppid == bwrap_pid:
+            return stat.pid
+    return None
 
 
 def _is_live(stat: ProcStat | None) -> bool:

@@ -2,16 +2,19 @@
 
 Each run gets new mount, PID, IPC, UTS, cgroup and network namespaces (`--unshare-all`; the
 network comes back only with `network: host`). Inside, the agent sees the system directories
-read-only, a private /proc, /dev and /tmp, its own workspace read-write, the applied mission
-tree and the upstream drops it was handed read-only, and the host paths its agent declares —
-nothing else: not /root, not mc's $HOME, not the host's /tmp, not the repo's `.git` or `.mc/`.
-Every path keeps its host name inside, so task.json and the MC_* variables mean the same thing
-in and out of the sandbox.
+read-only, a private /proc, /dev, /tmp and $HOME, its own workspace read-write, the applied
+mission tree and the upstream drops it was handed read-only, and the host paths its agent
+declares — nothing else: not /root, not mc's $HOME, not the host's /tmp, not the repo's `.git`
+or `.mc/`. Every path keeps its host name inside, so task.json and the MC_* variables mean the
+same thing in and out of the sandbox.
 
-bwrap runs as PID 1 of the new PID namespace and exits when the agent does; the kernel then
-kills whatever the agent left behind (daemons, `setsid` grandchildren). `--die-with-parent`
-ties the sandbox to the process that spawned it. Facts checked with bubblewrap 0.8.0 (Debian
-`bubblewrap`), DESIGN.md §10.
+bwrap forks an init (PID 1 of the new PID namespace, leader of its own session) that starts
+the agent and exits when the agent does; the kernel then kills whatever the agent left behind
+(daemons, `setsid` grandchildren). `--die-with-parent` ties that init to the outer bwrap, so
+killing the outer bwrap's group kills the whole namespace. bwrap reports an agent killed by
+signal N as exit 128+N, and its own failures (e.g. `execvp` of a missing program) as exit 1
+with a `bwrap: …` line on stderr; `sandbox_exit_code` and `launch_failure` undo both. Facts
+checked with bubblewrap 0.8.0 (Debian `bubblewrap`), DESIGN.md §10.
 """
 
 from __future__ import annotations
@@ -22,14 +25,19 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 # What every agent may read: the programs, libraries and configuration of the system.
 SYSTEM_DIRS: tuple[str, ...] = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
+# Paths the sandbox builds itself; a private $HOME is never put over one of them.
+_BUILT_IN: tuple[str, ...] = (*SYSTEM_DIRS, "/proc", "/dev", "/tmp")
 HOSTNAME = "mc-sandbox"
 INSTALL_HINT = (
     "bubblewrap (bwrap) is not installed: `apt-get install bubblewrap`, "
     "or opt out with `sandbox: none` on the agent or the mission (agents then run unconfined)"
 )
+_SIGNAL_EXIT_BASE = 128  # bwrap's exit status for an agent killed by signal N is 128 + N
+_TEMPORARY_HINTS = ("Resource temporarily unavailable", "Cannot allocate memory")
 
 
 class SandboxUnavailable(Exception):
@@ -71,19 +79,30 @@ class Mount:
 
 
 @dataclass(frozen=True, slots=True)
+class MissionTree:
+    """The applied mission tree: `commit` of the repo at `repo`, exported to `path`."""
+
+    repo: Path
+    commit: str
+    path: Path  # .mc/trees/<commit>/ ; spawn exports it there once (mission_tree.ensure_tree)
+
+
+@dataclass(frozen=True, slots=True)
 class Sandbox:
     """How one run is confined. A LaunchRequest without one runs unconfined (`sandbox: none`).
 
-    `tree` is the applied mission tree (exported from the applied commit: no `.git`, no
-    `.mc/`); `read_only` the upstream drop files the run was handed; `mounts` what the agent
-    spec declares; `network` True shares the host's network (`network: host`).
+    `tree` is the applied mission tree (no `.git`, no `.mc/`); `read_only` the upstream drop
+    files the run was handed; `mounts` what the agent spec declares; `network` True shares the
+    host's network (`network: host`); `protected` the host paths no mount may overlap (the
+    mission repo: its `.git`, `.mc/` and working tree are mc's inputs).
     """
 
-    tree: Path | None = None
+    tree: MissionTree | None = None
     read_only: tuple[Path, ...] = ()
     mounts: tuple[Mount, ...] = ()
     network: bool = False
     limits: Limits = field(default_factory=Limits)
+    protected: tuple[Path, ...] = ()
 
 
 def find_bwrap() -> str:
@@ -94,24 +113,62 @@ def find_bwrap() -> str:
     return found
 
 
-def bwrap_argv(bwrap: str, sandbox: Sandbox, workspace: Path, command: Sequence[str]) -> list[str]:
+def refused_mount(sandbox: Sandbox) -> str | None:
+    """Why a declared mount cannot be granted (missing, or overlapping the mission repo)."""
+    protected = [Path(os.path.realpath(p)) for p in sandbox.protected]
+    for mount in sandbox.mounts:
+        real = Path(os.path.realpath(mount.path))
+        if not real.exists():
+            return f"mount {mount.path} does not exist on this machine"
+        for repo in protected:
+            if _overlap(real, repo) or _overlap(mount.path, repo):
+                return (
+                    f"mount {mount.path} overlaps the mission repo {repo} "
+                    "(its .git, .mc/ and working tree are mc's own inputs; agents get the "
+                    "applied tree read-only as {repo} / $MC_REPO)"
+                )
+    return None
+
+
+def _overlap(a: Path, b: Path) -> bool:
+    return a == b or a in b.parents or b in a.parents
+
+
+def bwrap_argv(
+    bwrap: str,
+    sandbox: Sandbox,
+    workspace: Path,
+    command: Sequence[str],
+    home: str | None = None,
+) -> list[str]:
     """The full argv that runs `command` confined, with `workspace` as its cwd.
 
-    Pure apart from looking at which system directories exist and which are symlinks (merged
-    /usr: /bin -> usr/bin is recreated as the same link inside).
+    `home` (the agent's $HOME) gets a private empty tmpfs. Pure apart from looking at which
+    system directories exist and which are symlinks (merged /usr: /bin -> usr/bin is recreated
+    as the same link inside). Later binds go over earlier ones, so parents come first.
     """
     argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session"]
     argv += ["--hostname", HOSTNAME] + (["--share-net"] if sandbox.network else [])
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     argv += _system_dirs()
+    if home is not None and _private_home_ok(home):
+        argv += ["--tmpfs", home]
+    for mount in sorted(sandbox.mounts, key=lambda m: len(m.path.parts)):
+        source = os.path.realpath(mount.path)
+        argv += ["--bind" if mount.writable else "--ro-bind", source, str(mount.path)]
     if sandbox.tree is not None:
-        argv += ["--ro-bind", str(sandbox.tree), str(sandbox.tree)]
-    for path in sandbox.read_only:
-        argv += ["--ro-bind", str(path), str(path)]
-    for mount in sandbox.mounts:
-        argv += ["--bind" if mount.writable else "--ro-bind", str(mount.path), str(mount.path)]
+        argv += ["--ro-bind", str(sandbox.tree.path), str(sandbox.tree.path)]
+    for path in sandbox.read_only:  # an upstream drop removed since is simply not there
+        argv += ["--ro-bind-try", str(path), str(path)]
     argv += ["--bind", str(workspace), str(workspace), "--chdir", str(workspace)]
     return [*argv, "--", *command]
+
+
+def _private_home_ok(home: str) -> bool:
+    path = Path(home)
+    if not path.is_absolute() or path == Path("/"):
+        return False
+    return not any(_overlap(path, Path(built)) for built in _BUILT_IN)
 
 
 def _system_dirs() -> list[str]:
@@ -136,3 +193,34 @@ def limiter(limits: Limits) -> Callable[[], None]:
             resource.setrlimit(res, (value, value))
 
     return apply
+
+
+def sandbox_exit_code(returncode: int) -> int:
+    """bwrap's exit status in the Popen convention: 128+N (agent killed by signal N) -> -N."""
+    if _SIGNAL_EXIT_BASE < returncode < _SIGNAL_EXIT_BASE + 65:
+        return _SIGNAL_EXIT_BASE - returncode
+    return returncode
+
+
+def launch_failure(
+    returncode: int, last_stderr: str | None, argv0: str
+) -> tuple[Literal["failed", "retry"], str] | None:
+    """bwrap's own failure (exit 1, a `bwrap: …` line last on stderr) as the launch error it
+    stands for: a missing program is permanent, as it is without the sandbox."""
+    if returncode != 1 or last_stderr is None or not last_stderr.startswith("bwrap: "):
+        return None
+    what = last_stderr.removeprefix("bwrap: ")
+    if what.startswith("execvp "):
+        reason = what.rsplit(": ", 1)[-1]
+        if reason == "No such file or directory":
+            hint = ""
+            if os.path.isabs(argv0) and os.path.exists(argv0):
+                hint = " (it exists on the host, not in the sandbox: declare it in mounts)"
+            return "failed", f"agent command not found: {argv0}{hint}"
+        if reason == "Permission denied":
+            return "failed", f"agent command not executable (permission denied): {argv0}"
+        return "failed", f"could not start agent command {argv0}: {reason}"
+    status: Literal["failed", "retry"] = (
+        "retry" if any(h in what for h in _TEMPORARY_HINTS) else "failed"
+    )
+    return status, f"the sandbox could not start: {what}"

@@ -2,7 +2,10 @@
 LocalExecutor under its lock.
 
 Signals go to a run's process group only while its leader is unreaped (a zombie still holds
-the group id), so a recycled pid can never be hit.
+the group id), so a recycled pid can never be hit. A sandboxed run's leader is bwrap: SIGTERM
+goes to the agent's group inside the sandbox (bwrap would die of it and take the agent with it,
+without the grace), SIGKILL to the sandbox's init and to bwrap, which ends the PID namespace and
+everything in it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from decimal import Decimal
 
 from .cost import parse_cost
 from .live_run import LiveRun, Stop
+from .procs import sandbox_init
 from .pump import OutputPump
+from .sandbox import sandbox_exit_code
 
 _COST_CHECK_S = 0.25  # how often wait() wakes up to look at cost.json when a cap is set
 
@@ -54,7 +59,8 @@ class Supervisor:
     def _reap(self, run: LiveRun, now: float) -> None:
         # The leader is a zombie, so its group id cannot have been reused: kill what it left.
         signal_group(run, signal.SIGKILL)
-        run.returncode = run.proc.wait()
+        returncode = run.proc.wait()
+        run.returncode = returncode if run.req.sandbox is None else sandbox_exit_code(returncode)
         run.ended_at = time.time()
         run.drain_deadline = now + self._grace_s
 
@@ -123,8 +129,14 @@ def running_cost(run: LiveRun) -> Decimal:
 
 def signal_group(run: LiveRun, sig: signal.Signals) -> None:
     """Signal the run's group; only called while the leader is unreaped (see module doc)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(run.proc.pid, sig)
+    groups = [run.proc.pid]
+    if run.req.sandbox is not None:
+        init = sandbox_init(run.proc.pid)  # a child of the unreaped leader: not a reused pid
+        if init is not None:
+            groups = [init] if sig == signal.SIGTERM else [init, run.proc.pid]
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
 
 
 def watch_run(

@@ -14,12 +14,24 @@ from typing import Any, Literal, Protocol
 
 from specs.errors import MCError
 
+from .sandbox import Sandbox
+
 AgentProtocol = Literal["files", "stdout", "claude-code"]
 OutcomeStatus = Literal["done", "retry", "failed", "blocked", "abandoned", "canceled"]
 
 
 class ExecutorError(MCError):
     """The executor was used wrongly (duplicate run id, launch after shutdown): a caller bug."""
+
+
+@dataclass(frozen=True, slots=True)
+class DropCaps:
+    """Bounds on one run's content drops, by apparent size (st_size: a sparse file counts in
+    full); a run over any of them fails permanently. From the mission's `drops:`."""
+
+    max_file_bytes: int = 25 * 1024 * 1024
+    max_run_bytes: int = 100 * 1024 * 1024
+    max_files: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +53,9 @@ class LaunchRequest:
     result_cap_bytes: int = 10 * 1024 * 1024
     # Values redacted from stdout.log/stderr.log. None: every `env` value of 8+ characters.
     secret_values: tuple[str, ...] | None = None
+    # How the run is confined (bubblewrap, DESIGN §9); None runs it unconfined (`sandbox: none`).
+    sandbox: Sandbox | None = None
+    drop_limits: DropCaps = DropCaps()  # checked when out/ is copied into .mc/drops
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,10 +35,11 @@ FAST_RETRY = {"initial_interval": "50ms", "max_interval": "200ms"}
 PRELUDE = (
     BASE_PRELUDE
     + '''
-def mark(path):
-    """Write this process's pid to `path` atomically (tests poll for it)."""
+def mark(path, pid=None):
+    """Write a pid (this process's by default) and the run id to `path` atomically; tests
+    poll for it and find the host pid with helpers.sandboxed (the sandbox has its own pids)."""
     tmp = Path(str(path) + ".tmp")
-    tmp.write_text(str(os.getpid()))
+    tmp.write_text(f"{pid or os.getpid()} {os.environ['MC_RUN_ID']}")
     tmp.replace(path)
 
 '''

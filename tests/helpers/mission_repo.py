@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from helpers.agents import PRELUDE, PY, program
+from helpers.agents import PRELUDE, PY, program, rw, with_interpreter
 from helpers.git import git
 from helpers.mc import WIDE, run_mc, start_mc
 from helpers.yaml_docs import doc
@@ -70,10 +70,20 @@ class GitRepo:
         self.write(rel, doc(kind, name, spec, labels))
         return rel
 
+    @property
+    def scratch(self) -> Path:
+        """A directory beside the repo that every test agent may write (ledgers, markers, pid
+        files): the sandbox shows an agent nothing else of the host outside its workspace."""
+        return self.root.with_name(f"{self.root.name}-scratch")
+
     def agent(self, name: str, **spec: Any) -> None:
-        """An Agent document (a 20 s timeout unless `spec` says otherwise)."""
+        """An Agent document (a 20 s timeout unless `spec` says otherwise). It runs sandboxed
+        (the default) and may read this interpreter (PY) and write `scratch`, besides the
+        `mounts` it declares."""
         spec.setdefault("timeout", "20s")
-        self.write_doc(f"agents/{name}.yaml", "Agent", name, spec)
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        spec = {**spec, "mounts": [rw(self.scratch), *spec.get("mounts", [])]}
+        self.write_doc(f"agents/{name}.yaml", "Agent", name, with_interpreter(spec))
 
     def task(self, name: str, **spec: Any) -> None:
         """A Task document, titled after its name, tried once unless `spec` says otherwise."""
