@@ -241,7 +241,7 @@ def through_serve(
     import urllib.parse
     import urllib.request
 
-    served = ctx.served_by()
+    served = ctx.served_by(locked.pid)  # never the token to an unchecked serve.json
     if served is None:
         raise locked
     url = served[1].rstrip("/") + f"/api/cli/{view}?" + urllib.parse.urlencode(params)
@@ -288,6 +288,7 @@ def fail(lines: list[str]) -> NoReturn:
 def _register() -> None:
     """Commands living in their own modules attach themselves to `app` on import."""
     import cli.bot
+    import cli.doctor
     import cli.governance
     import cli.serve
     import cli.work

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler.commands.served import trusted_serve
 from reconciler.repo.source import MissionRepo
 from state.errors import StateLocked
 from state.store import State
@@ -50,18 +50,18 @@ class MissionContext:
                 exc, "commit your change instead; serve applies it. Dashboard:"
             ) from None
 
-    def served_by(self) -> tuple[int, str] | None:
-        """(pid, url) of the `mc serve` that holds this repo's state, if one does."""
-        try:
-            info = json.loads((self.repo.mc_dir / "serve.json").read_text())
-            pid, url = int(info["pid"]), str(info["url"])
-        except (OSError, ValueError, KeyError, TypeError):
+    def served_by(self, holder: int | None = None) -> tuple[int, str] | None:
+        """(pid, url) of the `mc serve` that holds this repo's state, if one does: serve.json
+        is believed only for a live process listening on a loopback port (commands/served.py)
+        and, when the lock holder's pid is known, only if it names that process."""
+        served = trusted_serve(self.repo.mc_dir / "serve.json")
+        if served is None or (holder is not None and holder != served.pid):
             return None
-        return (pid, url) if Path(f"/proc/{pid}").exists() else None
+        return served.pid, served.url
 
     def _served(self, exc: StateLocked, advice: str) -> StateLocked:
-        served = self.served_by()
-        if served is None or (exc.pid is not None and exc.pid != served[0]):
+        served = self.served_by(exc.pid)
+        if served is None:
             return exc
         error = StateLocked(str(self.repo.state_path), served[0])
         error.args = (
