@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
 Limit = Annotated[int, Query(ge=1, le=views.MAX_PAGE_SIZE)]
+DropOffset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +108,11 @@ def _work_routes(api: APIRouter, ctx: Context) -> None:
         return TaskResults(p.rows, p.total, found.number, found.pages, p.limit, found.filter)
 
     @api.get("/tasks/{name}")
-    def task(name: str) -> work.TaskDetail:
-        found = ctx.read(lambda r: work.task_detail(r, ctx.paths, name))
+    def task(
+        name: str, offset: DropOffset = 0, limit: Limit = work.DROPS_PER_PAGE
+    ) -> work.TaskDetail:
+        """The task; its content drops a page at a time (`offset`, `limit`)."""
+        found = ctx.read(lambda r: work.task_detail(r, ctx.paths, name, offset, limit))
         if found is None:
             raise HTTPException(404, f"no task {name!r}")
         return found

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
 Limit = Annotated[int, Query(ge=1, le=views.MAX_PAGE_SIZE)]
+DropOffset = Annotated[int, Query(ge=0, le=10_000_000)]
 SeqParam = Annotated[int | None, Query(ge=0)]
 STATIC = Path(__file__).parent / "static"
 
@@ -70,9 +71,15 @@ def _work_pages(pages: APIRouter, ctx: Context) -> None:
         )
 
     @pages.get("/tasks/{name}")
-    def task(request: Request, name: str) -> HTMLResponse:
+    def task(
+        request: Request, name: str, offset: DropOffset = 0, limit: Limit = work.DROPS_PER_PAGE
+    ) -> HTMLResponse:
+        """The task page; its content drops a page at a time (`offset`, `limit`)."""
         return ctx.page(
-            request, "task.html", lambda r: work.task_detail(r, ctx.paths, name), nav="/tasks"
+            request,
+            "task.html",
+            lambda r: work.task_detail(r, ctx.paths, name, offset, limit),
+            nav="/tasks",
         )
 
     @pages.get("/agents")

@@ -16,6 +16,7 @@ from api import files
 from api.views import MAX_PAGE_SIZE, TASK_STATES, Readers, money
 from reconciler.engine.launch import Paths
 from reconciler.engine.mirror import FAILURE_STATUSES
+from reconciler.governance.confinement import unconfined_by
 from specs.models import RetryPolicy
 from state.dashboard import FailedRun, TaskFilter, TaskPage
 from state.records import (
@@ -130,7 +131,10 @@ class TaskDetail:
     outputs: dict[str, Any] | None
     feedback: str | None
     runs: list[Attempt]
-    drops: list[DropView]
+    drops: list[DropView]  # one page of them: drops_offset, at most drops_limit
+    drops_total: int
+    drops_offset: int
+    drops_limit: int
     pending: list[PendingAction]
     approvals: list[ApprovalRow]  # decisions on this task, accepted or rejected, with evidence
     events: list[Event]
@@ -175,7 +179,13 @@ def _attempt(paths: Paths, run: RunRow) -> Attempt:
     )
 
 
-def task_detail(r: Readers, paths: Paths, name: str) -> TaskDetail | None:
+DROPS_PER_PAGE = 100  # a run may leave 1,000 drops (more if its mission allows): page them
+
+
+def task_detail(
+    r: Readers, paths: Paths, name: str, offset: int = 0, limit: int = DROPS_PER_PAGE
+) -> TaskDetail | None:
+    """The task page; `offset`/`limit` choose which of its content drops are shown."""
     rows = r.state.tasks([name])
     resource = r.state.resource("Task", name)
     if not rows and resource is None:
@@ -215,7 +225,10 @@ def task_detail(r: Readers, paths: Paths, name: str) -> TaskDetail | None:
         outputs=row.outputs if row else None,
         feedback=row.feedback if row else None,
         runs=[_attempt(paths, run) for run in runs],
-        drops=[_drop_view(paths, d) for d in r.state.drops(name)],
+        drops=[_drop_view(paths, d) for d in r.state.drops(name, limit=limit, offset=offset)],
+        drops_total=r.state.drop_count(name),
+        drops_offset=offset,
+        drops_limit=limit,
         pending=[p for p in r.state.pending() if p.key in pending_keys],
         approvals=r.dash.approvals(targets=sorted(pending_keys)),
         events=r.dash.event_page(subject=f"Task/{name}", limit=200),
@@ -245,6 +258,9 @@ class AgentView:
     recent_failures: int
     recent_runs: int
     failures: list[FailedRun]
+    unconfined_by: str | None  # "agent" | "mission": runs without the sandbox (sandbox: none)
+    network: str  # "none" | "host"
+    mounts: list[dict[str, str]]  # extra host paths its sandbox shows: {path, mode}
 
 
 def _effective_status(
@@ -270,7 +286,9 @@ def _heartbeat_ages(r: Readers, paths: Paths, now: datetime) -> dict[str, tuple[
 
 
 def agents(r: Readers, paths: Paths, now: datetime) -> list[AgentView]:
-    resources = r.dash.resources_of_kind(["Agent"])
+    applied = r.dash.resources_of_kind(["Mission", "Agent"])
+    mission = next((res.spec for res in applied if res.kind == "Mission"), None)
+    resources = [res for res in applied if res.kind == "Agent"]
     overrides = r.state.agent_status_rows()
     spent = r.state.spend_by_agent(now.date())
     recent = r.state.recent_outcomes(RECENT_WINDOW)
@@ -304,6 +322,9 @@ def agents(r: Readers, paths: Paths, now: datetime) -> list[AgentView]:
                 recent_failures=sum(s in FAILURE_STATUSES for s, _ in window),
                 recent_runs=len(window),
                 failures=failures.get(res.name, []),
+                unconfined_by=unconfined_by(spec, mission),
+                network=str(spec.get("network", "none")),
+                mounts=list(spec.get("mounts", [])),
             )
         )
     return views

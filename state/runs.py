@@ -73,15 +73,25 @@ class RunReader(TableStore):
             out.setdefault(agent, []).append((status, started))
         return out
 
-    def drops(self, task: str | None = None) -> list[DropRow]:
-        """Content drops, of one task or all; oldest first."""
+    def drops(
+        self, task: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[DropRow]:
+        """Content drops, of one task or all; oldest first; a page of them with `limit`."""
         sql = "SELECT run_id, task, path, sha256, size, media_type, time FROM drops"
-        rows = (
-            self.db.fetchall(sql + " WHERE task = ? ORDER BY time, path", [task])
-            if task is not None
-            else self.db.fetchall(sql + " ORDER BY time, path")
-        )
-        return [DropRow(*r) for r in rows]
+        params: list[object] = []
+        if task is not None:
+            sql += " WHERE task = ?"
+            params.append(task)
+        sql += " ORDER BY time, path"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        return [DropRow(*r) for r in self.db.fetchall(sql, params)]
+
+    def drop_count(self, task: str) -> int:
+        """How many content drops the task's runs left (all its runs)."""
+        row = self.db.fetchall("SELECT count(*) FROM drops WHERE task = ?", [task])
+        return int(row[0][0])
 
     def spend_by_agent(self, day: date) -> dict[str, Decimal]:
         rows = self.db.fetchall(
