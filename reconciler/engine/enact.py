@@ -177,7 +177,7 @@ class Enact:
         self._record_run_end(outcome, flight, judged.settlement.error_class)
         account(self.world, self.batch, outcome, flight, self.now)
         remember(self.world, self.batch, outcome, task, flight.agent)
-        keep_drops(self.world, self.paths, self.batch, outcome, task, self.now)
+        keep_drops(self.world, self.batch, outcome, task, self.now)
         if agent is not None and outcome.status not in ("canceled", "abandoned"):
             self._count_for_breaker(agent, outcome, judged.settlement)
 

@@ -3,10 +3,8 @@ called by engine/enact.py when it records a run's end."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 
-from reconciler.engine.launch import Paths
 from reconciler.engine.mirror import InFlight, TaskRec, World
 from reconciler.runtime.types import Outcome
 from state.records import DropRow
@@ -44,17 +42,12 @@ def remember(world: World, batch: WriteBatch, outcome: Outcome, task: TaskRec, a
 
 
 def keep_drops(
-    world: World, paths: Paths, batch: WriteBatch, outcome: Outcome, task: TaskRec, now: datetime
+    world: World, batch: WriteBatch, outcome: Outcome, task: TaskRec, now: datetime
 ) -> None:
-    """Copy files from out/ into the content-addressed store under .mc/drops/."""
+    """Record the run's drops; the runtime stored them under .mc/drops/ already (safely,
+    bounded: runtime/drop_store.py)."""
     kept = []
     for drop in outcome.drops:
-        target = paths.drop_file(drop.sha256)
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".tmp")
-            shutil.copyfile(drop.local_path, tmp)
-            tmp.replace(target)
         write = DropWrite(
             outcome.run_id, task.name, drop.path, drop.sha256, drop.size, drop.media_type
         )

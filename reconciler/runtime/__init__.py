@@ -5,5 +5,6 @@ by phase: spawn.py (workspace, logs, pipes; `start_agent` is the one place a pro
 created), supervise.py (exits, deadlines, heartbeats, cost caps, SIGTERM → SIGKILL),
 collect.py (an ended run → Outcome, through adapters.py and cost.py). pump.py drains pipes;
 procs.py names and kills process groups; leftovers.py reads what an orphan left (recovery);
-sandbox.py builds the bubblewrap argv; workspace.py and logs.py are the attempt's files.
+sandbox.py builds the bubblewrap argv; workspace.py and logs.py are the attempt's files;
+drop_store.py copies out/ into `.mc/drops` (bounded); nofollow.py opens `.mc/…` without links.
 """

@@ -6,11 +6,13 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from .adapters import AgentReport, Finished, interpret
+from .adapters import AgentReport, Finished, interpret, last_stderr_line
 from .cost import apply_cap, parse_cost
+from .drop_store import DropsRefused, store_drops
 from .live_run import LiveRun
-from .types import Outcome
-from .workspace import collect_drops, redact_text, secrets_to_redact
+from .sandbox import launch_failure
+from .types import Drop, Outcome
+from .workspace import redact_text, secrets_to_redact
 
 
 def outcome_of(run: LiveRun) -> Outcome:
@@ -19,6 +21,7 @@ def outcome_of(run: LiveRun) -> Outcome:
     report = _verdict(run)
     cost = max(report.cost_usd, run.cost)
     report = apply_cap(replace(report, cost_usd=cost), run.req.per_run_cap_usd)
+    report, drops = with_drops(report, store_drops(run.paths.root, run.req.drop_limits))
     return Outcome(
         run_id=run.handle.run_id,
         status=report.status,
@@ -29,7 +32,7 @@ def outcome_of(run: LiveRun) -> Outcome:
         cost_usd=report.cost_usd,
         tokens=report.tokens,
         memory=report.memory,
-        drops=collect_drops(run.paths.out_dir),
+        drops=drops,
         stdout_path=run.paths.stdout_log,
         stderr_path=run.paths.stderr_log,
         started_at=run.started_at,
@@ -37,9 +40,27 @@ def outcome_of(run: LiveRun) -> Outcome:
     )
 
 
+def with_drops(
+    report: AgentReport, stored: tuple[Drop, ...] | DropsRefused
+) -> tuple[AgentReport, tuple[Drop, ...]]:
+    """The report and the drops to record. Drops that were refused (over a cap, unsafe, or
+    the disk) record nothing and turn a run that did not already fail or stop into a failure:
+    permanent for a cap (the same output would break it again), temporary for the disk."""
+    if not isinstance(stored, DropsRefused):
+        return report, stored
+    if report.status in ("failed", "canceled", "abandoned"):
+        return report, ()
+    return replace(report, status=stored.status, error=stored.reason, output=None, outputs={}), ()
+
+
 def _verdict(run: LiveRun) -> AgentReport:
     if run.returncode is None:  # survived SIGKILL until shutdown gave up (stuck in D)
         return AgentReport("retry", "did not exit after SIGKILL; left running")
+    if run.req.sandbox is not None and run.stop is None:  # bwrap could not start the agent
+        stderr = last_stderr_line(run.paths.stderr_log)
+        failed = launch_failure(run.returncode, stderr, run.req.command[0])
+        if failed is not None:
+            return AgentReport(*failed)
     fin = Finished(
         returncode=run.returncode,
         paths=run.paths,

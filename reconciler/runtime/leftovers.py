@@ -10,9 +10,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from .adapters import left_result
+from .collect import with_drops
 from .cost import apply_cap, parse_cost
-from .types import AgentProtocol, Outcome
-from .workspace import WorkspacePaths, collect_drops, redact_text
+from .drop_store import store_drops
+from .types import AgentProtocol, DropCaps, Outcome
+from .workspace import WorkspacePaths, redact_text
 
 RESULT_CAP_BYTES = 10 * 1024 * 1024  # as LaunchRequest.result_cap_bytes
 
@@ -36,6 +38,8 @@ def left_outcome(
     report = apply_cap(
         replace(report, cost_usd=max(report.cost_usd, parse_cost(paths))), per_run_cap
     )
+    # The mission's drop caps are not known here; the defaults bound what an orphan left.
+    report, drops = with_drops(report, store_drops(paths.root, DropCaps()))
     return Outcome(
         run_id=run_id,
         status=report.status,
@@ -46,7 +50,7 @@ def left_outcome(
         cost_usd=report.cost_usd,
         tokens=report.tokens,
         memory=report.memory,
-        drops=collect_drops(paths.out_dir),
+        drops=drops,
         stdout_path=paths.stdout_log,
         stderr_path=paths.stderr_log,
         started_at=started_at,

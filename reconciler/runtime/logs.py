@@ -6,8 +6,11 @@ keeps reading, this writes up to the cap, notes the truncation in the log, and c
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
+
+from .nofollow import open_file
 
 REDACTED = b"[redacted]"
 
@@ -33,7 +36,9 @@ class CappedLog:
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
         self._hold = max((len(s) for s in self._secrets), default=1) - 1
         self._pending = b""
-        self._file = path.open("wb")
+        # From `.mc` down no link is followed: a planted stdout.log link is refused (PlantedLink).
+        fd = open_file(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        self._file = os.fdopen(fd, "wb")
 
     def write(self, data: bytes) -> None:
         self.seen += len(data)

@@ -1,4 +1,4 @@
-"""The per-attempt workspace: layout, preparation, child env and drops; used by LocalExecutor.
+"""The per-attempt workspace: layout, preparation, child env, capped reads; used by spawn.py.
 
 Layout of `.mc/work/<task>/<attempt>/`: task.json (written here), result.json, cost.json,
 heartbeat (written by the agent), out/ (the agent's content drops), stdout.log, stderr.log.
@@ -6,17 +6,16 @@ heartbeat (written by the agent), out/ (the agent's content drops), stdout.log, 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import mimetypes
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .types import Drop, LaunchRequest
+from .nofollow import CONTROL_DIR, open_dir_at, open_file, open_file_at, opened_dir
+from .types import ExecutorError, LaunchRequest
 
 # Inherited from the reconciler's own environment; everything else (tokens, keys) stays out.
 DEFAULT_INHERITED_ENV: tuple[str, ...] = (
@@ -36,20 +35,6 @@ DEFAULT_INHERITED_ENV: tuple[str, ...] = (
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
 )
-
-# Python's built-in table only (not /etc/mime.types): the same answer on every machine,
-# plus the types agents commonly drop that 3.11's table lacks.
-_MIME = mimetypes.MimeTypes()
-for _type, _ext in (
-    ("text/markdown", ".md"),
-    ("text/markdown", ".markdown"),
-    ("application/yaml", ".yaml"),
-    ("application/yaml", ".yml"),
-    ("application/x-ndjson", ".jsonl"),
-    ("application/toml", ".toml"),
-    ("image/webp", ".webp"),
-):
-    _MIME.add_type(_type, _ext)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,27 +72,64 @@ class WorkspacePaths:
         return self.root / "stderr.log"
 
 
-def _move_aside(root: Path) -> None:
-    """Keep a leftover workspace (same attempt launched twice) out of the new run's way."""
-    n = 1
-    while (aside := root.with_name(f"{root.name}.stale-{n}")).exists():
-        n += 1
-    root.rename(aside)
+def workspace_root(workspace: Path) -> Path:
+    """The absolute workspace, which must be `.mc/work/<task>/<attempt>` (the drops store,
+    `.mc/drops`, is found from it, and nothing from `.mc` down is followed)."""
+    root = workspace.absolute()
+    parts = root.parts
+    if len(parts) < 5 or parts[-4:-2] != (CONTROL_DIR, "work") or ".." in parts:
+        raise ExecutorError(f"workspace {workspace} is not .mc/work/<task>/<attempt>")
+    return root
 
 
 def prepare_workspace(req: LaunchRequest) -> WorkspacePaths:
-    """Create the workspace and out/, and write task.json; raises OSError on disk problems.
+    """Create the workspace and out/, and write task.json, never following a symlink from
+    `.mc` down. Raises PlantedLink for a link (or non-directory) in the way, OSError for disk
+    problems.
 
     A non-empty leftover directory is renamed to `<attempt>.stale-<n>` rather than reused, so
     an old result.json can never be read as this run's result.
     """
-    paths = WorkspacePaths(req.workspace.absolute())  # the agent's cwd is the workspace itself
-    if paths.root.is_dir() and not paths.root.is_symlink() and any(paths.root.iterdir()):
-        _move_aside(paths.root)
-    paths.out_dir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(dict(req.task_json), indent=2, sort_keys=True, default=str)
-    paths.task_json.write_text(text + "\n", encoding="utf-8")
+    paths = WorkspacePaths(workspace_root(req.workspace))  # the agent's cwd is the workspace
+    name = paths.root.name
+    text = json.dumps(dict(req.task_json), indent=2, sort_keys=True, default=str) + "\n"
+    with opened_dir(paths.root.parent, create=True) as task_fd:
+        _move_aside_if_used(task_fd, name, paths.root)
+        ws_fd = open_dir_at(task_fd, name, paths.root, create=True)
+        try:
+            os.close(open_dir_at(ws_fd, "out", paths.out_dir, create=True))
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            with os.fdopen(open_file_at(ws_fd, "task.json", flags, paths.task_json), "w") as f:
+                f.write(text)
+        finally:
+            os.close(ws_fd)
     return paths
+
+
+def _move_aside_if_used(task_fd: int, name: str, root: Path) -> None:
+    """Keep a leftover workspace (same attempt launched twice) out of the new run's way."""
+    try:
+        fd = open_dir_at(task_fd, name, root, create=False)
+    except FileNotFoundError:
+        return
+    try:
+        with os.scandir(fd) as entries:
+            if next(entries, None) is None:
+                return
+    finally:
+        os.close(fd)
+    n = 1
+    while _exists_at(task_fd, aside := f"{name}.stale-{n}"):
+        n += 1
+    os.rename(name, aside, src_dir_fd=task_fd, dst_dir_fd=task_fd)
+
+
+def _exists_at(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def child_env(
@@ -147,47 +169,6 @@ def redact_text(text: str | None, secrets: Sequence[bytes]) -> str | None:
     return text
 
 
-def _regular_files(top: Path) -> Iterator[Path]:
-    """Regular files under top, never following a symlink (to a file or a directory)."""
-    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(dirpath, name)
-            if stat.S_ISREG(path.lstat().st_mode):
-                yield path
-
-
-def _sha256_nofollow(path: Path) -> tuple[str, int] | None:
-    """Hash the file without following a symlink swapped in after the walk."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        digest = hashlib.file_digest(f, "sha256")
-        return digest.hexdigest(), f.tell()
-
-
-def collect_drops(out_dir: Path) -> tuple[Drop, ...]:
-    """Every regular file the agent left under out/, hashed; symlinks are skipped."""
-    try:
-        if not stat.S_ISDIR(out_dir.lstat().st_mode):
-            return ()
-    except OSError:
-        return ()
-    drops = []
-    for path in _regular_files(out_dir):
-        hashed = _sha256_nofollow(path)
-        if hashed is None:
-            continue
-        rel = path.relative_to(out_dir).as_posix()
-        media_type = _MIME.guess_type(rel)[0] or "application/octet-stream"
-        drops.append(Drop(rel, hashed[0], hashed[1], media_type, path))
-    return tuple(drops)
-
-
 @dataclass(frozen=True, slots=True)
 class CappedRead:
     """A protocol file read under a size cap; data is set only when kind is 'ok'."""
@@ -200,10 +181,10 @@ class CappedRead:
 def read_capped(path: Path, cap_bytes: int) -> CappedRead:
     """Read a file the agent wrote, checking the size before reading; never follows a symlink."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = open_file(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         return CappedRead("missing")
-    except OSError:  # ELOOP: a symlink; anything else: not something we will read
+    except OSError:  # a symlink on the way or in place; anything else: we will not read it
         return CappedRead("not_regular")
     with os.fdopen(fd, "rb") as f:
         info = os.fstat(fd)

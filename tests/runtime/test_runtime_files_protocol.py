@@ -56,7 +56,9 @@ result(status="done", output={"summary": task["prompt"]}, outputs={"n": 2},
     assert report.sha256 == hashlib.sha256(b"# Report\n").hexdigest()
     assert report.size == 9
     assert report.media_type == "text/markdown"
-    assert report.local_path == req.workspace / "out" / "report.md"
+    # Stored under its hash in the content-addressed store beside the workspaces.
+    assert report.local_path == agents.root / ".mc" / "drops" / report.sha256[:2] / report.sha256
+    assert report.local_path.read_bytes() == b"# Report\n"
     assert by_path["notes/data.bin"].sha256 == hashlib.sha256(bytes(range(256))).hexdigest()
     assert by_path["notes/data.bin"].media_type == "application/octet-stream"
     assert outcome.stdout_path is not None

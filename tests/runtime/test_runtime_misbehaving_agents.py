@@ -21,7 +21,7 @@ def _bare_request(agents: Agents, command: tuple[str, ...]) -> LaunchRequest:
         run_id="r",
         task="demo",
         attempt=1,
-        workspace=agents.root / "ws",
+        workspace=agents.root / ".mc" / "work" / "demo" / "1",
         command=command,
         env={},
         protocol="files",
