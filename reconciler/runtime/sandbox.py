@@ -118,8 +118,6 @@ def refused_mount(sandbox: Sandbox) -> str | None:
     protected = [Path(os.path.realpath(p)) for p in sandbox.protected]
     for mount in sandbox.mounts:
         real = Path(os.path.realpath(mount.path))
-        if not real.exists():
-            return f"mount {mount.path} does not exist on this machine"
         for repo in protected:
             if _overlap(real, repo) or _overlap(mount.path, repo):
                 return (
@@ -127,6 +125,8 @@ def refused_mount(sandbox: Sandbox) -> str | None:
                     "(its .git, .mc/ and working tree are mc's own inputs; agents get the "
                     "applied tree read-only as {repo} / $MC_REPO)"
                 )
+        if not real.exists():
+            return f"mount {mount.path} does not exist on this machine"
     return None
 
 

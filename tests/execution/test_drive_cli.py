@@ -8,9 +8,11 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from helpers.exec_repo import ExecRepo, kill_if_alive, process_alive, wait_for
+from helpers.exec_repo import ExecRepo, process_alive, wait_for
+from helpers.sandboxed import kill_marked_run, marked_leader, marked_pid, read_marker, run_processes
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -26,31 +28,45 @@ result(status="done", output="finished")
 """
 
 
-@pytest.fixture
-def sleeper_repo(repo: ExecRepo, tmp_path: Path) -> Iterator[tuple[ExecRepo, Path]]:
-    marker = tmp_path / "marker"
-    repo.agent("sleeper", SLEEPER, env={"MARKER": str(marker)})
+def _sleeper(repo: ExecRepo, **agent: Any) -> Path:
+    marker = repo.scratch / "marker"
+    repo.agent("sleeper", SLEEPER, env={"MARKER": str(marker)}, **agent)
     repo.task("nap", agent="sleeper")
     repo.commit()
+    return marker
+
+
+@pytest.fixture
+def sleeper_repo(repo: ExecRepo) -> Iterator[tuple[ExecRepo, Path]]:
+    marker = _sleeper(repo)
     yield repo, marker
-    if marker.exists():
-        kill_if_alive(int(marker.read_text()))
+    kill_marked_run(marker)
+
+
+@pytest.fixture
+def unconfined_sleeper_repo(repo: ExecRepo) -> Iterator[tuple[ExecRepo, Path]]:
+    """The sleeper with `sandbox: none`: only an unconfined agent outlives a killed mc (a
+    sandbox dies with the mc that started it: bwrap --die-with-parent)."""
+    marker = _sleeper(repo, sandbox="none")
+    yield repo, marker
+    kill_marked_run(marker)
 
 
 def agent_pid(marker: Path) -> int:
+    """The host pid of the run's leader (bwrap, for a sandboxed agent): what mc records."""
     wait_for(marker.exists, 30, "the agent to start")
-    return int(marker.read_text())
+    return marked_leader(marker)
 
 
 @pytest.mark.parametrize("pid_recorded", [True, False], ids=["running", "just-spawned"])
 def test_a_killed_reconciler_is_recovered_by_the_next_apply(
-    sleeper_repo: tuple[ExecRepo, Path], pid_recorded: bool
+    unconfined_sleeper_repo: tuple[ExecRepo, Path], pid_recorded: bool
 ) -> None:
     """kill -9 `mc apply` mid-run: the next apply kills the orphan, records the run as
     abandoned (not a failed attempt) and finishes the task. The run row is found either
     RUNNING with the agent's pid, or (killed right after the spawn) as the LAUNCHING intent,
     in which case the orphan is found by its MC_RUN_ID."""
-    repo, marker = sleeper_repo
+    repo, marker = unconfined_sleeper_repo
     first = repo.mc_background("apply", "--auto-approve")
     try:
         pid = agent_pid(marker)
@@ -86,6 +102,39 @@ def test_a_killed_reconciler_is_recovered_by_the_next_apply(
     assert orphan.error is not None and "stopped while it ran" in orphan.error
     assert rerun.status == "done"
     assert [e.subject for e in repo.events("run.recovered")] == [f"Run/{orphan.id}"]
+
+
+def test_a_sandboxed_agent_dies_with_its_killed_reconciler_and_is_run_again(
+    sleeper_repo: tuple[ExecRepo, Path],
+) -> None:
+    """kill -9 `mc apply` mid-run: the sandbox (and everything in it) is gone within 3 s, and
+    the next apply records the lost run as abandoned and runs the task again."""
+    repo, marker = sleeper_repo
+    first = repo.mc_background("apply", "--auto-approve")
+    try:
+        leader = agent_pid(marker)
+        _pid, run_id = read_marker(marker)
+        time.sleep(1.5)  # recorded RUNNING with bwrap's pid
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        wait_for(lambda: not run_processes(run_id), 3, "the sandbox to die with its mc")
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    [left] = repo.runs("nap")
+    assert (left.state, left.pid) == ("RUNNING", leader)
+
+    second = repo.mc("apply", "--auto-approve")
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "Recovered 1 run(s)" in second.stdout
+    row = repo.task_row("nap")
+    assert (row.state, row.output, row.attempts, row.abandoned) == ("DONE", "finished", 1, 1)
+    orphan, rerun = repo.runs("nap")
+    assert orphan.error is not None and "stopped while it ran" in orphan.error
+    assert "still running" not in orphan.error  # nothing of it was left to stop
+    assert rerun.status == "done"
 
 
 def test_ctrl_c_stops_cleanly_and_the_next_apply_carries_on(
@@ -239,15 +288,15 @@ def test_the_state_lock_is_reported_while_apply_runs(
     assert len(busy.stderr.strip().splitlines()) == 1
 
 
-def test_ctrl_c_also_stops_what_the_agent_started(repo: ExecRepo, tmp_path: Path) -> None:
+def test_ctrl_c_also_stops_what_the_agent_started(repo: ExecRepo) -> None:
     """Ctrl-C also stops what the agent itself started (its whole process group)."""
-    marker = tmp_path / "grandchild"
+    marker = repo.scratch / "grandchild"
     repo.agent(
         "parent",
         """
         import subprocess
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        Path(os.environ["MARKER"]).write_text(str(child.pid))
+        mark(os.environ["MARKER"], child.pid)
         time.sleep(60)
         """,
         env={"MARKER": str(marker)},
@@ -256,14 +305,14 @@ def test_ctrl_c_also_stops_what_the_agent_started(repo: ExecRepo, tmp_path: Path
     repo.commit()
     first = repo.mc_background("apply", "--auto-approve")
     try:
-        grandchild = agent_pid(marker)
+        wait_for(marker.exists, 30, "the agent to start")
+        grandchild = marked_pid(marker)
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=30)
     finally:
         if first.poll() is None:
             first.kill()
             first.wait()
-        if marker.exists():
-            kill_if_alive(int(marker.read_text()))
+        kill_marked_run(marker)
     assert first.returncode == 130
     wait_for(lambda: not process_alive(grandchild), 5, "the grandchild to be gone")

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from helpers.exec_repo import ExecRepo, doc, git, kill_if_alive, process_alive, wait_for
+from helpers.sandboxed import marked_leader
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -89,8 +90,9 @@ def serving(repo: ExecRepo) -> Iterator[Served]:
 
 
 def _pid(path: Path, within: float = 20) -> int:
+    """The host pid of the leader of the run that wrote `path` (bwrap, when sandboxed)."""
     wait_for(path.exists, within, f"agent to write {path.name}")
-    return int(path.read_text())
+    return marked_leader(path)
 
 
 def _sleeper(repo: ExecRepo, name: str, marker: Path, seconds: int = 60) -> None:
@@ -105,9 +107,9 @@ def _transitions(events: list[dict[str, Any]], subject: str) -> list[dict[str, A
 
 
 def test_serve_survives_a_commit_deleting_the_task_whose_agent_runs(
-    repo: ExecRepo, tmp_path: Path
+    repo: ExecRepo,
 ) -> None:
-    marker = tmp_path / "longjob.pid"
+    marker = repo.scratch / "longjob.pid"
     repo.mission(policy=DELETE_IS_LOW)
     _sleeper(repo, "sleeper", marker)
     repo.commit("mission")
@@ -133,8 +135,8 @@ def test_serve_survives_a_commit_deleting_the_task_whose_agent_runs(
     assert repo.task_row("longjob").state == "CANCELED"
 
 
-def test_serve_survives_deleting_a_running_workflow_run(repo: ExecRepo, tmp_path: Path) -> None:
-    marker = tmp_path / "step.pid"
+def test_serve_survives_deleting_a_running_workflow_run(repo: ExecRepo) -> None:
+    marker = repo.scratch / "step.pid"
     repo.mission(policy=DELETE_IS_LOW)
     _sleeper(repo, "sleeper", marker)
     repo.write("workflows/wf.yaml", doc("Workflow", "wf", {"steps": [
@@ -163,9 +165,9 @@ def test_serve_survives_deleting_a_running_workflow_run(repo: ExecRepo, tmp_path
 
 
 def test_a_launched_run_is_marked_running_in_the_cycle_it_is_spawned(
-    repo: ExecRepo, tmp_path: Path
+    repo: ExecRepo,
 ) -> None:
-    marker = tmp_path / "nap.pid"
+    marker = repo.scratch / "nap.pid"
     _sleeper(repo, "napper", marker, seconds=3)
     repo.commit("mission")
     with serving(repo) as served:
@@ -278,9 +280,9 @@ def _run_events(repo: ExecRepo, subject: str) -> list[Any]:
 
 
 def test_recovery_records_a_finished_agents_result_instead_of_running_it_again(
-    repo: ExecRepo, tmp_path: Path
+    repo: ExecRepo,
 ) -> None:
-    ledger, marker = tmp_path / "ledger", tmp_path / "once.pid"
+    ledger, marker = repo.scratch / "ledger", repo.scratch / "once.pid"
     repo.agent(
         "once",
         f"with open({str(ledger)!r}, 'a') as f:\n"
@@ -324,9 +326,14 @@ def test_recovery_records_a_finished_agents_result_instead_of_running_it_again(
     assert moves == [("INBOX", "ASSIGNED"), ("ASSIGNED", "IN_PROGRESS"), ("IN_PROGRESS", "DONE")]
 
 
+# A sandbox dies with the mc that started it (bwrap --die-with-parent), so only an agent run
+# with `sandbox: none` is left running for recovery to stop (test_drive_cli covers the sandbox).
+UNCONFINED = {"sandbox": "none"}
+
+
 def _crash_while_agent_runs(repo: ExecRepo, marker: Path) -> None:
-    """`mc apply` SIGKILLed once the agent wrote `marker`, then a second `mc apply`, which
-    must stop the still-running orphan and carry on."""
+    """`mc apply` SIGKILLed once the (unconfined) agent wrote `marker`, then a second
+    `mc apply`, which must stop the still-running orphan and carry on."""
     first = repo.mc_background("apply", "--auto-approve")
     pid = 0
     try:
@@ -346,11 +353,11 @@ def _crash_while_agent_runs(repo: ExecRepo, marker: Path) -> None:
 
 
 def test_recovery_keeps_the_result_of_an_agent_it_had_to_stop(
-    repo: ExecRepo, tmp_path: Path
+    repo: ExecRepo,
 ) -> None:
     """An agent that wrote a complete, valid result.json and then lingered (cleanup, a hung
     exit) is stopped by recovery, and its result is recorded: it is not run again."""
-    ledger, marker = tmp_path / "ledger", tmp_path / "lingers.pid"
+    ledger, marker = repo.scratch / "ledger", repo.scratch / "lingers.pid"
     repo.agent(
         "lingers",
         f"with open({str(ledger)!r}, 'a') as f:\n"
@@ -358,6 +365,7 @@ def test_recovery_keeps_the_result_of_an_agent_it_had_to_stop(
         "result(status='done', output=f'run {ATTEMPT}', cost_usd=0.25, tokens=7)\n"
         f"mark({str(marker)!r})\n"
         "time.sleep(60)\n",
+        **UNCONFINED,
     )
     repo.task("lingers", agent="lingers")
     repo.commit()
@@ -377,10 +385,10 @@ def test_recovery_keeps_the_result_of_an_agent_it_had_to_stop(
     assert [e.subject for e in repo.events("run.recovered")] == [f"Run/{run.id}"]
 
 
-def test_recovery_reruns_an_agent_it_stopped_mid_write(repo: ExecRepo, tmp_path: Path) -> None:
+def test_recovery_reruns_an_agent_it_stopped_mid_write(repo: ExecRepo) -> None:
     """A result.json cut short (not valid JSON) next to a process recovery had to stop is no
     result: that run is abandoned (not an attempt failure) and the task runs again."""
-    marker = tmp_path / "midwrite.pid"
+    marker = repo.scratch / "midwrite.pid"
     repo.agent(
         "midwrite",
         "if ATTEMPT == 1:\n"
@@ -388,6 +396,7 @@ def test_recovery_reruns_an_agent_it_stopped_mid_write(repo: ExecRepo, tmp_path:
         f"    mark({str(marker)!r})\n"
         "    time.sleep(60)\n"
         "result(status='done', output=f'run {ATTEMPT}')\n",
+        **UNCONFINED,
     )
     repo.task("midwrite", agent="midwrite")
     repo.commit()

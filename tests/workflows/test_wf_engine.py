@@ -45,7 +45,7 @@ def test_independent_steps_run_at_the_same_time_as_tasks_named_run_dot_step(
     # both waited for plan, and each started before the other ended: they overlapped
     assert back[0]["t"] >= plan_end["t"] and front[0]["t"] >= plan_end["t"]
     assert back[0]["t"] < front[1]["t"] and front[0]["t"] < back[1]["t"]
-    assert back[0]["pid"] != front[0]["pid"]
+    assert back[0]["run"] != front[0]["run"]
     assert repo.run_row("r1").status == "SUCCEEDED"
 
 

@@ -7,9 +7,9 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
+from helpers.sandboxed import run_processes
 from wf_harness import MC, WfRepo, flat, step, wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -62,8 +62,9 @@ def test_editing_a_workflow_never_changes_a_run_already_started(repo: WfRepo) ->
 
 
 def test_deleting_a_run_file_cancels_the_run_and_stops_its_running_step(repo: WfRepo) -> None:
-    """`mc apply` is killed while a step's agent runs; the run file is then deleted. The next
-    apply plans the delete, cancels the step and kills the agent left behind."""
+    """`mc apply` is killed while a step's agent runs (its sandbox dies with it: nothing is
+    left running); the run file is then deleted. The next apply plans the delete and cancels
+    the step."""
     repo.workflow("dev", [step("plan"), step("wait", agent="waiter", depends_on=["plan"])])
     repo.run("r1", "dev")
     repo.commit()
@@ -81,9 +82,9 @@ def test_deleting_a_run_file_cancels_the_run_and_stops_its_running_step(repo: Wf
         apply.wait(10)
     start = repo.mark("r1.wait", "start")
     assert start is not None
-    agent_pid = start["pid"]
+    run_id = start["run"]
     try:
-        assert _alive(agent_pid), "the agent outlives the killed mc (its own process group)"
+        wait_for(lambda: not run_processes(run_id), 3, "the sandbox to die with its mc")
         assert repo.step_row("r1", "wait").state in ("ASSIGNED", "IN_PROGRESS")
         repo.remove("runs/r1.yaml")
         repo.commit("drop r1")
@@ -93,10 +94,9 @@ def test_deleting_a_run_file_cancels_the_run_and_stops_its_running_step(repo: Wf
         proc = repo.mc("apply", "--auto-approve")
 
         assert proc.returncode == 0, proc.stderr
-        wait_for(lambda: not _alive(agent_pid), 5, "the agent to be stopped")
     finally:
-        if _alive(agent_pid):
-            os.kill(agent_pid, signal.SIGKILL)
+        for pid in run_processes(run_id):
+            os.kill(pid, signal.SIGKILL)
     assert repo.steps("r1") == {"plan": "DONE", "wait": "CANCELED"}
     assert repo.step_row("r1", "wait").reason == "run deleted from git"
     assert transitions(repo, "r1.wait")[-1][1] == "CANCELED"
@@ -107,14 +107,6 @@ def test_deleting_a_run_file_cancels_the_run_and_stops_its_running_step(repo: Wf
     retry = repo.mc("retry", "r1")
     assert retry.returncode == 1
     assert "run r1 was canceled (deleted from git)" in retry.stderr
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def test_deleting_a_blocked_run_cancels_its_unfinished_steps_and_keeps_done_ones(

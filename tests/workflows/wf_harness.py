@@ -3,9 +3,10 @@
 `WfRepo` writes YAML and agent programs (small Python scripts run with this interpreter)
 into a git repository under tmp_path, commits them with the git CLI, and drives the work
 either in-process through `apply_now` (what `mc apply --auto-approve` calls) or through the
-installed `mc` script. Agents find the test's scratch folders next to the repo through
-MC_REPO: `flags/` (files a test creates to change an agent's mind) and `marks/` (files an
-agent writes to say when it ran). Git, YAML, the `mc` runner, waiting and the repo builder
+installed `mc` script. Agents find the test's scratch folders in the repo's `scratch` (the
+one host folder beside their workspace a sandboxed test agent may write) through $SCRATCH:
+`flags/` (files a test creates to change an agent's mind) and `marks/` (files an agent writes
+to say when it ran). Git, YAML, the `mc` runner, waiting and the repo builder
 come from `helpers` (re-exported here for the tests that import them from this module).
 """
 
@@ -33,7 +34,7 @@ from state.records import RunRow, TaskRow, WorkflowRunRow
 PRELUDE = (
     BASE_PRELUDE
     + """
-SCRATCH = Path(os.environ["MC_REPO"]).parent
+SCRATCH = Path(os.environ["SCRATCH"])
 FLAGS, MARKS = SCRATCH / "flags", SCRATCH / "marks"
 MARKS.mkdir(exist_ok=True)
 NAME = TASK["task"]
@@ -42,7 +43,7 @@ RUN_SEQ = Path(os.environ["MC_TASK_JSON"]).parent.name  # 1, 2, … per run of t
 
 def mark(label):
     tmp = MARKS / f".{NAME}.{RUN_SEQ}.{label}.tmp"
-    tmp.write_text(json.dumps({"t": time.time(), "pid": os.getpid()}))
+    tmp.write_text(json.dumps({"t": time.time(), "run": os.environ["MC_RUN_ID"]}))
     tmp.replace(MARKS / f"{NAME}.{RUN_SEQ}.{label}")
 
 """
@@ -99,16 +100,16 @@ class WfRepo(GitRepo):
     def __init__(self, root: Path) -> None:
         super().__init__(root)
         self.init()
-        (root.parent / "flags").mkdir(exist_ok=True)
         self.write_doc("mission.yaml", "Mission", "workflow-tests", {})
         for name, code in AGENTS.items():
-            spec = {
-                "capabilities": [name],
-                "command": self.agent_program(name, code, PRELUDE),
-                "concurrency": 4,
-                "timeout": "20s",
-            }
-            self.write_doc(f"agents/{name}.yaml", "Agent", name, spec)
+            self.agent(
+                name,
+                capabilities=[name],
+                command=self.agent_program(name, code, PRELUDE),
+                concurrency=4,
+                env={"SCRATCH": str(self.scratch)},
+            )
+        (self.scratch / "flags").mkdir(exist_ok=True)
 
     # --- writing the desired state ---------------------------------------------------------
 
@@ -128,7 +129,7 @@ class WfRepo(GitRepo):
         return self.write_doc(f"runs/{name}.yaml", "WorkflowRun", name, spec)
 
     def flag(self, name: str) -> None:
-        (self.root.parent / "flags" / name).write_text("go")
+        (self.scratch / "flags" / name).write_text("go")
 
     # --- driving ---------------------------------------------------------------------------
 
@@ -170,7 +171,7 @@ class WfRepo(GitRepo):
 
     def mark(self, task: str, label: str, seq: int = 1) -> dict[str, Any] | None:
         """What the agent of `task` wrote with mark(label) on its run number `seq`."""
-        path = self.root.parent / "marks" / f"{task}.{seq}.{label}"
+        path = self.scratch / "marks" / f"{task}.{seq}.{label}"
         return json.loads(path.read_text()) if path.exists() else None
 
 
