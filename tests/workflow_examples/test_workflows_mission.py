@@ -199,8 +199,10 @@ def test_runs_never_modify_the_sample_app(applied: Mission, sample_digest: str) 
     assert tree_digest(SAMPLE_APP) == sample_digest  # examples/ itself
     assert tree_digest(applied.root / "sample-app") == sample_digest  # the mission checkout
     assert applied.git("status", "--porcelain", "--untracked-files=all") == ""
-    working_copies = sorted(p.name for p in (applied.root / ".mc" / "wc").iterdir())
-    assert working_copies == ["add-word-count", "audit-textstats", "fix-empty-average"]
+    assert not (applied.root / ".mc" / "wc").exists()  # copies travel as drops, not in .mc/
+    for run in ("add-word-count", "audit-textstats", "fix-empty-average"):
+        copied = [d["path"] for d in applied.read("drops", f"{run}.setup")]
+        assert "wc/textstats/core.py" in copied, run
 
 
 def test_applying_again_runs_nothing(applied: Mission) -> None:
@@ -232,7 +234,7 @@ def test_verifier_rejects_a_regression_test_that_passes_on_the_unfixed_code(
 ) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(SAMPLE_APP, repo / "sample-app")
-    copy = repo / ".mc" / "wc" / "r1"
+    copy = tmp_path / "fixed"  # the fix step's working copy, handed on as its wc/ drops
     shutil.copytree(SAMPLE_APP, copy)
     (copy / "tests" / "test_regression.py").write_text(
         "import unittest\n\nfrom textstats.core import average_word_length\n\n\n"
@@ -243,7 +245,15 @@ def test_verifier_rejects_a_regression_test_that_passes_on_the_unfixed_code(
     task = {
         "repo": str(repo),
         "workflow": {"run": "r1", "inputs": {"app": "sample-app"}, "rework": 0},
-        "upstream": {"r1.fix": {"outputs": {"work": "bug", "tests": ["tests/test_regression.py"]}}},
+        "upstream": {
+            "r1.fix": {
+                "outputs": {"work": "bug", "tests": ["tests/test_regression.py"]},
+                "drops": [
+                    {"path": f"wc/{p.relative_to(copy).as_posix()}", "file": str(p)}
+                    for p in sorted(copy.rglob("*.py"))
+                ],
+            }
+        },
         "memory": {"agent": {}, "task": {}},
     }
     result = run_agent("verifier", task, tmp_path / "ws")

@@ -1,7 +1,7 @@
 """Checkout agent (every `setup` step): copies the app into this run's working copy.
 
-The steps of a run get separate workspaces, so the code they change lives at a place all of
-them can derive from task.json: `<repo>/.mc/wc/<run>/`. A re-run starts from a fresh copy.
+The steps of a run get separate workspaces, so the code they change travels as content drops
+(`out/wc/`, see devkit.working_copy): this step leaves the first copy. A re-run starts fresh.
 """
 
 import devkit

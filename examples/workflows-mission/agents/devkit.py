@@ -4,9 +4,11 @@ Every agent here is a script run as `python3 {repo}/agents/<name>.py`, so this m
 its import path (`sys.path[0]` is the script's folder) and is imported as plain `devkit`.
 
 The protocol (mc `files`): read $MC_TASK_JSON, leave content drops in $MC_OUT_DIR, write
-$MC_RESULT_JSON. Steps of one run get different workspaces, so code being changed lives in a
-working copy at a stable place derived from the run: `<repo>/.mc/wc/<run>/` (`.mc/` is kept
-out of git by mc). The app under `inputs.app` is only ever read.
+$MC_RESULT_JSON. Steps of one run get different workspaces and each runs in its own sandbox
+(the mission checkout is read-only), so the code being changed travels as content drops: a
+step's working copy is `out/wc/`, restored from its upstream step's `wc/` drops, and whatever
+it leaves there (changed or not) is the next step's copy. The app under `inputs.app` is only
+ever read.
 """
 
 import difflib
@@ -87,9 +89,29 @@ def app_dir(task):
     return Path(task["repo"]) / inputs(task)["app"]
 
 
+WORKING_COPY = "wc"  # drops under out/wc/ carry a run's working copy from step to step
+
+
 def working_copy(task):
-    """This run's copy of the app, shared by its steps."""
-    return Path(task["repo"]) / ".mc" / "wc" / task["workflow"]["run"]
+    """This step's copy of the app: `out/wc/`, restored on first use from the `wc/` drops of
+    the first upstream step that left some (empty when none did: the setup step fills it)."""
+    copy = Path(os.environ["MC_OUT_DIR"]) / WORKING_COPY
+    if not copy.exists():
+        restore_copy(task, copy)
+    return copy
+
+
+def restore_copy(task, copy):
+    copy.mkdir(parents=True)
+    prefix = WORKING_COPY + "/"
+    for name in sorted(task.get("upstream", {})):
+        files = [d for d in task["upstream"][name].get("drops", []) if d["path"].startswith(prefix)]
+        for found in files:
+            target = copy / found["path"].removeprefix(prefix)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(found["file"], target)
+        if files:
+            return
 
 
 def copy_tree(src, dst):
