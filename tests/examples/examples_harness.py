@@ -102,6 +102,9 @@ def restricted_path(bin_dir: Path, stand_ins: dict[str, str]) -> str:
     assert git_bin is not None
     (bin_dir / "git").symlink_to(git_bin)
     (bin_dir / "python3").symlink_to(PYTHON)
+    bwrap = shutil.which("bwrap")  # mc itself finds the sandbox on this PATH
+    if bwrap is not None:
+        (bin_dir / "bwrap").symlink_to(bwrap)
     for name, source in stand_ins.items():
         script = bin_dir / name
         script.write_text(f"#!{PYTHON}\n{source}")

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import yaml
 from examples_harness import (
     AGENTS,
     MISSION_YAML,
@@ -23,6 +24,7 @@ from examples_harness import (
     task_yaml,
     tasks,
 )
+from helpers.agents import interpreter_mounts, ro, rw
 
 CLAUDE = """\
 import json, os, sys
@@ -99,8 +101,15 @@ def calls(log: Path) -> list[dict[str, Any]]:
 
 
 def cli_mission(root: Path, agent_files: list[str], task_files: dict[str, str]) -> Path:
+    """The example agents as shipped, each also shown the test's bin dir (the stand-ins and
+    the python3 they run with) and the stand-ins' log dir in its sandbox: the agents' PATH is
+    that bin dir alone."""
     files: dict[str, str | Path] = {"mission.yaml": MISSION_YAML}
-    files |= {f"agents/{name}": AGENTS / name for name in agent_files}
+    for name in agent_files:
+        source = AGENTS / name
+        files[f"agents/{name}"] = (
+            with_mounts(source, root.parent / "bin") if name.endswith(".yaml") else source
+        )
     files |= {f"tasks/{name}.yaml": text for name, text in task_files.items()}
     return make_repo(files, root)
 
@@ -109,12 +118,28 @@ def cli_mission(root: Path, agent_files: list[str], task_files: dict[str, str]) 
 KEYS = {"ANTHROPIC_API_KEY": "sk-ant-test-0123", "CODEX_API_KEY": "sk-codex-test-0123"}
 
 
+def with_mounts(agent_yaml: Path, bin_dir: Path) -> str:
+    """The agent documents of `agent_yaml` with read-only mounts of `bin_dir` and of this
+    interpreter, and the stand-ins' call logs writable, added to each spec (no other change)."""
+    docs = list(yaml.safe_load_all(agent_yaml.read_text()))
+    for doc in docs:
+        doc["spec"]["mounts"] = [*interpreter_mounts(), ro(bin_dir), rw(logs_dir(bin_dir))]
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+def logs_dir(bin_dir: Path) -> Path:
+    """Where the stand-ins log their calls (beside the bin dir; made here)."""
+    logs = bin_dir.parent / "logs"
+    logs.mkdir(exist_ok=True)
+    return logs
+
+
 def env_with_path(path: str) -> dict[str, str]:
     return {**os.environ, **KEYS, "PATH": path}
 
 
 def test_claude_code_agents_through_mc(tmp_path: Path) -> None:
-    log = tmp_path / "claude-calls.jsonl"
+    log = logs_dir(tmp_path / "bin") / "claude-calls.jsonl"
     path = restricted_path(tmp_path / "bin", {"claude": stand_in(CLAUDE, log)})
     tasks_yaml = {
         "summarize": task_yaml("summarize", "claude-code", "Summarize why plans come first."),
@@ -148,7 +173,7 @@ def test_claude_code_agents_through_mc(tmp_path: Path) -> None:
 
 
 def test_codex_agent_through_mc(tmp_path: Path) -> None:
-    log = tmp_path / "codex-calls.jsonl"
+    log = logs_dir(tmp_path / "bin") / "codex-calls.jsonl"
     path = restricted_path(tmp_path / "bin", {"codex": stand_in(CODEX, log)})
     tasks_yaml = {
         "login-page": task_yaml("login-page", "codex", "Add a login page."),
