@@ -3,7 +3,9 @@
 For agent concurrency 2 and 8: tasks/s and per-task overhead through the reconciler (apply +
 drive to convergence, the code `mc apply --auto-approve` runs), DuckDB statements per task,
 and the floor: 1,000 `true` processes through a bare subprocess pool of the same width.
-Target: >= 0.5x the floor's rate; <= 3 statements per task.
+Each width runs twice in the same process: agents sandboxed (the default, bubblewrap) and
+unconfined (`sandbox: none`); the difference is the sandbox's added cost per attempt.
+Target: >= 0.5x the floor's rate; <= 3 statements per task; sandbox <= 10 ms per attempt.
 Run: .venv/bin/python bench/throughput.py
 """
 
@@ -28,11 +30,12 @@ ENV = {
 }
 
 
-def make_repo(root: Path, tasks: int, width: int) -> None:
+def make_repo(root: Path, tasks: int, width: int, sandbox: str) -> None:
     (root / "agents").mkdir(parents=True)
     (root / "tasks").mkdir()
     (root / "mission.yaml").write_text(
-        "apiVersion: mc/v1\nkind: Mission\nmetadata: {name: throughput}\nspec: {}\n"
+        "apiVersion: mc/v1\nkind: Mission\nmetadata: {name: throughput}\n"
+        f"spec: {{sandbox: {sandbox}}}\n"
     )
     (root / "agents/noop.yaml").write_text(
         "apiVersion: mc/v1\nkind: Agent\nmetadata: {name: noop}\n"
@@ -76,24 +79,32 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for width in (int(w) for w in args.widths.split(",")):
-        with tempfile.TemporaryDirectory(prefix="mc-tput-") as tmp:
-            root = Path(tmp) / "repo"
-            make_repo(root, args.tasks, width)
-            mc_s, statements, ticks = through_mc(root)
-        floor_s = floor(args.tasks, width)
-        rows.append((width, mc_s, floor_s, statements, ticks))
+        for sandbox in ("none", "bwrap"):
+            with tempfile.TemporaryDirectory(prefix="mc-tput-") as tmp:
+                root = Path(tmp) / "repo"
+                make_repo(root, args.tasks, width, sandbox)
+                mc_s, statements, ticks = through_mc(root)
+            floor_s = floor(args.tasks, width)
+            rows.append((width, sandbox, mc_s, floor_s, statements, ticks))
     n = args.tasks
     print(
-        "| concurrency | mc apply tasks/s | floor tasks/s | ratio | overhead/task"
+        "| concurrency | sandbox | mc apply tasks/s | floor tasks/s | ratio | overhead/task"
         " | statements/task | ticks |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for width, mc_s, floor_s, statements, ticks in rows:
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for width, sandbox, mc_s, floor_s, statements, ticks in rows:
         overhead_ms = (mc_s - floor_s) / n * 1000 * width
         print(
-            f"| {width} | {n / mc_s:.0f} | {n / floor_s:.0f} | {floor_s / mc_s:.2f}× |"
+            f"| {width} | {sandbox} | {n / mc_s:.0f} | {n / floor_s:.0f} | {floor_s / mc_s:.2f}× |"
             f" {overhead_ms:.2f} ms | {statements / n:.2f} | {ticks} |"
         )
+    print()
+    print("| concurrency | sandbox's added cost per attempt (target <= 10 ms) |")
+    print("|---:|---:|")
+    by_key = {(w, sb): mc_s for w, sb, mc_s, *_ in rows}
+    for width in sorted({w for w, *_ in rows}):
+        added_ms = (by_key[width, "bwrap"] - by_key[width, "none"]) / n * 1000 * width
+        print(f"| {width} | {added_ms:.2f} ms |")
 
 
 if __name__ == "__main__":
