@@ -215,7 +215,9 @@ def build_mission(repo: Path, cfg: ChaosConfig, logs: Path) -> list[str]:
         "sh-a": ["sh", "-c", SH_AGENT, "sh", f"{(low + high) / 2:.2f}", f"{LINGER_S}"],
     }
     for name, command in agents.items():
-        agent = {"command": command, "protocol": "files", "env": env}
+        # The ledger and trace live outside the repo: the sandbox shows the agents that folder.
+        mounts = [{"path": str(logs), "mode": "rw"}]
+        agent = {"command": command, "protocol": "files", "env": env, "mounts": mounts}
         agent_spec = {**agent, "concurrency": AGENT_CONCURRENCY}
         (repo / "agents" / f"{name}.yaml").write_text(_doc("Agent", name, agent_spec))
     names = [f"t{i:04d}" for i in range(cfg.tasks)]

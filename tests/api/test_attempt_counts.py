@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from dash_harness import Mission, make_app
-from helpers.agents import PY, program
+from helpers.agents import PY, program, with_interpreter
 from helpers.git import git, isolated_environ
 from helpers.mc import WIDE, mc_json, run_mc
 from helpers.yaml_docs import doc
@@ -67,7 +67,7 @@ def _write(root: Path, rel: str, text: str) -> None:
 
 def _agent(root: Path, name: str, code: str) -> None:
     _write(root, f"agents/{name}.py", program(code))
-    spec = {"command": [PY, f"{{repo}}/agents/{name}.py"], "timeout": "20s"}
+    spec = with_interpreter({"command": [PY, f"{{repo}}/agents/{name}.py"], "timeout": "20s"})
     _write(root, f"agents/{name}.yaml", doc("Agent", name, spec))
 
 
