@@ -181,10 +181,32 @@ def _system_dirs() -> list[str]:
     return out
 
 
-def limiter(limits: Limits) -> Callable[[], None]:
-    """A preexec function that applies `limits` in the child before bwrap starts.
+_PRLIMIT_FLAGS = {
+    resource.RLIMIT_AS: "--as",
+    resource.RLIMIT_NPROC: "--nproc",
+    resource.RLIMIT_NOFILE: "--nofile",
+    resource.RLIMIT_FSIZE: "--fsize",
+    resource.RLIMIT_CPU: "--cpu",
+}
 
-    Soft and hard limits are both set, so the agent cannot raise them again.
+
+def prlimit_argv(prlimit: str, limits: Limits) -> list[str]:
+    """The util-linux `prlimit` prefix that sets `limits` (soft = hard, so the agent cannot
+    raise them again) and execs what follows. Preferred to `limiter`: a preexec function
+    makes Python fork mc itself instead of vfork-ing, which costs ~7 ms per run for an mc of a
+    few hundred MB, while prlimit's exec costs ~1 ms."""
+    flags = [f"{_PRLIMIT_FLAGS[res]}={value}:{value}" for res, value in limits.pairs()]
+    return [prlimit, *flags, "--"]
+
+
+def find_prlimit() -> str | None:
+    """util-linux `prlimit` on PATH (or in /usr/bin), None without it."""
+    return shutil.which("prlimit") or shutil.which("prlimit", path="/usr/bin:/bin")
+
+
+def limiter(limits: Limits) -> Callable[[], None]:
+    """A preexec function that applies `limits` in the child before bwrap starts (used only
+    when there is no `prlimit`). Soft and hard limits are both set.
     """
     pairs = limits.pairs()
 

@@ -24,7 +24,15 @@ from .logs import CappedLog
 from .mission_tree import TreeExportError, ensure_tree
 from .nofollow import PlantedLink
 from .procs import process_start_time
-from .sandbox import SandboxUnavailable, bwrap_argv, find_bwrap, limiter, refused_mount
+from .sandbox import (
+    SandboxUnavailable,
+    bwrap_argv,
+    find_bwrap,
+    find_prlimit,
+    limiter,
+    prlimit_argv,
+    refused_mount,
+)
 from .types import LaunchRequest, OutcomeStatus, RunHandle
 from .workspace import WorkspacePaths, child_env, prepare_workspace, secrets_to_redact
 
@@ -105,7 +113,11 @@ def start_agent(
         assert bwrap is not None, "prepare_sandbox finds bwrap for a sandboxed run"
         check_program(argv[0], env, paths.root)
         argv = bwrap_argv(bwrap, req.sandbox, paths.root, argv, env.get("HOME"))
-        preexec = limiter(req.sandbox.limits)
+        prlimit = find_prlimit()
+        if prlimit is not None:
+            argv = prlimit_argv(prlimit, req.sandbox.limits) + argv
+        else:
+            preexec = limiter(req.sandbox.limits)
     return subprocess.Popen(
         argv,
         cwd=paths.root,

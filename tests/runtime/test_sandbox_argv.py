@@ -16,6 +16,7 @@ from reconciler.runtime.sandbox import (
     Sandbox,
     bwrap_argv,
     launch_failure,
+    prlimit_argv,
     refused_mount,
     sandbox_exit_code,
 )
@@ -174,3 +175,15 @@ def test_limits_are_set_only_where_given() -> None:
         resource.RLIMIT_FSIZE: 1 << 30,
         resource.RLIMIT_CPU: 5,
     }
+
+
+def test_prlimit_sets_each_limit_soft_and_hard_then_execs_bwrap() -> None:
+    limits = Limits(memory_bytes=1 << 29, open_files=64, file_size_bytes=1000, cpu_seconds=5)
+    assert prlimit_argv("/usr/bin/prlimit", limits) == [
+        "/usr/bin/prlimit",
+        f"--as={1 << 29}:{1 << 29}",
+        "--nofile=64:64",
+        "--fsize=1000:1000",
+        "--cpu=5:5",
+        "--",
+    ]
