@@ -222,7 +222,8 @@ def test_random_bytes_are_not_a_state_file(state_path: Path) -> None:
 READS = {
     "path", "serial", "applied_commit", "resources", "resource_digests", "resources_by_key",
     "resource", "pending", "task_states", "task_states_of", "tasks_in", "task_counts", "tasks",
-    "workflow_runs", "runs", "run", "run_counts", "recent_outcomes", "drops", "spend_by_agent",
+    "workflow_runs", "runs", "run", "run_counts", "recent_outcomes", "drops", "drop_count",
+    "spend_by_agent",
     "spend_since", "approvals", "overrides", "events", "agent_overrides", "agent_status_rows",
     "memory",
 }  # fmt: skip
