@@ -147,7 +147,9 @@ def bwrap_argv(
     system directories exist and which are symlinks (merged /usr: /bin -> usr/bin is recreated
     as the same link inside). Later binds go over earlier ones, so parents come first.
     """
-    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session"]
+    # --cap-drop ALL: started by root, bwrap would leave the agent every capability inside its
+    # user namespace, enough to remount the read-only binds read-write (/usr, /etc, the tree).
+    argv = [bwrap, "--unshare-all", "--cap-drop", "ALL", "--die-with-parent", "--new-session"]
     argv += ["--hostname", HOSTNAME] + (["--share-net"] if sandbox.network else [])
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     argv += _system_dirs()

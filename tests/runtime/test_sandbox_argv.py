@@ -35,7 +35,9 @@ def pairs(args: list[str], flag: str) -> list[tuple[str, str]]:
 
 def test_every_namespace_is_new_and_the_network_is_off_by_default() -> None:
     args = argv(Sandbox())
-    assert args[:4] == ["/usr/bin/bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
+    assert args[:2] == ["/usr/bin/bwrap", "--unshare-all"]
+    assert args[args.index("--cap-drop") + 1] == "ALL"  # no capability left inside, even as root
+    assert {"--die-with-parent", "--new-session"} <= set(args[: args.index("--hostname")])
     assert "--share-net" not in args
     assert args[args.index("--hostname") + 1] == HOSTNAME
     assert "--share-net" in argv(Sandbox(network=True))

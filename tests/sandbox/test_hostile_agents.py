@@ -113,6 +113,42 @@ result(output=tries)
     assert tries[2] == "via MC_REPO: False", tries  # the applied tree has no .git
 
 
+def test_an_agent_has_no_capabilities_to_remount_what_is_read_only(repo: HostileRepo) -> None:
+    repo.hostile("prod", 'OUT.joinpath("report.md").write_text("signed off")\nresult()\n')
+    repo.hostile(
+        "remounter",
+        """
+import subprocess
+drop = json.loads(pathlib.Path(os.environ["MC_TASK_JSON"]).read_text())
+drop = drop["upstream"]["prod"]["drops"][0]["file"]
+caps = [l for l in open("/proc/self/status") if l.startswith("CapEff")][0].split()[1]
+def remount(path, then):
+    done = subprocess.run(["mount", "-o", "remount,rw,bind", path], capture_output=True)
+    if done.returncode != 0:
+        raise PermissionError(done.stderr.decode(errors="replace").strip())
+    return then()
+tree = os.environ["MC_REPO"]
+tries = [
+    attempt("tree", lambda: remount(tree, lambda: open(tree + "/PWNED", "w").write("x"))),
+    attempt("drop", lambda: remount(drop, lambda: open(drop, "w").write("TAMPERED"))),
+    attempt("etc", lambda: remount("/etc", lambda: open("/etc/mc-atk", "w").write("x"))),
+    attempt("usr", lambda: remount("/usr", lambda: open("/usr/mc-atk", "w").write("x"))),
+]
+result(output={"caps": caps, "tries": tries})
+""",
+    )
+    repo.task("remounter", agent="remounter", depends_on=["prod"])
+    repo.run_all()
+    seen = repo.output("remounter")
+    assert int(seen["caps"], 16) == 0, seen
+    assert all(": refused" in t for t in seen["tries"]), seen
+    assert not Path("/etc/mc-atk").exists() and not Path("/usr/mc-atk").exists()
+    assert not list(repo.mc_dir.glob("trees/*/PWNED"))
+    for stored in (repo.mc_dir / "drops").rglob("*"):
+        if stored.is_file():
+            assert hashlib.sha256(stored.read_bytes()).hexdigest() == stored.name
+
+
 def test_an_agent_cannot_plant_anything_in_mcs_cache_or_state(repo: HostileRepo) -> None:
     repo.hostile(
         "planter",
