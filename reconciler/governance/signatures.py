@@ -8,12 +8,12 @@ the user's own git/gpg configuration nor the repo's content can add a trusted ke
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler.repo.git import git_argv, git_env
 from specs.models import Approver
 
 FIELD_SEP, RECORD = "\x1f", "\x1e"
@@ -81,7 +81,7 @@ def _gpg(home: Path, args: list[str], data: str) -> str:
         ["gpg", "--batch", "--quiet", "--no-tty", "--with-colons", *args],
         input=data.encode(),
         capture_output=True,
-        env={**os.environ, "GNUPGHOME": str(home)},
+        env=git_env({"GNUPGHOME": str(home)}),  # gpg gets none of mc's secrets either
         check=False,
     )
     return proc.stdout.decode(errors="replace")
@@ -104,14 +104,8 @@ def last_signatures(
         return {}
     fmt = RECORD + FIELD_SEP.join(["%H", "%G?", "%GS", "%GF", "%GP", "%GK", "%ct"])
     proc = subprocess.run(
-        [
-            "git",
-            "-C",
-            str(root),
-            "-c",
-            f"gpg.ssh.allowedSignersFile={trust.allowed_signers}",
-            "-c",
-            "core.quotePath=false",  # list non-ASCII file names as they are, to match paths
+        git_argv(
+            root,
             "log",
             f"--format={fmt}",
             "--name-only",
@@ -121,9 +115,15 @@ def last_signatures(
             rev,
             "--",
             *paths,
-        ],
+            config=[
+                "-c",
+                f"gpg.ssh.allowedSignersFile={trust.allowed_signers}",
+                "-c",
+                "core.quotePath=false",  # list non-ASCII file names as they are, to match paths
+            ],
+        ),
         capture_output=True,
-        env={**os.environ, "GNUPGHOME": str(trust.gnupg_home)},
+        env=git_env({"GNUPGHOME": str(trust.gnupg_home)}),
         check=False,
     )
     found: dict[str, Signature] = {}

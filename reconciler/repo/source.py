@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.repo.git import git_argv, git_env
 from reconciler.repo.parse_cache import ParseCache
 from specs.desired import Desired, build_desired
 from specs.errors import MCError, SpecError, SpecProblem
@@ -52,7 +53,7 @@ class MissionRepo:
 
     def _git_bytes(self, *args: str, check: bool = True, data: bytes | None = None) -> bytes | None:
         proc = subprocess.run(
-            ["git", "-C", str(self.root), *args], input=data, capture_output=True, check=False
+            git_argv(self.root, *args), input=data, capture_output=True, check=False, env=git_env()
         )
         if proc.returncode != 0:
             if check:
