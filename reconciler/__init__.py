@@ -7,7 +7,8 @@ Sub-packages by role, each layer importing only those below it (import-linter ch
     engine/      the tick: dispatch, launches, finished runs, retry, crash recovery
     plan/        commit -> plan -> apply: observe, diff, build, codec, what applying does
     governance/  pure rules: risk policy, approval judgement, signatures verified by git
-    tasks/ | runtime/ | repo/   task states and workflow runs | executors | the git source
+    tasks/ | runtime/   task states and workflow runs | executors and the sandbox
+    repo/        the git source, the parse cache, how git is called (bottom layer)
 
 Which file decides ...
     commit -> plan (one function for every caller)   plan/pipeline.py
@@ -25,4 +26,6 @@ Which file decides ...
     what an agent's leftovers mean (result.json, …)   runtime/adapters.py
     runs a dead reconciler left behind                engine/recovery.py
     a reconcile that raised (serve stays up)          serve/loop.py
+    how an agent is confined                          runtime/sandbox.py, engine/launch.py
+    how git is called (no repo file can steer it)     repo/git.py
 """
