@@ -15,6 +15,7 @@ from rich.table import Table
 from cli.main import JsonOpt, app, mission_context, out
 from reconciler.commands import work as ops
 from reconciler.commands.context import MissionContext
+from reconciler.runtime.nofollow import NOT_REGULAR, read_part
 from state.errors import StateLocked
 from state.records import RunRow
 
@@ -180,20 +181,32 @@ def _finished(ctx: MissionContext, target: str, run_id: str | None, where: Path)
     return run.ended_at is not None or (run_id is None and run.workspace != str(where))
 
 
+LOG_READ_LIMIT = 10 * 1024 * 1024 + 64 * 1024  # the pump's log cap, plus mc's own notes
+LOG_CHUNK = 1024 * 1024
+
+
 def _print_from(path: Path, offset: int, label: bool) -> int:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(offset)
-            data = fh.read()
-    except FileNotFoundError:
+    """Print what the log holds past `offset`, at most up to LOG_READ_LIMIT, a chunk at a time;
+    returns the new offset. A log the agent replaced by a link, FIFO or device is not read
+    (a note on stderr says so, once: the offset returned is then -1)."""
+    if offset < 0:
         return offset
-    if data:
-        text = data.decode("utf-8", "replace")
+    while offset < LOG_READ_LIMIT:
+        read = read_part(path, min(LOG_CHUNK, LOG_READ_LIMIT - offset), start=offset)
+        if read.kind == "missing":
+            return offset
+        if read.kind != "ok":
+            sys.stderr.write(f"mc: {path} {NOT_REGULAR}; not shown\n")
+            return -1
+        if not read.data:
+            return offset
+        text = read.data.decode("utf-8", "replace")
         if label:
             text = "".join(f"[{path.stem}] {line}\n" for line in text.splitlines())
         sys.stdout.write(text)
         sys.stdout.flush()
-    return offset + len(data)
+        offset += len(read.data)
+    return offset
 
 
 @app.command()

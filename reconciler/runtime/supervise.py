@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from .cost import parse_cost
 from .live_run import LiveRun, Stop
+from .nofollow import stat_regular
 from .procs import sandbox_init
 from .pump import OutputPump
 from .sandbox import sandbox_exit_code
@@ -107,10 +108,9 @@ def heartbeat_due(run: LiveRun) -> float:
     limit = run.req.heartbeat_timeout_s
     if limit is None:
         return math.inf
-    try:
-        last_beat = max(run.started_at, run.paths.heartbeat.stat().st_mtime)
-    except OSError:
-        last_beat = run.started_at  # the start counts as a beat
+    beat = stat_regular(run.paths.heartbeat)  # the file's own mtime, never a link target's
+    # No (regular) heartbeat file yet: the start counts as a beat.
+    last_beat = max(run.started_at, beat.st_mtime) if beat is not None else run.started_at
     return time.monotonic() + (last_beat + limit - time.time())
 
 

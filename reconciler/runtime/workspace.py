@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from .nofollow import CONTROL_DIR, open_dir_at, open_file, open_file_at, opened_dir
+from .nofollow import CONTROL_DIR, CappedRead, open_dir_at, open_file_at, opened_dir, read_whole
 from .types import ExecutorError, LaunchRequest
 
 # Inherited from the reconciler's own environment; everything else (tokens, keys) stays out.
@@ -169,30 +167,7 @@ def redact_text(text: str | None, secrets: Sequence[bytes]) -> str | None:
     return text
 
 
-@dataclass(frozen=True, slots=True)
-class CappedRead:
-    """A protocol file read under a size cap; data is set only when kind is 'ok'."""
-
-    kind: Literal["ok", "missing", "too_big", "not_regular"]
-    size: int = 0
-    data: bytes = b""
-
-
 def read_capped(path: Path, cap_bytes: int) -> CappedRead:
-    """Read a file the agent wrote, checking the size before reading; never follows a symlink."""
-    try:
-        fd = open_file(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return CappedRead("missing")
-    except OSError:  # a symlink on the way or in place; anything else: we will not read it
-        return CappedRead("not_regular")
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return CappedRead("not_regular")
-        if info.st_size > cap_bytes:
-            return CappedRead("too_big", info.st_size)
-        data = f.read(cap_bytes + 1)  # it may have grown since fstat
-        if len(data) > cap_bytes:
-            return CappedRead("too_big", len(data))
-        return CappedRead("ok", len(data), data)
+    """Read a file the agent wrote, checking the size before reading; never follows a symlink
+    and never blocks on a FIFO (nofollow.read_whole)."""
+    return read_whole(path, cap_bytes)
