@@ -21,6 +21,7 @@ from reconciler.engine.mirror import World, load_world
 from reconciler.engine.outcome_rules import why_stale
 from reconciler.engine.recovery import Orphan, adopt, end_unadopted, find_orphans, orphan_events
 from reconciler.engine.views import decide
+from reconciler.runtime.boundary import checked_outcome
 from reconciler.runtime.types import Executor, Outcome
 from state.store import State
 from state.write_batch import write_batch
@@ -129,6 +130,12 @@ class Engine:
         return report
 
     def _finished_runs(self, world: World, now: datetime) -> list[Outcome]:
+        """How runs ended (recovered orphans first), each checked at the trust boundary: a
+        value the state cannot store fails its run instead of the tick's one transaction
+        (which would take every other outcome down with it, and again on each recovery)."""
+        return [checked_outcome(o) for o in self._ended_runs(world, now)]
+
+    def _ended_runs(self, world: World, now: datetime) -> list[Outcome]:
         outcomes = adopt(world, self._orphans, now) if self._orphans else []
         outcomes += self._executor.poll()
         if outcomes and len(outcomes) < len(world.in_flight):

@@ -8,7 +8,8 @@ workspace and the exit code. How the exit code and result.json combine (files pr
   itself says `failed`, `blocked` or `retry`, which are deliberate statements and kept.
   A result.json saying `done` next to a crash is not believed. Unreadable result.json with a
   non-zero exit is also `retry` (the crash probably cut the write short).
-- result.json that is too big, not a regular file, not JSON or not the schema, with exit 0:
+- result.json that is too big, not a regular file, not JSON or not the schema, or outside the
+  bounds of the one boundary (boundary.py: depth, numbers, Unicode, sizes), with exit 0:
   failed (permanent), with the reason.
 
 Cost and tokens are kept from whatever the agent reported, whatever the status.
@@ -16,7 +17,6 @@ Cost and tokens are kept from whatever the agent reported, whatever the status.
 
 from __future__ import annotations
 
-import json
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,8 +24,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, assert_never
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .boundary import (
+    MAX_COST_USD,
+    MAX_TOKENS,
+    Refused,
+    check_keys,
+    check_memory,
+    load_json,
+    six_decimals,
+)
+from .nofollow import read_part
 from .types import AgentProtocol, OutcomeStatus
 from .workspace import WorkspacePaths, read_capped
 
@@ -62,17 +72,22 @@ class ResultFile(BaseModel):
     status: Literal["done", "retry", "failed", "blocked"]
     output: Any = None
     outputs: dict[str, Any] = Field(default_factory=dict)
-    cost_usd: Decimal = Field(default=Decimal(0), ge=0, allow_inf_nan=False)
-    tokens: int = Field(default=0, ge=0, strict=True)
+    cost_usd: Decimal = Field(default=Decimal(0), ge=0, le=MAX_COST_USD, allow_inf_nan=False)
+    tokens: int = Field(default=0, ge=0, le=MAX_TOKENS, strict=True)
     memory: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+
+    @field_validator("cost_usd")
+    @classmethod
+    def _six_decimals(cls, value: Decimal) -> Decimal:
+        return six_decimals(value)
 
 
 class _ClaudeUsage(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    input_tokens: int = Field(default=0, ge=0)
-    output_tokens: int = Field(default=0, ge=0)
+    input_tokens: int = Field(default=0, ge=0, le=MAX_TOKENS)
+    output_tokens: int = Field(default=0, ge=0, le=MAX_TOKENS)
 
 
 class ClaudeResult(BaseModel):
@@ -84,8 +99,13 @@ class ClaudeResult(BaseModel):
     subtype: str | None = None
     is_error: bool = False
     result: str | None = None
-    total_cost_usd: Decimal = Field(default=Decimal(0), ge=0, allow_inf_nan=False)
+    total_cost_usd: Decimal = Field(default=Decimal(0), ge=0, le=MAX_COST_USD, allow_inf_nan=False)
     usage: _ClaudeUsage = Field(default_factory=_ClaudeUsage)
+
+    @field_validator("total_cost_usd")
+    @classmethod
+    def _six_decimals(cls, value: Decimal) -> Decimal:
+        return six_decimals(value)
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -94,14 +114,16 @@ def one_line(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+STDERR_TAIL_BYTES = 4096
+
+
 def last_stderr_line(path: Path) -> str | None:
-    try:
-        with path.open("rb") as f:
-            f.seek(max(f.seek(0, 2) - 4096, 0))
-            tail = f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return None
-    lines = [ln.strip() for ln in tail.splitlines()]
+    """The last line the agent wrote to stderr (mc's own notes skipped), from the last few KiB
+    only; a stderr.log the agent replaced by a link, FIFO or device is not read, and says so."""
+    read = read_part(path, STDERR_TAIL_BYTES, tail=True)
+    if read.kind != "ok":
+        return read.problem(path.name, STDERR_TAIL_BYTES) if read.kind != "missing" else None
+    lines = [ln.strip() for ln in read.data.decode("utf-8", errors="replace").splitlines()]
     lines = [ln for ln in lines if ln and not ln.startswith("[mc: ")]
     return one_line(lines[-1], 200) if lines else None
 
@@ -146,17 +168,23 @@ def _read_result_file(fin: Finished) -> ResultFile | str | None:
     if read.kind == "not_regular":
         return "result.json is not a regular file (symlinks are not followed)"
     try:
-        return ResultFile.model_validate(json.loads(read.data))
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        if isinstance(exc, ValidationError):
-            return one_line(f"result.json does not match the schema: {_validation_message(exc)}")
-        return one_line(f"result.json is not valid JSON: {exc}")
+        res = ResultFile.model_validate(load_json(read.data, "result.json"))
+    except Refused as exc:
+        return one_line(str(exc))
+    except ValidationError as exc:
+        return one_line(f"result.json does not match the schema: {_validation_message(exc)}")
+    try:
+        check_keys(res.outputs, "outputs")
+        check_memory(res.memory, "memory")
+    except Refused as exc:
+        return one_line(f"result.json: {exc}")
+    return res
 
 
 def _from_result(res: ResultFile, status: OutcomeStatus, error: str | None) -> AgentReport:
     return AgentReport(
         status=status,
-        error=error,
+        error=None if error is None else one_line(error),
         output=res.output,
         outputs=res.outputs,
         cost_usd=res.cost_usd,
@@ -203,37 +231,56 @@ def left_result(paths: WorkspacePaths, result_cap_bytes: int) -> AgentReport | N
     return _from_result(res, res.status, error)
 
 
-def _stdout_text(fin: Finished) -> str:
-    try:
-        with fin.paths.stdout_log.open("rb") as f:
-            data = f.read(fin.stdout_kept)
-    except OSError:
+def _stdout_text(fin: Finished) -> str | StdoutProblem:
+    """The content the pump kept in stdout.log (at most stdout_kept bytes), re-read without
+    following a link; a stdout.log the agent replaced by a link, FIFO or device (or removed
+    after writing to it) is a problem, never read through."""
+    read = read_part(fin.paths.stdout_log, fin.stdout_kept)
+    if read.kind == "ok":
+        return read.data.decode("utf-8", errors="replace")
+    if read.kind == "missing" and fin.stdout_kept == 0:
         return ""
-    return data.decode("utf-8", errors="replace")
+    return StdoutProblem(read.problem("stdout.log", fin.stdout_kept) or "stdout.log unreadable")
+
+
+@dataclass(frozen=True, slots=True)
+class StdoutProblem:
+    """Why the agent's stdout cannot be its output (stdout.log is no longer mc's file)."""
+
+    reason: str
 
 
 def stdout_verdict(fin: Finished) -> AgentReport:
     """The `stdout` protocol: exit 0 means done and stdout (capped, stripped) is the output."""
     if fin.returncode != 0:
         return AgentReport(exit_status(fin.returncode), describe_exit(fin.returncode, fin.paths))
-    return AgentReport("done", None, output=_stdout_text(fin).strip())
+    text = _stdout_text(fin)
+    if isinstance(text, StdoutProblem):
+        return AgentReport("failed", text.reason)
+    return AgentReport("done", None, output=text.strip())
 
 
 def _parse_claude(fin: Finished) -> ClaudeResult | str:
     if fin.stdout_truncated:
         return f"claude-code output is longer than the log cap ({fin.stdout_kept} bytes)"
-    text = _stdout_text(fin).strip()
+    text = _stdout_text(fin)
+    if isinstance(text, StdoutProblem):
+        return text.reason
+    text = text.strip()
     candidates = [text, *text.splitlines()[-1:]]  # the whole text, then its last line
     problem = "claude-code printed nothing"
     for candidate in candidates:
         if not candidate:
             continue
         try:
-            return ClaudeResult.model_validate(json.loads(candidate))
+            parsed = ClaudeResult.model_validate(load_json(candidate, "claude-code output"))
+            if parsed.usage.input_tokens + parsed.usage.output_tokens > MAX_TOKENS:
+                raise Refused(f"claude-code output: usage: more than {MAX_TOKENS} tokens")
+            return parsed
         except ValidationError as exc:
             problem = f"claude-code output does not match: {_validation_message(exc)}"
-        except ValueError as exc:
-            problem = f"claude-code output is not valid JSON: {exc}"
+        except Refused as exc:
+            problem = str(exc)
     return one_line(problem)
 
 

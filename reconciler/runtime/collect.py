@@ -7,7 +7,7 @@ import time
 from dataclasses import replace
 
 from .adapters import AgentReport, Finished, interpret, last_stderr_line
-from .cost import apply_cap, parse_cost
+from .cost import apply_cap, parse_cost, with_cost
 from .drop_store import DropsRefused, store_drops
 from .live_run import LiveRun
 from .sandbox import launch_failure
@@ -18,9 +18,7 @@ from .workspace import redact_text, secrets_to_redact
 def outcome_of(run: LiveRun) -> Outcome:
     """Combine the adapter's report with the executor's own knowledge (stops, caps)."""
     run.cost = max(run.cost, parse_cost(run.paths))
-    report = _verdict(run)
-    cost = max(report.cost_usd, run.cost)
-    report = apply_cap(replace(report, cost_usd=cost), run.req.per_run_cap_usd)
+    report = apply_cap(with_cost(_verdict(run), run.paths, run.cost), run.req.per_run_cap_usd)
     report, drops = with_drops(report, store_drops(run.paths.root, run.req.drop_limits))
     return Outcome(
         run_id=run.handle.run_id,

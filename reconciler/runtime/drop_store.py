@@ -3,14 +3,15 @@
 
 Three passes, so a hostile out/ costs little: list (directory entries only, stopping at the
 file-count cap: 100,000 tiny files are never stat-ed), measure (each file's apparent size,
-st_size, so a sparse file counts in full, against the per-file and per-run caps before a byte
-is copied), copy. Each file is opened without following a link (a symlink under out/ is not a
-drop and is skipped), copied into a private temp file of the store (O_CREAT|O_EXCL, 0600, a
-random name: mkstemp at a directory descriptor), hashed from the bytes written to that copy —
-never re-read from out/ — and renamed to its hash only once every file of the run is copied:
-a process rewriting a file while mc copies it cannot make the stored bytes differ from the
-recorded sha256, and a file that grows past its cap while copied stops the copy. Every temp
-file is removed on every failure, ENOSPC included.
+st_size, so a sparse file counts in full, against the per-file and per-run caps before a byte is
+copied), copy. A name that is not valid UTF-8 or holds a control character (boundary.py) refuses
+the run's drops, naming the entry. Each file is opened without following a link (a symlink under
+out/ is not a drop and is skipped), copied into a private temp file of the store
+(O_CREAT|O_EXCL, 0600, a random name: mkstemp at a directory descriptor), hashed from the bytes
+written to that copy — never re-read from out/ — and renamed to its hash only once every file of
+the run is copied: a process rewriting a file while mc copies it cannot make the stored bytes
+differ from the recorded sha256, and a file that grows past its cap while copied stops the copy.
+Every temp file is removed on every failure, ENOSPC included.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .boundary import check_name, show_name
 from .nofollow import PlantedLink, open_dir_at, open_file_at, opened_dir
 from .types import Drop, DropCaps
 
@@ -134,13 +136,21 @@ def _entries(
     with _subdir(out_fd, rel) as fd, os.scandir(fd) as it:
         for entry in it:
             if entry.is_dir(follow_symlinks=False):
+                _check_name((*rel, entry.name))
                 dirs.append(entry.name)
             elif entry.is_file(follow_symlinks=False):
+                _check_name((*rel, entry.name))
                 listing.files += 1
                 if listing.files > caps.max_files:
                     raise _Refuse("failed", _too_many((*rel, entry.name), caps))
                 files.append(entry.name)
     return sorted(files), sorted(dirs)
+
+
+def _check_name(rel: tuple[str, ...]) -> None:
+    why = check_name(rel[-1])
+    if why is not None:
+        raise _Refuse("failed", f"drop {_show(rel)}: the name {why}; drops not collected")
 
 
 def _too_many(rel: tuple[str, ...], caps: DropCaps) -> str:
@@ -306,7 +316,7 @@ def _unlink_quietly(dir_fd: int, name: str) -> None:
 
 
 def _show(rel: tuple[str, ...]) -> str:
-    return "out/" + "/".join(rel)
+    return "out/" + show_name("/".join(rel))
 
 
 def _bytes(n: int) -> str:

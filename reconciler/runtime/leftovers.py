@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 from .adapters import left_result
 from .collect import with_drops
-from .cost import apply_cap, parse_cost
+from .cost import apply_cap, with_cost
 from .drop_store import store_drops
 from .types import AgentProtocol, DropCaps, Outcome
 from .workspace import WorkspacePaths, redact_text
@@ -35,9 +34,7 @@ def left_outcome(
     report = left_result(paths, RESULT_CAP_BYTES)
     if report is None:
         return None
-    report = apply_cap(
-        replace(report, cost_usd=max(report.cost_usd, parse_cost(paths))), per_run_cap
-    )
+    report = apply_cap(with_cost(report, paths, Decimal(0)), per_run_cap)
     # The mission's drop caps are not known here; the defaults bound what an orphan left.
     report, drops = with_drops(report, store_drops(paths.root, DropCaps()))
     return Outcome(
