@@ -173,7 +173,8 @@ def print_status(console: Console, report: StatusReport) -> None:
     if report.pending:
         table = Table("target", "action", "risk", "waiting since", "why", title="Pending approval")
         for p in report.pending:
-            table.add_row(p.key, p.action, p.risk, p.since.isoformat(timespec="seconds"), p.reason)
+            since = p.since.isoformat(timespec="seconds")
+            table.add_row(escape(p.key), p.action, p.risk, since, escape(p.reason or ""))
         console.print(table)
 
 
