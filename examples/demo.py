@@ -96,7 +96,8 @@ def main() -> None:
     mc("run-status", "add-word-count", cwd=flows)
 
     heading("Done")
-    print(f"The mission repos and their state are kept in {root.parent}. Look around:")
+    print(f"The mission repos and their state are kept in {root.parent}. Look around")
+    print("(after `. .venv/bin/activate`, which puts `mc` on your PATH):")
     for args in ("events", "logs review-post", "drops review-post", "memory reviewer"):
         print(f"  mc --repo {root} {args}")
     print(f"  mc --repo {flows} run-status fix-empty-average")
