@@ -1,13 +1,22 @@
 """The applied mission tree a sandboxed agent reads: one commit exported with `git archive`
 into `.mc/trees/<commit>/` once (a temp dir renamed into place, made read-only, then reused);
-spawn calls `ensure_tree` before a sandboxed run, engine/launch.py names the path.
+spawn calls `open_tree` before a sandboxed run and binds the descriptor it returns,
+engine/launch.py names the path.
 
 The export holds the commit's files only: never `.git`, and never a committed `.mc/`.
+
+An agent running unconfined (`sandbox: none`) can write under `.mc/`: plant a symlink at a
+later commit's tree path (to the repo, so a sandboxed agent would see `.git`), or replace an
+export. So nothing from `.mc` down is followed (nofollow.py), the export is written through
+the descriptor of `.mc/trees` (its /proc/self/fd path), and an existing tree is reused only if
+it is a real directory owned by mc's uid with no write bit (as the export leaves it); anything
+else at the path is refused (UnsafeTree: the run fails with the reason), never replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -16,6 +25,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from .nofollow import PlantedLink, open_dir_at, open_dirs, split_at_control
 from .sandbox import MissionTree
 
 TREES_DIR = "trees"  # under the mission's .mc/
@@ -25,6 +35,11 @@ _GIT_TIMEOUT_S = 120.0
 
 class TreeExportError(Exception):
     """git could not export the commit (the message is git's own, in one line)."""
+
+
+class UnsafeTree(Exception):
+    """Something other than mc's read-only export is at the tree path (a symlink, a file, a
+    writable directory or one another user owns): refused, not followed, not reused."""
 
 
 def tree_path(mc_dir: Path, commit: str) -> Path:
@@ -47,26 +62,79 @@ def head_commit(repo: Path) -> str | None:
 
 
 def ensure_tree(tree: MissionTree) -> None:
-    """Export tree.commit to tree.path unless a complete export is already there.
+    """Export tree.commit to tree.path unless a complete export is already there (open_tree,
+    the descriptor closed again)."""
+    os.close(open_tree(tree))
 
-    Raises OSError (disk) or TreeExportError (git). A half-made export never sits at the path:
-    it is built in a temp dir beside it and renamed into place when complete.
+
+def open_tree(tree: MissionTree) -> int:
+    """The descriptor (O_DIRECTORY) of the export of tree.commit, made first if missing; what
+    a sandbox binds. Nothing from `.mc` down is followed.
+
+    Raises UnsafeTree (a link or anything but mc's read-only export in the way), OSError (disk)
+    or TreeExportError (git). A half-made export never sits at the path: it is built in a temp
+    dir beside it and renamed into place when complete.
     """
-    if tree.path.is_dir():
-        return
-    tree.path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{tree.commit}.", dir=tree.path.parent))
+    top, names = split_at_control(tree.path.parent)
+    try:
+        trees_fd = open_dirs(top, names, create=True)
+    except PlantedLink as exc:
+        raise UnsafeTree(str(exc)) from None
+    try:
+        fd = _open_export(trees_fd, tree)
+        if fd is None:
+            _export_into(trees_fd, tree)
+            fd = _open_export(trees_fd, tree)
+        if fd is None:  # removed again between the rename and the open
+            raise FileNotFoundError(errno.ENOENT, "the export vanished once made", str(tree.path))
+        return fd
+    finally:
+        os.close(trees_fd)
+
+
+def _open_export(trees_fd: int, tree: MissionTree) -> int | None:
+    """The export's descriptor if there is one, checked on the descriptor; None if absent."""
+    try:
+        fd = open_dir_at(trees_fd, tree.commit, tree.path, create=False)
+    except FileNotFoundError:
+        return None
+    except PlantedLink as exc:
+        raise UnsafeTree(f"{exc} (not mc's export; remove it to export again)") from None
+    info = os.fstat(fd)
+    problem = None
+    if info.st_uid != os.geteuid():
+        problem = f"owned by uid {info.st_uid}, not mc's ({os.geteuid()})"
+    elif stat.S_IMODE(info.st_mode) & 0o222:
+        problem = f"writable (mode {stat.S_IMODE(info.st_mode):o}; an export is read-only)"
+    if problem is not None:
+        os.close(fd)
+        raise UnsafeTree(f"{tree.path} is {problem}: not reused (remove it to export again)")
+    return fd
+
+
+def _export_into(trees_fd: int, tree: MissionTree) -> None:
+    """Export into a temp dir in `.mc/trees` (reached through its descriptor, so a link
+    planted on the way meanwhile changes nothing), then rename it to the commit's name."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{tree.commit}.", dir=f"/proc/self/fd/{trees_fd}"))
     try:
         _export(tree.repo, tree.commit, tmp)
         _make_read_only(tmp)
         try:
-            tmp.rename(tree.path)
-        except OSError:
-            if not tree.path.is_dir():  # not another process having won the race
+            os.rename(tmp.name, tree.commit, src_dir_fd=trees_fd, dst_dir_fd=trees_fd)
+        except OSError:  # something is there: another process's export (checked next, as any
+            if not _exists_at(trees_fd, tree.commit):  # export is) or a plant (refused then)
                 raise
     finally:
-        if tmp.exists():
+        if os.path.lexists(tmp):
             _remove(tmp)
+
+
+def _exists_at(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _export(repo: Path, commit: str, dest: Path) -> None:

@@ -15,17 +15,30 @@ killing the outer bwrap's group kills the whole namespace. bwrap reports an agen
 signal N as exit 128+N, and its own failures (e.g. `execvp` of a missing program) as exit 1
 with a `bwrap: …` line on stderr; `sandbox_exit_code` and `launch_failure` undo both. Facts
 checked with bubblewrap 0.8.0 (Debian `bubblewrap`), DESIGN.md §10.
+
+What is shown is what was checked: every host object bound in (a declared mount, the mission
+tree, an upstream drop, the workspace) is opened once by mc (`open_mounts`, `open_drops`,
+`open_workspace`, mission_tree.open_tree), checked on that descriptor (its real path read back
+from /proc/self/fd, its type, for the control plane's objects: no symlink from `.mc` down), and
+that very descriptor is handed to bwrap (`--bind-fd` / `--ro-bind-fd`, passed with Popen's
+pass_fds). A path resolved again later could by then name something else: an agent with a
+writable mount (or one running unconfined) can swap a link in between (the mount race).
+bwrap closes the descriptors before the agent starts; the parent closes them after spawning.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
-from collections.abc import Callable, Sequence
+import stat
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from .nofollow import PlantedLink, open_dirs, open_file_at, opened_dir, split_at_control
 
 # What every agent may read: the programs, libraries and configuration of the system.
 SYSTEM_DIRS: tuple[str, ...] = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
@@ -42,6 +55,11 @@ _TEMPORARY_HINTS = ("Resource temporarily unavailable", "Cannot allocate memory"
 
 class SandboxUnavailable(Exception):
     """The sandbox cannot be built on this machine (no bwrap); the message names the fix."""
+
+
+class MountRefused(Exception):
+    """A declared mount cannot be granted (missing, or overlapping the mission repo); the
+    message names it and why. The run fails permanently: retrying does not change the spec."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +102,7 @@ class MissionTree:
 
     repo: Path
     commit: str
-    path: Path  # .mc/trees/<commit>/ ; spawn exports it there once (mission_tree.ensure_tree)
+    path: Path  # .mc/trees/<commit>/ ; spawn exports it there once (mission_tree.open_tree)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,39 +131,150 @@ def find_bwrap() -> str:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Bind:
+    """One host object the sandbox shows at `dest`: the descriptor mc opened and checked, which
+    bwrap binds as it is (`--bind-fd` / `--ro-bind-fd`), whatever the path names by then."""
+
+    fd: int
+    dest: Path
+    writable: bool = False
+
+
+def close_binds(binds: Iterable[Bind]) -> None:
+    """Close the descriptors (after bwrap has started, or when the run cannot start)."""
+    for bind in binds:
+        with contextlib.suppress(OSError):
+            os.close(bind.fd)
+
+
+def open_mounts(sandbox: Sandbox) -> list[Bind]:
+    """The declared mounts, each opened once (O_PATH; the declared path is followed, as the
+    user wrote it) and checked on what the descriptor is: its real path must exist and must not
+    overlap the mission repo (the repo, a folder above it, anything inside). Parents come first
+    (later binds go over earlier ones). Raises MountRefused; nothing stays open then."""
+    protected = [(p, Path(os.path.realpath(p))) for p in sandbox.protected]
+    binds: list[Bind] = []
+    try:
+        for mount in sorted(sandbox.mounts, key=lambda m: len(m.path.parts)):
+            binds.append(Bind(_open_mount(mount, protected), mount.path, mount.writable))
+    except BaseException:
+        close_binds(binds)
+        raise
+    return binds
+
+
 def refused_mount(sandbox: Sandbox) -> str | None:
-    """Why a declared mount cannot be granted (missing, or overlapping the mission repo)."""
-    protected = [Path(os.path.realpath(p)) for p in sandbox.protected]
-    for mount in sandbox.mounts:
-        real = Path(os.path.realpath(mount.path))
-        for repo in protected:
-            if _overlap(real, repo) or _overlap(mount.path, repo):
-                return (
-                    f"mount {mount.path} overlaps the mission repo {repo} "
-                    "(its .git, .mc/ and working tree are mc's own inputs; agents get the "
-                    "applied tree read-only as {repo} / $MC_REPO)"
-                )
-        if not real.exists():
-            return f"mount {mount.path} does not exist on this machine"
+    """Why a declared mount cannot be granted, None when all can (a check only: a run binds the
+    descriptors `open_mounts` returns, never a path checked here)."""
+    try:
+        close_binds(open_mounts(sandbox))
+    except MountRefused as exc:
+        return str(exc)
     return None
+
+
+def _open_mount(mount: Mount, protected: Sequence[tuple[Path, Path]]) -> int:
+    for given, real_repo in protected:  # the declared path itself, before anything is opened
+        if _overlap(mount.path, given) or _overlap(mount.path, real_repo):
+            raise MountRefused(_overlap_reason(mount.path, real_repo))
+    try:
+        fd = os.open(mount.path, os.O_PATH | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise MountRefused(f"mount {mount.path} does not exist on this machine") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise MountRefused(f"mount {mount.path} cannot be opened: {reason}") from None
+    try:
+        real = _real_path(fd)
+        if real is None:
+            raise MountRefused(f"mount {mount.path} does not exist on this machine")
+        for _given, real_repo in protected:
+            if _overlap(real, real_repo):
+                raise MountRefused(_overlap_reason(mount.path, real_repo))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _real_path(fd: int) -> Path | None:
+    """Where the object behind `fd` is now (the kernel's own name for it), None when it has no
+    reachable path any more (removed, or the name read back is not this object)."""
+    try:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        here = os.fstat(fd)
+        there = os.stat(name, follow_symlinks=False)
+    except OSError:
+        return None
+    if not name.startswith("/") or (there.st_dev, there.st_ino) != (here.st_dev, here.st_ino):
+        return None  # "/x (deleted)", another namespace's name, or renamed meanwhile
+    return Path(name)
+
+
+def _overlap_reason(path: Path, repo: Path) -> str:
+    return (
+        f"mount {path} overlaps the mission repo {repo} "
+        "(its .git, .mc/ and working tree are mc's own inputs; agents get the "
+        "applied tree read-only as {repo} / $MC_REPO)"
+    )
 
 
 def _overlap(a: Path, b: Path) -> bool:
     return a == b or a in b.parents or b in a.parents
 
 
+def open_drops(paths: Iterable[Path]) -> list[Bind]:
+    """The upstream drop files, read-only, each opened without following a symlink from `.mc`
+    down and checked to be a regular file; one removed since (GC) is simply not shown. Raises
+    PlantedLink for a link or anything else in a drop's place; nothing stays open then."""
+    binds: list[Bind] = []
+    try:
+        for path in paths:
+            fd = _open_regular(path)
+            if fd is not None:
+                binds.append(Bind(fd, path))
+    except BaseException:
+        close_binds(binds)
+        raise
+    return binds
+
+
+def _open_regular(path: Path) -> int | None:
+    try:
+        with opened_dir(path.absolute().parent, create=False) as dir_fd:
+            fd = open_file_at(dir_fd, path.name, os.O_PATH, path)
+    except FileNotFoundError:
+        return None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):  # O_PATH|O_NOFOLLOW opens a link itself: refused here
+        os.close(fd)
+        raise PlantedLink(path, "a symlink" if stat.S_ISLNK(mode) else "not a regular file")
+    return fd
+
+
+def open_workspace(path: Path) -> Bind:
+    """The run's workspace (writable), opened without following a symlink from `.mc` down."""
+    top, names = split_at_control(path)
+    return Bind(open_dirs(top, names, create=False), path, writable=True)
+
+
 def bwrap_argv(
     bwrap: str,
     sandbox: Sandbox,
-    workspace: Path,
+    workspace: Path | Bind,
     command: Sequence[str],
     home: str | None = None,
+    binds: Sequence[Bind] = (),
 ) -> list[str]:
     """The full argv that runs `command` confined, with `workspace` as its cwd.
 
-    `home` (the agent's $HOME) gets a private empty tmpfs. Pure apart from looking at which
-    system directories exist and which are symlinks (merged /usr: /bin -> usr/bin is recreated
-    as the same link inside). Later binds go over earlier ones, so parents come first.
+    `binds` are the descriptors of the sandbox's mounts (parents first), its tree and its drops
+    (open_mounts, mission_tree.open_tree, open_drops): they are shown only through these, never
+    by path. `workspace` is a Bind too (open_workspace), except a directory only mc can reach
+    (mc doctor's own temp dir), bound by path. `home` (the agent's $HOME) gets a private empty
+    tmpfs. Pure apart from looking at which system directories exist and which are symlinks
+    (merged /usr: /bin -> usr/bin is recreated as the same link inside).
     """
     # --cap-drop ALL: started by root, bwrap would leave the agent every capability inside its
     # user namespace, enough to remount the read-only binds read-write (/usr, /etc, the tree).
@@ -155,15 +284,17 @@ def bwrap_argv(
     argv += _system_dirs()
     if home is not None and _private_home_ok(home):
         argv += ["--tmpfs", home]
-    for mount in sorted(sandbox.mounts, key=lambda m: len(m.path.parts)):
-        source = os.path.realpath(mount.path)
-        argv += ["--bind" if mount.writable else "--ro-bind", source, str(mount.path)]
-    if sandbox.tree is not None:
-        argv += ["--ro-bind", str(sandbox.tree.path), str(sandbox.tree.path)]
-    for path in sandbox.read_only:  # an upstream drop removed since is simply not there
-        argv += ["--ro-bind-try", str(path), str(path)]
-    argv += ["--bind", str(workspace), str(workspace), "--chdir", str(workspace)]
+    for bind in binds:
+        argv += _bind_fd(bind)
+    if isinstance(workspace, Bind):
+        argv += [*_bind_fd(workspace), "--chdir", str(workspace.dest)]
+    else:
+        argv += ["--bind", str(workspace), str(workspace), "--chdir", str(workspace)]
     return [*argv, "--", *command]
+
+
+def _bind_fd(bind: Bind) -> list[str]:
+    return ["--bind-fd" if bind.writable else "--ro-bind-fd", str(bind.fd), str(bind.dest)]
 
 
 def _private_home_ok(home: str) -> bool:

@@ -1,21 +1,27 @@
 """The bubblewrap command line of one run, mount refusals and bwrap's exit codes, as plain data
-(no process is started here: test_sandbox_runs.py runs real sandboxes)."""
+(no process is started here: test_sandbox_runs.py runs real sandboxes, test_sandbox_binds.py
+binds swapped paths)."""
 
 from __future__ import annotations
 
+import os
 import resource
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from reconciler.runtime.sandbox import (
     HOSTNAME,
+    Bind,
     Limits,
     MissionTree,
     Mount,
     Sandbox,
     bwrap_argv,
+    close_binds,
     launch_failure,
+    open_mounts,
     prlimit_argv,
     refused_mount,
     sandbox_exit_code,
@@ -24,13 +30,20 @@ from reconciler.runtime.sandbox import (
 WS = Path("/srv/mission/.mc/work/t/1")
 
 
-def argv(sandbox: Sandbox, home: str | None = None) -> list[str]:
-    return bwrap_argv("/usr/bin/bwrap", sandbox, WS, ["python3", "agent.py"], home)
+def argv(
+    sandbox: Sandbox, home: str | None = None, binds: tuple[Bind, ...] = (), ws: Path | Bind = WS
+) -> list[str]:
+    return bwrap_argv("/usr/bin/bwrap", sandbox, ws, ["python3", "agent.py"], home, binds)
 
 
 def pairs(args: list[str], flag: str) -> list[tuple[str, str]]:
     """(source, dest) of every `flag SRC DEST` in args."""
     return [(args[i + 1], args[i + 2]) for i, a in enumerate(args) if a == flag]
+
+
+def real(fd: str) -> str:
+    """What an fd in an argv is, as the kernel names it."""
+    return os.readlink(f"/proc/self/fd/{fd}")
 
 
 def test_every_namespace_is_new_and_the_network_is_off_by_default() -> None:
@@ -57,35 +70,56 @@ def test_private_proc_dev_tmp_and_read_only_system_dirs() -> None:
 
 
 def test_the_command_runs_last_in_the_writable_workspace() -> None:
-    args = argv(Sandbox())
+    args = argv(Sandbox(), ws=Bind(9, WS, writable=True))
     cut = args.index("--")
     assert args[cut + 1 :] == ["python3", "agent.py"]
-    assert args[cut - 5 : cut] == ["--bind", str(WS), str(WS), "--chdir", str(WS)]
+    assert args[cut - 5 : cut] == ["--bind-fd", "9", str(WS), "--chdir", str(WS)]
+    by_path = argv(Sandbox())  # mc doctor's own temp dir, which no agent can reach
+    assert by_path[by_path.index("--") - 5 :][:3] == ["--bind", str(WS), str(WS)]
 
 
-def test_the_tree_and_drops_are_read_only_at_their_own_paths() -> None:
+def test_the_tree_and_drops_are_bound_read_only_by_descriptor_at_their_own_paths() -> None:
     tree = MissionTree(Path("/srv/mission"), "c0ffee", Path("/srv/mission/.mc/trees/c0ffee"))
     drop = Path("/srv/mission/.mc/drops/ab/abcd")
-    args = argv(Sandbox(tree=tree, read_only=(drop,)))
-    assert (str(tree.path), str(tree.path)) in pairs(args, "--ro-bind")
-    assert pairs(args, "--ro-bind-try") == [(str(drop), str(drop))]  # a drop GC'd is just absent
-    assert ("/srv/mission", "/srv/mission") not in pairs(args, "--ro-bind")
+    binds = (Bind(7, tree.path), Bind(8, drop))
+    args = argv(Sandbox(tree=tree, read_only=(drop,)), binds=binds)
+    assert pairs(args, "--ro-bind-fd") == [("7", str(tree.path)), ("8", str(drop))]
+    bound_paths = {dest for _src, dest in pairs(args, "--ro-bind") + pairs(args, "--bind")}
+    assert not bound_paths & {str(tree.path), str(drop), "/srv/mission"}  # never by path
+    assert "--ro-bind-try" not in args
 
 
-def test_mounts_keep_their_mode_and_parents_are_bound_before_children(tmp_path: Path) -> None:
+@pytest.fixture
+def opened(tmp_path: Path) -> Iterator[list[Bind]]:
+    """Descriptors a test opens, closed after it."""
+    binds: list[Bind] = []
+    yield binds
+    close_binds(binds)
+
+
+def test_mounts_keep_their_mode_and_parents_are_bound_before_children(
+    tmp_path: Path, opened: list[Bind]
+) -> None:
     outer, inner = tmp_path / "data", tmp_path / "data" / "out"
     inner.mkdir(parents=True)
-    args = argv(Sandbox(mounts=(Mount(inner, writable=True), Mount(outer))))
-    assert pairs(args, "--bind")[0] == (str(inner), str(inner))
-    assert (str(outer), str(outer)) in pairs(args, "--ro-bind")
-    assert args.index(str(outer)) < args.index(str(inner))
+    opened += open_mounts(Sandbox(mounts=(Mount(inner, writable=True), Mount(outer))))
+    args = argv(Sandbox(), binds=tuple(opened))
+    [(rw_fd, rw_dest)] = pairs(args, "--bind-fd")
+    [(ro_fd, ro_dest)] = pairs(args, "--ro-bind-fd")
+    assert (real(rw_fd), rw_dest) == (str(inner), str(inner))
+    assert (real(ro_fd), ro_dest) == (str(outer), str(outer))
+    assert args.index(ro_fd) < args.index(rw_fd)
+    assert str(inner) not in [src for src, _dest in pairs(args, "--bind")]  # not by path
 
 
-def test_a_symlinked_mount_binds_its_target_at_the_declared_path(tmp_path: Path) -> None:
+def test_a_symlinked_mount_binds_its_target_at_the_declared_path(
+    tmp_path: Path, opened: list[Bind]
+) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
-    args = argv(Sandbox(mounts=(Mount(tmp_path / "link"),)))
-    assert (str(tmp_path / "real"), str(tmp_path / "link")) in pairs(args, "--ro-bind")
+    opened += open_mounts(Sandbox(mounts=(Mount(tmp_path / "link"),)))
+    [(fd, dest)] = pairs(argv(Sandbox(), binds=tuple(opened)), "--ro-bind-fd")
+    assert (real(fd), dest) == (str(tmp_path / "real"), str(tmp_path / "link"))
 
 
 @pytest.mark.parametrize(
