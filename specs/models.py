@@ -81,6 +81,17 @@ class Policy(Strict):
     rules: list[PolicyRule] = []
     approval_ttl: Duration = "24h"
 
+    @field_validator("rules")
+    @classmethod
+    def _unique_rule_names(cls, value: list[PolicyRule]) -> list[PolicyRule]:
+        names = [r.name for r in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(
+                f"policy rule named twice: {', '.join(dupes)} (plans cite rules by name)"
+            )
+        return value
+
 
 class MissionBudget(Strict):
     daily_usd: Money | None = None

@@ -70,11 +70,21 @@ class Subject:
 
 
 def classify(subject: Subject, rules: Sequence[PolicyRule]) -> RiskDecision:
-    """First matching mission rule wins; otherwise the defaults below."""
-    for rule in rules:
-        if matches(rule, subject):
-            return _sandbox_floor(RiskDecision(rule.decide, f"rule {rule.name!r}"), rule, subject)
-    return default_verdict(subject)
+    """First matching mission rule wins; otherwise the defaults below.
+
+    One exception: when the first match may not lower a change that turns a sandbox off (it
+    does not name `spec.sandbox`), the first later match that does name it decides — so the
+    order of a broad rule and a sandbox rule does not silently undo the sandbox rule.
+    """
+    matching = [rule for rule in rules if matches(rule, subject)]
+    if not matching:
+        return default_verdict(subject)
+    first = matching[0]
+    decision = _sandbox_floor(RiskDecision(first.decide, f"rule {first.name!r}"), first, subject)
+    if decision.rule != SANDBOX_OFF:
+        return decision
+    named = next((r for r in matching if "spec.sandbox" in r.match.fields), None)
+    return RiskDecision(named.decide, f"rule {named.name!r}") if named else decision
 
 
 def _sandbox_floor(decision: RiskDecision, rule: PolicyRule, s: Subject) -> RiskDecision:

@@ -152,6 +152,54 @@ CASES = [
         expected=[("update", "Agent", "writer", "HIGH", OFF, "needs_approval")],
     ),
     Case(
+        "a sandbox rule after a broad LOW rule still decides turning the sandbox off",
+        desired=[
+            mission(
+                "alice",
+                rules=[
+                    rule("agents-ok", kind=["Agent"]),
+                    rule("opt-out-ok", fields=["spec.sandbox"]),
+                ],
+            ),
+            agent(sandbox="none"),
+        ],
+        applied=[
+            mission(
+                "alice",
+                rules=[
+                    rule("agents-ok", kind=["Agent"]),
+                    rule("opt-out-ok", fields=["spec.sandbox"]),
+                ],
+            ),
+            WRITER,
+        ],
+        expected=[("update", "Agent", "writer", "LOW", "rule 'opt-out-ok'", "apply")],
+    ),
+    Case(
+        "a stricter first rule is not lowered by a later sandbox rule",
+        desired=[
+            mission(
+                "alice",
+                rules=[
+                    rule("agents-high", "HIGH", kind=["Agent"]),
+                    rule("opt-out-ok", fields=["spec.sandbox"]),
+                ],
+            ),
+            agent(sandbox="none"),
+        ],
+        applied=[
+            mission(
+                "alice",
+                rules=[
+                    rule("agents-high", "HIGH", kind=["Agent"]),
+                    rule("opt-out-ok", fields=["spec.sandbox"]),
+                ],
+            ),
+            WRITER,
+        ],
+        expected=[("update", "Agent", "writer", "HIGH", "rule 'agents-high'", "needs_approval")],
+    ),
+    Case(
         "a broad LOW rule still lowers other confinement changes",
         desired=[
             mission("alice", rules=[rule("agents-ok", kind=["Agent"])]),

@@ -178,6 +178,16 @@ BAD_FILES = [
         ["a.yaml:5:3: spec.approvers: approver declared twice: alice"],
     ),
     (
+        "policy-rule-named-twice",
+        doc(
+            "Mission",
+            "m",
+            "policy: {rules: [{name: ok, decide: LOW}, {name: ok, match: {kind: [Task]}, "
+            "decide: HIGH}]}",
+        ),
+        ["a.yaml:5:12: spec.policy.rules: policy rule named twice: ok (plans cite rules by name)"],
+    ),
+    (
         "name-uppercase",
         agent_with("Writer"),
         [f"a.yaml:3:12: metadata.name: invalid name 'Writer'; {NAME_RULE}"],
