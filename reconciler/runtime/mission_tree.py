@@ -25,6 +25,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from reconciler.repo.git import git_argv, git_env
+
 from .nofollow import PlantedLink, open_dir_at, open_dirs, split_at_control
 from .sandbox import MissionTree
 
@@ -50,7 +52,8 @@ def tree_path(mc_dir: Path, commit: str) -> Path:
 def head_commit(repo: Path) -> str | None:
     """The repo's HEAD commit (for a mission applied from the work tree); None without one."""
     proc = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", "HEAD^{commit}"],
+        git_argv(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"),
+        env=git_env(),
         capture_output=True,
         text=True,
         check=False,
@@ -138,8 +141,10 @@ def _exists_at(dir_fd: int, name: str) -> bool:
 
 
 def _export(repo: Path, commit: str, dest: Path) -> None:
-    argv = ["git", "-C", str(repo), "archive", "--format=tar", commit]
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+    argv = git_argv(repo, "archive", "--format=tar", commit)
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=git_env()
+    ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         try:
             with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
