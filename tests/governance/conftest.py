@@ -10,3 +10,4 @@ from governance_harness import isolated_keys as isolated_keys
 from governance_harness import mallory as mallory
 from governance_harness import repo as repo
 from governance_harness import ssh_keys as ssh_keys
+from governance_harness import waiting as waiting

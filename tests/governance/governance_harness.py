@@ -278,3 +278,18 @@ def repo(tmp_path: Path, alice: Signer, bob: Signer) -> GovRepo:
     gov = GovRepo(tmp_path / "mission", [alice, bob])
     gov.agent("summarizer")
     return gov
+
+
+WAITING_TARGET = "Agent/summarizer"
+
+
+@pytest.fixture
+def waiting(repo: GovRepo) -> GovRepo:
+    """Applied once (trust on first use); then the agent's command changed: HIGH, pending."""
+    repo.commit("mission")
+    repo.apply()
+    repo.agent("summarizer", version="v2")
+    repo.commit("new summarizer command")
+    repo.apply()
+    assert repo.pending() == [WAITING_TARGET]
+    return repo

@@ -6,22 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from governance_harness import GovRepo, Signer, git, run
 
 HIGH = "Agent/summarizer"
-
-
-@pytest.fixture
-def waiting(repo: GovRepo) -> GovRepo:
-    """Applied once (trust on first use); then the agent's command changed: HIGH, pending."""
-    repo.commit("mission")
-    repo.apply()
-    repo.agent("summarizer", version="v2")
-    repo.commit("new summarizer command")
-    repo.apply()
-    assert repo.pending() == [HIGH]
-    return repo
 
 
 def test_deny_is_final_until_the_spec_changes(waiting: GovRepo, alice: Signer, bob: Signer) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 from governance_harness import GovRepo, Signer
 
 HIGH = "Agent/summarizer"
@@ -20,18 +19,6 @@ def planted_program(tmp_path: Path, name: str, body: str = "") -> tuple[Path, Pa
     script.write_text(f"#!/bin/sh\ntouch {marker}\n{body}exit 0\n")
     script.chmod(0o755)
     return script, marker
-
-
-@pytest.fixture
-def waiting(repo: GovRepo) -> GovRepo:
-    """Applied once; then the agent's command changed: HIGH, waiting for an approval."""
-    repo.commit("mission")
-    repo.apply()
-    repo.agent("summarizer", version="v2")
-    repo.commit("new summarizer command")
-    repo.apply()
-    assert repo.pending() == [HIGH]
-    return repo
 
 
 def test_a_fake_ssh_keygen_in_the_repo_config_cannot_forge_an_approval(
