@@ -115,9 +115,13 @@ def restore_copy(task, copy):
 
 
 def copy_tree(src, dst):
+    """A copy of src that this agent may edit: the applied mission tree is read-only, and its
+    modes must not come along (in the sandbox not even root may write a read-only file)."""
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*SKIP_DIRS))
+    for path in [dst, *dst.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
 
 
 def source_files(root, include_tests=True):
