@@ -181,6 +181,11 @@ def test_bwrap_launch_failures_read_as_launch_errors() -> None:
         "failed",
         "the sandbox could not start: Can't find source path /gone: No such file or directory",
     )
+    lost = "bwrap: Can't find source path /proc/self/fd/10: No such file or directory"
+    assert launch_failure(1, lost, "a") == (
+        "retry",  # a passed descriptor went missing: a fresh start opens new ones
+        "the sandbox could not start: " + lost.removeprefix("bwrap: "),
+    )
     busy = "bwrap: Creating new namespace failed: Resource temporarily unavailable"
     assert launch_failure(1, busy, "a") == (
         "retry",
