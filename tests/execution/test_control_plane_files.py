@@ -148,7 +148,7 @@ from pathlib import Path
 target, pid_file, end = Path(sys.argv[1]), Path(sys.argv[2]), time.time() + 20
 Path(pid_file).write_text(str(os.getpid()))
 contents = (b"A" * (4 << 20), b"B" * (4 << 20))
-tmp = target.with_name(".swap")
+tmp = target.parent.parent / ".swap"  # outside out/: only swap.bin is a drop
 i = 0
 while time.time() < end:
     i += 1
