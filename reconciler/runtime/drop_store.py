@@ -298,16 +298,40 @@ def _copy_bounded(
 
 
 def _publish(store_fd: int, store: Path, c: _Copied) -> Drop:
-    """Rename the copy to its hash (atomic; replaces an equal copy or anything planted)."""
+    """Rename the copy to its hash (atomic; replaces anything planted there). An intact copy
+    already stored under that hash is kept as it is: a sandbox may have it bound by
+    descriptor right now, and bwrap refuses a bind whose path has changed underneath it."""
     prefix = c.sha256[:2]
     sub_fd = open_dir_at(store_fd, prefix, store / prefix, create=True)
     try:
-        os.rename(c.temp, c.sha256, src_dir_fd=store_fd, dst_dir_fd=sub_fd)
+        if _holds(sub_fd, c.sha256):
+            _unlink_quietly(store_fd, c.temp)
+        else:
+            os.rename(c.temp, c.sha256, src_dir_fd=store_fd, dst_dir_fd=sub_fd)
     finally:
         os.close(sub_fd)
     rel = "/".join(c.rel)
     media_type = _MIME.guess_type(rel)[0] or "application/octet-stream"
     return Drop(rel, c.sha256, c.size, media_type, store / prefix / c.sha256)
+
+
+def _holds(dir_fd: int, sha256: str) -> bool:
+    """Whether `sha256` in dir_fd is a regular file (not a link) whose bytes hash to its name."""
+    try:
+        fd = os.open(
+            sha256, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
+        )
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        digest = hashlib.sha256()
+        while chunk := os.read(fd, _CHUNK):
+            digest.update(chunk)
+        return digest.hexdigest() == sha256
+    finally:
+        os.close(fd)
 
 
 def _unlink_quietly(dir_fd: int, name: str) -> None:

@@ -50,13 +50,14 @@ INSTALL_HINT = (
     "or opt out with `sandbox: none` on the agent or the mission (agents then run unconfined)"
 )
 _SIGNAL_EXIT_BASE = 128  # bwrap's exit status for an agent killed by signal N is 128 + N
-# bwrap failures a fresh start can get past. "Can't find source path /proc/self/fd/N": a
-# descriptor mc passed was gone by the time bwrap bound it — seen a few times under load in
-# the full suite (audit-textstats.fix), root cause not yet found; a retry opens fresh ones.
+# bwrap failures a fresh start can get past. The last two: what bwrap says when a path it
+# binds by descriptor changed underneath (seen when a stored drop was replaced by an equal copy
+# while a run bound it; the drop store no longer does that); a retry opens fresh descriptors.
 _TEMPORARY_HINTS = (
     "Resource temporarily unavailable",
     "Cannot allocate memory",
     "Can't find source path /proc/self/fd/",
+    "Race condition binding dirfd",
 )
 
 

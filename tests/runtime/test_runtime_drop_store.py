@@ -243,3 +243,18 @@ def test_a_full_disk_is_a_temporary_refusal_and_leaves_no_temp_file(
     assert list(tiny_store.iterdir()) == []  # neither temp file, nor a half-published set
     usage = os.statvfs(tiny_store)
     assert usage.f_bfree == usage.f_blocks
+
+
+def test_an_intact_stored_copy_keeps_its_file_and_a_tampered_one_is_replaced(ws: Path) -> None:
+    """A sandbox may have a stored drop bound by descriptor: an equal copy stored later must not
+    swap the file under it (bwrap refuses such a bind); a tampered file is replaced."""
+    (ws / "out" / "report.md").write_text("# Report\n")
+    (first,) = stored(ws)
+    inode = first.local_path.stat().st_ino
+    (again,) = stored(ws)  # another run drops the same content
+    assert again.local_path.stat().st_ino == inode
+    first.local_path.chmod(0o600)
+    first.local_path.write_text("tampered")
+    (fixed,) = stored(ws)
+    assert fixed.local_path.read_text() == "# Report\n"
+    assert not [p for p in stored_files(ws) if p.name.startswith(".tmp-")]
