@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from helpers.exec_repo import ExecRepo, process_alive, wait_for
+from helpers.mc import reap
 from helpers.sandboxed import kill_marked_run, marked_leader, marked_pid, read_marker, run_processes
 
 pytestmark = pytest.mark.timeout(90)
@@ -75,9 +76,7 @@ def test_a_killed_reconciler_is_recovered_by_the_next_apply(
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        reap(first)
     assert first.returncode == -signal.SIGKILL
     assert process_alive(pid), "the agent outlived its reconciler (the premise of recovery)"
     [left] = repo.runs("nap")  # readable now: the dead writer's lock is gone
@@ -119,9 +118,7 @@ def test_a_sandboxed_agent_dies_with_its_killed_reconciler_and_is_run_again(
         first.wait(timeout=10)
         wait_for(lambda: not run_processes(run_id), 3, "the sandbox to die with its mc")
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        reap(first)
     [left] = repo.runs("nap")
     assert (left.state, left.pid) == ("RUNNING", leader)
 
@@ -147,9 +144,7 @@ def test_ctrl_c_stops_cleanly_and_the_next_apply_carries_on(
         first.send_signal(signal.SIGINT)
         out, err = first.communicate(timeout=30)
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        reap(first)
 
     assert first.returncode == 130, out + err
     assert "Stopped." in out
@@ -280,9 +275,7 @@ def test_the_state_lock_is_reported_while_apply_runs(
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=30)
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        reap(first)
     assert busy.returncode == 1
     assert "locked" in busy.stderr and "Traceback" not in busy.stderr
     assert len(busy.stderr.strip().splitlines()) == 1
@@ -310,9 +303,7 @@ def test_ctrl_c_also_stops_what_the_agent_started(repo: ExecRepo) -> None:
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=30)
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        reap(first)
         kill_marked_run(marker)
     assert first.returncode == 130
     wait_for(lambda: not process_alive(grandchild), 5, "the grandchild to be gone")

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from helpers.exec_repo import ExecRepo, doc, git, kill_if_alive, process_alive, wait_for
+from helpers.mc import reap
 from helpers.sandboxed import marked_leader
 
 pytestmark = pytest.mark.timeout(90)
@@ -303,9 +304,7 @@ def test_recovery_records_a_finished_agents_result_instead_of_running_it_again(
         first.wait(timeout=10)
         wait_for(lambda: not process_alive(pid), 10, "the agent to finish on its own")
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        reap(first)
     [left] = repo.runs("once")
     assert left.ended_at is None  # mc died before it recorded the end
 
@@ -344,9 +343,7 @@ def _crash_while_agent_runs(repo: ExecRepo, marker: Path) -> None:
         second = repo.mc("apply", "--auto-approve")
         assert not process_alive(pid), "recovery stopped the orphan"
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        reap(first)
         if pid:
             kill_if_alive(pid)
     assert second.returncode == 0, second.stdout + second.stderr

@@ -59,6 +59,13 @@ def start_mc(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Pop
     )
 
 
+def reap(proc: subprocess.Popen[str]) -> None:
+    """Kill a background `mc` the test has not stopped (it failed midway) and wait for it."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 def flat(text: str) -> str:
     """Whitespace-normalised text, so assertions do not depend on terminal width."""
     return " ".join(text.split())

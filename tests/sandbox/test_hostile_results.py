@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers.exec_repo import ExecRepo, wait_for
+from helpers.mc import reap
 from helpers.sandboxed import kill_marked_run, run_processes
 
 pytestmark = pytest.mark.timeout(120)
@@ -110,9 +111,7 @@ def _kill_mc_while_it_runs(repo: ExecRepo, marker: Path) -> None:
         first.wait(timeout=10)
         wait_for(lambda: not run_processes(run_id), 10, "the sandbox to die with its mc")
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        reap(first)
         kill_marked_run(marker)
 
 
