@@ -54,6 +54,12 @@ class Case:
     expected: list[tuple[str, str, str, str, str, str]]
 
 
+SANDBOX_RULE = rule("opt-out-ok", fields=["spec.sandbox"])
+BROAD_THEN_SANDBOX_RULE = mission("alice", rules=[rule("agents-ok", kind=["Agent"]), SANDBOX_RULE])
+STRICT_THEN_SANDBOX_RULE = mission(
+    "alice", rules=[rule("agents-high", "HIGH", kind=["Agent"]), SANDBOX_RULE]
+)
+
 CASES = [
     Case(
         "an agent turning its sandbox off is HIGH",
@@ -154,23 +160,11 @@ CASES = [
     Case(
         "a sandbox rule after a broad LOW rule still decides turning the sandbox off",
         desired=[
-            mission(
-                "alice",
-                rules=[
-                    rule("agents-ok", kind=["Agent"]),
-                    rule("opt-out-ok", fields=["spec.sandbox"]),
-                ],
-            ),
+            BROAD_THEN_SANDBOX_RULE,
             agent(sandbox="none"),
         ],
         applied=[
-            mission(
-                "alice",
-                rules=[
-                    rule("agents-ok", kind=["Agent"]),
-                    rule("opt-out-ok", fields=["spec.sandbox"]),
-                ],
-            ),
+            BROAD_THEN_SANDBOX_RULE,
             WRITER,
         ],
         expected=[("update", "Agent", "writer", "LOW", "rule 'opt-out-ok'", "apply")],
@@ -178,23 +172,11 @@ CASES = [
     Case(
         "a stricter first rule is not lowered by a later sandbox rule",
         desired=[
-            mission(
-                "alice",
-                rules=[
-                    rule("agents-high", "HIGH", kind=["Agent"]),
-                    rule("opt-out-ok", fields=["spec.sandbox"]),
-                ],
-            ),
+            STRICT_THEN_SANDBOX_RULE,
             agent(sandbox="none"),
         ],
         applied=[
-            mission(
-                "alice",
-                rules=[
-                    rule("agents-high", "HIGH", kind=["Agent"]),
-                    rule("opt-out-ok", fields=["spec.sandbox"]),
-                ],
-            ),
+            STRICT_THEN_SANDBOX_RULE,
             WRITER,
         ],
         expected=[("update", "Agent", "writer", "HIGH", "rule 'agents-high'", "needs_approval")],
