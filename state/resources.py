@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +43,12 @@ class ResourceReader(TableStore):
     def applied_commit(self) -> str | None:
         row = self.db.fetchone("SELECT value FROM meta WHERE key = 'applied_commit'")
         return row[0] if row else None
+
+    def proposed_policy(self) -> dict[str, Any] | None:
+        """The policy of the mission last planned for apply (its commit's, applied or not):
+        dispatch gates judge by it as well as by the applied one. None before the first apply."""
+        row = self.db.fetchone("SELECT value FROM meta WHERE key = 'proposed_policy'")
+        return dict(json.loads(row[0])) if row else None
 
     def resources(self) -> dict[str, AppliedResource]:
         rows = self.db.fetchall(f"SELECT {RESOURCE_COLUMNS} FROM resources")

@@ -9,14 +9,16 @@ until the spec (and so the digest) changes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from reconciler.engine.mirror import TaskRec, World
-from reconciler.governance.approvals import tally
+from reconciler.governance.approvals import GivenApproval, tally
 from reconciler.governance.policy import Subject, matches
 from reconciler.tasks.lifecycle import TaskState
 from specs.fields import duration_seconds
+from specs.models import PolicyRule
 
 RANK = {"LOW": 0, "HIGH": 1, "RED": 2}
 
@@ -28,10 +30,15 @@ class Gate:
     denied: bool
     risk: str
     rule: str
+    needed: int = 0  # distinct approvals it takes (0: not gated)
+    approved_by: frozenset[str] = frozenset()
+    changes: GivenApproval | None = None  # the newest request for changes (in REVIEW)
 
 
 def dispatch_risk(world: World, task: TaskRec) -> tuple[str, str]:
-    """(risk, rule): the task's own risk, raised (never lowered) by a matching dispatch rule."""
+    """(risk, rule): the task's own risk, raised (never lowered) by the first matching dispatch
+    rule of the applied policy and of the last planned commit's (a rule arriving with a task
+    gates it at once; a commit dropping a rule cannot ungate work before it is approved)."""
     risk, rule = task.spec.risk or "LOW", "task risk" if task.spec.risk else "default: low risk"
     spec = {
         "agent": task.spec.agent,
@@ -39,14 +46,20 @@ def dispatch_risk(world: World, task: TaskRec) -> tuple[str, str]:
         "budget": task.spec.budget.model_dump(mode="json"),
     }
     subject = Subject("Task", task.name, "dispatch", spec, task.labels, ())
-    for candidate in world.mission.policy.rules:
-        if "dispatch" in candidate.match.action and matches(candidate, subject):
-            if candidate.decide == "DENY":
-                return "DENY", f"rule {candidate.name!r}"
-            if RANK[candidate.decide] > RANK[risk]:
-                risk, rule = candidate.decide, f"rule {candidate.name!r}"
-            break
+    for rules in (world.mission.policy.rules, world.proposed_rules):
+        found = _dispatch_rule(rules, subject)
+        if found is None:
+            continue
+        if found.decide == "DENY":
+            return "DENY", f"rule {found.name!r}"
+        if RANK[found.decide] > RANK[risk]:
+            risk, rule = found.decide, f"rule {found.name!r}"
     return risk, rule
+
+
+def _dispatch_rule(rules: Sequence[PolicyRule], subject: Subject) -> PolicyRule | None:
+    """The first rule matching `action: dispatch` for this task, if any."""
+    return next((r for r in rules if "dispatch" in r.match.action and matches(r, subject)), None)
 
 
 def gate_free(world: World, task: TaskRec) -> bool:
@@ -77,4 +90,6 @@ def gate(world: World, task: TaskRec, now: datetime) -> Gate:
         world.approvals.get(target, ()), target, task.digest, world.approvers, now - ttl, since
     )
     needed = 2 if risk == "RED" else 1
-    return Gate(True, votes.satisfied(needed), bool(votes.denied_by), risk, rule)
+    changes = votes.changes[-1] if votes.changes and task.state == TaskState.REVIEW else None
+    approved = votes.satisfied(needed)
+    return Gate(True, approved, bool(votes.denied_by), risk, rule, needed, votes.approved_by, changes)

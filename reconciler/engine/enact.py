@@ -66,8 +66,8 @@ class Enact:
                 target, why = S.NEEDS_APPROVAL, "approval required before dispatch"
                 if not self.world.approvers:
                     why += "; mission.yaml declares no approvers, so it can never be given"
-            case Release(task=name):
-                target, why = S.INBOX, "approved"
+            case Release(task=name, reason=why):
+                target = S.INBOX
             case Deny(task=name):
                 target, why = S.FAILED, "denied (by an approver, or by policy)"
             case Complete(task=name):

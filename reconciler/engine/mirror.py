@@ -13,7 +13,15 @@ from typing import Any
 from reconciler.governance.approvals import GivenApproval, accepted
 from reconciler.tasks.lifecycle import TaskState
 from reconciler.tasks.workflow_runs import StepRef, step_task_name, step_task_spec
-from specs.models import AgentSpec, MissionSpec, TaskSpec, WorkflowSpec, WorkflowStep
+from specs.models import (
+    AgentSpec,
+    MissionSpec,
+    Policy,
+    PolicyRule,
+    TaskSpec,
+    WorkflowSpec,
+    WorkflowStep,
+)
 from state.records import AppliedResource, DropRow, TaskRow
 from state.store import StateReader
 
@@ -115,6 +123,7 @@ class World:
     runs: dict[str, RunRec] = field(default_factory=dict)
     approvals: dict[str, tuple[GivenApproval, ...]] = field(default_factory=dict)
     approvers: frozenset[str] = frozenset()
+    proposed_rules: tuple[PolicyRule, ...] = ()  # of the last planned commit; gates use both
 
     @property
     def mission_spent_today(self) -> Decimal:
@@ -234,7 +243,18 @@ def load_world(reader: StateReader, today: date) -> World | None:
         runs=runs,
         approvals=accepted(reader.approvals(status="accepted")),
         approvers=frozenset(a.name for a in mission.approvers),
+        proposed_rules=_proposed_rules(reader),
     )
+
+
+def _proposed_rules(reader: StateReader) -> tuple[PolicyRule, ...]:
+    """The policy rules of the last planned commit; none when it cannot be read (the applied
+    rules still hold: this can only add strictness)."""
+    policy = reader.proposed_policy()
+    try:
+        return tuple(Policy.model_validate(policy).rules) if policy else ()
+    except ValueError:
+        return ()
 
 
 def _agents(

@@ -83,9 +83,10 @@ class AwaitApproval:
 
 @dataclass(frozen=True, slots=True)
 class Release:
-    """An approval arrived for a task waiting in NEEDS_APPROVAL."""
+    """A task waiting in NEEDS_APPROVAL may go: its approval arrived, or its gate was removed."""
 
     task: str
+    reason: str = "approved"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,8 @@ def _gate(
     if task.state == S.NEEDS_APPROVAL:
         if task.denied:
             return Deny(task.name)
+        if not task.gated:  # a commit removed `approval: before` (or the rule): nothing to wait for
+            return Release(task.name, "approval no longer needed")
         return Release(task.name) if task.approved else None
     if task.state == S.REVIEW:
         if task.denied:

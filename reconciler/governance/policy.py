@@ -20,12 +20,19 @@ AGENT_EXEC = "default: agent command/env"
 SANDBOX_OFF = "default: sandbox turned off"
 AGENT_CONFINEMENT = "default: agent sandbox/mounts/network/limits"
 MISSION_SANDBOX = "default: mission sandbox changed"
+MISSION_SETTINGS = "default: mission settings changed"
+# Mission fields any change of which is LOW: they only describe, or stop, work. Everything else
+# decides where secrets go (telegram), where agents run (executor, sandbox), how much they may
+# spend, or how long an approval counts — a commit nobody approved must not change those.
+MISSION_LOW_FIELDS = ("spec.mode", "spec.description")
+MISSION_BUDGET = "spec.budget.daily_usd"
 # What a rule must name in `match.fields` to lower the decision of each default.
 RULE_FIELDS = {
     AGENT_EXEC: AGENT_EXEC_FIELDS,
     SANDBOX_OFF: ("spec.sandbox",),
     AGENT_CONFINEMENT: SANDBOX_FIELDS,
     MISSION_SANDBOX: ("spec.sandbox",),
+    MISSION_SETTINGS: ("spec",),
 }
 NO_APPROVERS_HINT = (
     "mission.yaml declares no approvers, so this can never be approved; declare approvers, or"
@@ -87,6 +94,21 @@ def classify(subject: Subject, rules: Sequence[PolicyRule]) -> RiskDecision:
     return RiskDecision(named.decide, f"rule {named.name!r}") if named else decision
 
 
+RANK = {"LOW": 0, "HIGH": 1, "RED": 2, "DENY": 3}
+
+
+def stricter_classify(subject: Subject, rule_sets: Sequence[Sequence[PolicyRule]]) -> RiskDecision:
+    """The strictest decision of several rule sets (the applied and the proposed policy): a
+    rule set that lowers a decision never wins over one that does not. Ties keep the first."""
+    decisions = [classify(subject, rules) for rules in rule_sets]
+    best = decisions[0]
+    for decision in decisions[1:]:
+        if RANK[decision.risk] > RANK[best.risk]:
+            note = "a rule of the proposed policy; it holds from the commit that adds it"
+            best = RiskDecision(decision.risk, decision.rule, decision.note or note)
+    return best
+
+
 def _sandbox_floor(decision: RiskDecision, rule: PolicyRule, s: Subject) -> RiskDecision:
     """A rule lowers a change that turns a sandbox off to LOW only by naming `spec.sandbox` in
     its fields: a broad rule (say, every Agent change is LOW) written before the sandbox
@@ -105,6 +127,9 @@ def default_verdict(s: Subject) -> RiskDecision:
     - turning a sandbox off (`sandbox: none` on the mission or an agent), or any other change
       of the mission's sandbox, is HIGH;
     - changing the policy rules is HIGH (a rule could otherwise waive its own approval);
+    - any other Mission change is HIGH (telegram, executor, drops, approval TTL, labels, a
+      budget raised or removed) except its mode, its description and a lowered or newly
+      set daily budget, which stay LOW so an operator never waits to stop or slow work;
     - a changed agent sandbox, mounts, network or limits is HIGH (what it can reach);
     - a new agent, or a changed agent command or env, is HIGH (it decides what runs here);
     - deleting a task with work in flight is HIGH;
@@ -117,8 +142,12 @@ def default_verdict(s: Subject) -> RiskDecision:
         return RiskDecision("HIGH", SANDBOX_OFF)
     if s.kind == "Mission" and s.verb == "update" and confinement_changed(s.kind, s.before, s.spec):
         return RiskDecision("HIGH", MISSION_SANDBOX)
-    if s.kind == "Mission" and s.verb == "update" and _touches(s.changed, "spec.policy"):
+    if s.kind == "Mission" and s.verb == "update" and _touches(s.changed, "spec.policy.rules"):
         return RiskDecision("HIGH", "default: policy rules changed")
+    if s.kind == "Mission" and s.verb == "update":
+        guarded = mission_guarded_changes(s.before or {}, s.spec, s.changed)
+        if guarded:
+            return RiskDecision("HIGH", MISSION_SETTINGS, f"changes {', '.join(guarded)}")
     if s.kind == "Agent" and s.verb != "delete" and confinement_changed(s.kind, s.before, s.spec):
         return RiskDecision("HIGH", AGENT_CONFINEMENT)
     if s.kind == "Agent" and s.verb != "delete" and _touches_any(s.changed, AGENT_EXEC_FIELDS):
@@ -126,6 +155,29 @@ def default_verdict(s: Subject) -> RiskDecision:
     if s.kind == "Task" and s.verb == "delete" and s.running:
         return RiskDecision("HIGH", "default: deleting a running task")
     return RiskDecision("LOW", "default: low risk")
+
+
+def mission_guarded_changes(
+    before: dict[str, Any], after: dict[str, Any], changed: Sequence[str]
+) -> tuple[str, ...]:
+    """The changed Mission field paths that are not LOW by default (see `default_verdict`)."""
+    out = []
+    for path in changed:
+        if _touches(MISSION_LOW_FIELDS, path):
+            continue
+        if _touches((MISSION_BUDGET,), path) and _budget_lowered(before, after):
+            continue
+        out.append(path)
+    return tuple(out)
+
+
+def _budget_lowered(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """A daily cap set where there was none, or made smaller; removing one is raising it."""
+    old = (before.get("budget") or {}).get("daily_usd")
+    new = (after.get("budget") or {}).get("daily_usd")
+    if new is None:
+        return False
+    return old is None or Decimal(str(new)) <= Decimal(str(old))
 
 
 def matches(rule: PolicyRule, s: Subject) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,6 +86,8 @@ def apply_plan(
         serial = writer.bump_serial(len(applied)) if applied else writer.serial()
         if plan.commit:
             writer.set_meta("applied_commit", plan.commit)
+        # a rule arrives with the commit that adds it: dispatch gates judge by it at once
+        writer.set_meta("proposed_policy", json.dumps(desired.mission.spec.get("policy") or {}))
     return ApplyResult(tuple(applied), tuple(pending), tuple(refused), serial)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from reconciler.governance.approvals import tally
@@ -11,8 +12,8 @@ from reconciler.governance.policy import (
     SANDBOX_OFF,
     RiskDecision,
     Subject,
-    classify,
     no_approvers_note,
+    stricter_classify,
 )
 from reconciler.plan.actions import (
     Change,
@@ -42,17 +43,19 @@ TOFU = "trust on first use"
 
 def build_plan(desired: Desired, observed: Observed, now: datetime) -> Plan:
     tofu = observed.mission is None
-    rules, approvers, ttl = _judging_policy(desired, observed)
+    judging = _judging_policy(desired, observed)
     actions = []
     for change, subject in _changes(desired, observed):
-        decision = classify(subject, rules)
+        decision = stricter_classify(subject, judging.rules)
         if tofu and decision.rule.startswith("default:") and decision.risk != "LOW":
             decision = RiskDecision(
                 "LOW", "trust on first use", "first apply trusts the initial set"
             )
         elif decision.rule.startswith("default:") and _first_approvers(subject, observed):
             decision = _first_approvers_verdict(subject)
-        actions.append(_decide(change, subject, decision, approvers, observed, now - ttl))
+        actions.append(
+            _decide(change, subject, decision, judging.approvers, observed, now - judging.ttl)
+        )
     actions.sort(
         key=lambda a: (VERB_ORDER[verb_of(a.change)], KIND_ORDER[a.change.kind], a.change.name)
     )
@@ -79,16 +82,36 @@ def _unconfined(
     )
 
 
-def _judging_policy(
-    desired: Desired, observed: Observed
-) -> tuple[Sequence[PolicyRule], frozenset[str], timedelta]:
-    """Once approvers are applied, the applied mission judges changes (incl. to itself)."""
+@dataclass(frozen=True, slots=True)
+class JudgingPolicy:
+    """Who approves, with which rules, for how long: the applied mission's approvers; the
+    rules of the applied and the proposed mission both (the stricter decides); the shorter
+    approval TTL of the two."""
+
+    rules: tuple[Sequence[PolicyRule], ...]
+    approvers: frozenset[str]
+    ttl: timedelta
+
+
+def _judging_policy(desired: Desired, observed: Observed) -> JudgingPolicy:
+    """Once approvers are applied, the applied mission judges changes (incl. to itself); the
+    proposed mission's rules judge too, so a commit can neither waive its own approval (the
+    applied rules still hold) nor slip work past a rule it adds (its rules hold already)."""
     applied = observed.mission
+    proposed = MissionSpec.model_validate(desired.mission.spec)
     spec = MissionSpec.model_validate(applied.spec) if applied else None
     if spec is None or not spec.approvers:
-        spec = MissionSpec.model_validate(desired.mission.spec)
-    ttl = timedelta(seconds=duration_seconds(spec.policy.approval_ttl))
-    return spec.policy.rules, frozenset(a.name for a in spec.approvers), ttl
+        spec = proposed
+    ttl = min(
+        duration_seconds(spec.policy.approval_ttl),
+        duration_seconds(proposed.policy.approval_ttl),
+    )
+    rule_sets = (
+        (spec.policy.rules,) if spec is proposed else (spec.policy.rules, proposed.policy.rules)
+    )
+    return JudgingPolicy(
+        rule_sets, frozenset(a.name for a in spec.approvers), timedelta(seconds=ttl)
+    )
 
 
 def _first_approvers(subject: Subject, observed: Observed) -> bool:
