@@ -12,6 +12,11 @@ workspace and the exit code. How the exit code and result.json combine (files pr
   bounds of the one boundary (boundary.py: depth, numbers, Unicode, sizes), with exit 0:
   failed (permanent), with the reason.
 
+The `claude-code` protocol checks the whole answer: done only for subtype `success`,
+is_error false, a string `result` and exit 0; `error_during_execution` or is_error is a retry;
+a limit (`error_max_turns`, `error_max_budget_usd`, ...) or any other subtype fails for good,
+naming it. The `--verbose` array is read by its last result message.
+
 Cost and tokens are kept from whatever the agent reported, whatever the status.
 """
 
@@ -24,12 +29,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, assert_never
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 from .boundary import (
     MAX_COST_USD,
     MAX_TOKENS,
     Refused,
+    bounded_cost,
     check_keys,
     check_memory,
     load_json,
@@ -91,14 +105,15 @@ class _ClaudeUsage(BaseModel):
 
 
 class ClaudeResult(BaseModel):
-    """The part of `claude -p ... --output-format json` output the runtime uses."""
+    """The part of Claude Code's result message (`claude -p ... --output-format json`) the
+    runtime uses; judged whole by `claude_code_verdict` (subtype, is_error and result)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     type: Literal["result"]
-    subtype: str | None = None
-    is_error: bool = False
-    result: str | None = None
+    subtype: StrictStr | None = None
+    is_error: StrictBool = False
+    result: Any = None  # a string when the run succeeded; anything else is judged, not parsed
     total_cost_usd: Decimal = Field(default=Decimal(0), ge=0, le=MAX_COST_USD, allow_inf_nan=False)
     usage: _ClaudeUsage = Field(default_factory=_ClaudeUsage)
 
@@ -260,43 +275,116 @@ def stdout_verdict(fin: Finished) -> AgentReport:
     return AgentReport("done", None, output=text.strip())
 
 
-def _parse_claude(fin: Finished) -> ClaudeResult | str:
+@dataclass(frozen=True, slots=True)
+class ClaudeProblem:
+    """Why Claude Code's output is no answer, with the cost it reported if that much was
+    readable (a reported total_cost_usd is kept whatever else is wrong)."""
+
+    reason: str
+    cost_usd: Decimal = Decimal(0)
+
+
+# Subtypes that mean "try again": the session broke, not the task. A limit (error_max_turns,
+# error_max_budget_usd, error_max_structured_output_retries) stops the same way next time.
+CLAUDE_TRANSIENT_SUBTYPES = frozenset({"error_during_execution"})
+
+
+def _claude_message(doc: Any) -> Any:
+    """The result message: the document itself, or the last `result` element of the array
+    `--verbose` prints (every message of the session, the result last)."""
+    if not isinstance(doc, list):
+        return doc
+    found = [m for m in doc if isinstance(m, dict) and m.get("type") == "result"]
+    if not found:
+        raise Refused(f"claude-code output is an array of {len(doc)} messages without a result")
+    return found[-1]
+
+
+def _reported_cost(message: Any) -> Decimal:
+    """total_cost_usd of an output that failed validation otherwise, when it is in bounds."""
+    raw = message.get("total_cost_usd") if isinstance(message, dict) else None
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return Decimal(0)
+    try:
+        return bounded_cost(Decimal(str(raw)), "total_cost_usd")
+    except (Refused, ArithmeticError):
+        return Decimal(0)
+
+
+def _parse_claude_text(candidate: str) -> ClaudeResult | ClaudeProblem:
+    message: Any = None
+    try:
+        message = _claude_message(load_json(candidate, "claude-code output"))
+        parsed = ClaudeResult.model_validate(message)
+        if parsed.usage.input_tokens + parsed.usage.output_tokens > MAX_TOKENS:
+            raise Refused(f"claude-code output: usage: more than {MAX_TOKENS} tokens")
+        return parsed
+    except ValidationError as exc:
+        problem = f"claude-code output does not match: {_validation_message(exc)}"
+        return ClaudeProblem(one_line(problem), _reported_cost(message))
+    except Refused as exc:
+        return ClaudeProblem(one_line(str(exc)), _reported_cost(message))
+
+
+def _parse_claude(fin: Finished) -> ClaudeResult | ClaudeProblem:
     if fin.stdout_truncated:
-        return f"claude-code output is longer than the log cap ({fin.stdout_kept} bytes)"
+        return ClaudeProblem(
+            f"claude-code output is longer than the log cap ({fin.stdout_kept} bytes)"
+        )
     text = _stdout_text(fin)
     if isinstance(text, StdoutProblem):
-        return text.reason
+        return ClaudeProblem(text.reason)
     text = text.strip()
-    candidates = [text, *text.splitlines()[-1:]]  # the whole text, then its last line
-    problem = "claude-code printed nothing"
+    # The whole text (json, or --verbose's array), then its last line (stream-json, or json
+    # after a line of noise).
+    candidates = [c for c in [text, *text.splitlines()[-1:]] if c]
+    found: ClaudeResult | ClaudeProblem = ClaudeProblem("claude-code printed nothing")
     for candidate in candidates:
-        if not candidate:
-            continue
-        try:
-            parsed = ClaudeResult.model_validate(load_json(candidate, "claude-code output"))
-            if parsed.usage.input_tokens + parsed.usage.output_tokens > MAX_TOKENS:
-                raise Refused(f"claude-code output: usage: more than {MAX_TOKENS} tokens")
-            return parsed
-        except ValidationError as exc:
-            problem = f"claude-code output does not match: {_validation_message(exc)}"
-        except Refused as exc:
-            problem = str(exc)
-    return one_line(problem)
+        found = _parse_claude_text(candidate)
+        if isinstance(found, ClaudeResult):
+            return found
+    return found
+
+
+def _claude_judgement(parsed: ClaudeResult) -> tuple[OutcomeStatus, str] | None:
+    """Why a well-formed result message is not a success (status, reason), or None: done
+    needs subtype `success`, is_error false and a string result."""
+    detail = parsed.result if isinstance(parsed.result, str) and parsed.result else None
+    subtype = parsed.subtype
+    if subtype is None:
+        return "failed", "claude-code output has no subtype (only `success` counts as done)"
+    if subtype != "success":
+        if subtype in CLAUDE_TRANSIENT_SUBTYPES:
+            return "retry", f"claude-code reported {subtype}: {detail or 'no detail'}"
+        limit = " (a limit: another attempt would stop the same way)"
+        why = limit if subtype.startswith("error_max") else ""
+        return "failed", f"claude-code stopped with subtype {subtype}{why}" + (
+            f": {detail}" if detail else ""
+        )
+    if parsed.is_error:
+        return "retry", f"claude-code reported an error: {detail or 'no detail'}"
+    if not isinstance(parsed.result, str):
+        what = "missing" if parsed.result is None else f"a {type(parsed.result).__name__}"
+        return "failed", f"claude-code output: result is {what}; a success needs a string result"
+    return None
 
 
 def claude_code_verdict(fin: Finished) -> AgentReport:
-    """The `claude-code` protocol: `--output-format json` on stdout; is_error means retry."""
+    """The `claude-code` protocol: Claude Code's result message on stdout (`json`, the
+    `--verbose` array or `stream-json`). Done only for subtype `success`, is_error false, a
+    string result and exit 0; a transient subtype or is_error is a retry; a limit (max turns,
+    max budget) or any other subtype fails naming it. A reported cost is always kept."""
     parsed = _parse_claude(fin)
-    if isinstance(parsed, str):
+    if isinstance(parsed, ClaudeProblem):
         if fin.returncode == 0:
-            return AgentReport("failed", parsed)
-        return AgentReport(exit_status(fin.returncode), describe_exit(fin.returncode, fin.paths))
+            return AgentReport("failed", parsed.reason, cost_usd=parsed.cost_usd)
+        status, error = exit_status(fin.returncode), describe_exit(fin.returncode, fin.paths)
+        return AgentReport(status, error, cost_usd=parsed.cost_usd)
     cost = parsed.total_cost_usd
     tokens = parsed.usage.input_tokens + parsed.usage.output_tokens
-    if parsed.is_error:
-        detail = parsed.result or parsed.subtype or "no detail"
-        error = one_line(f"claude-code reported an error: {detail}")
-        return AgentReport("retry", error, cost_usd=cost, tokens=tokens)
+    judged = _claude_judgement(parsed)
+    if judged is not None:
+        return AgentReport(judged[0], one_line(judged[1]), cost_usd=cost, tokens=tokens)
     if fin.returncode != 0:
         error = describe_exit(fin.returncode, fin.paths)
         return AgentReport("retry", error, cost_usd=cost, tokens=tokens)

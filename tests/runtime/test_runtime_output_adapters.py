@@ -79,7 +79,7 @@ def test_claude_code_is_error_with_exit_zero_is_a_failure(
     outcome = run_one(executor, agents.request(claude_stand_in(payload), protocol="claude-code"))
     assert outcome.status == "retry"
     assert outcome.exit_code == 0
-    assert outcome.error == "claude-code reported an error: API Error: overloaded"
+    assert outcome.error == "claude-code reported error_during_execution: API Error: overloaded"
     assert outcome.cost_usd == Decimal("0.0731")  # what it spent still counts
 
 
