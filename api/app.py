@@ -14,10 +14,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import jinja2
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -232,15 +232,33 @@ def create_app(
     return app
 
 
+MAX_CLI_EVENTS = 2**31 - 1
+
+
 def _install_cli_views(app: FastAPI, cli_view: Callable[[str, Mapping[str, str]], Any]) -> None:
-    """`mc status|events|plan` read through these while `mc serve` holds the state file."""
+    """`mc status|events|plan` read through these while `mc serve` holds the state file. The
+    query is validated here (422 naming the parameter), so the loop sees only well-formed
+    values: `since` an ISO time, `limit` 1..MAX_CLI_EVENTS, `rev` a revision, `worktree` a flag."""
 
     @app.get("/api/cli/{view}", include_in_schema=False)
-    def view(view: str, request: Request) -> JSONResponse:
+    def view(
+        view: str,
+        since: Annotated[datetime | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_CLI_EVENTS)] = 100,
+        rev: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+        worktree: Annotated[bool, Query()] = False,
+    ) -> JSONResponse:
         if view not in ("status", "events", "plan"):
             return JSONResponse({"detail": f"unknown view {view!r}"}, status_code=404)
+        params = {"limit": str(limit)}
+        if since is not None:
+            params["since"] = since.isoformat()
+        if worktree:
+            params["worktree"] = "1"
+        elif rev is not None:
+            params["rev"] = rev
         try:
-            body = cli_view(view, dict(request.query_params))
+            body = cli_view(view, params)
         except MCError as exc:
             return JSONResponse({"detail": exc.lines()}, status_code=422)
         return JSONResponse(body)

@@ -1,5 +1,6 @@
 """The dashboard's outer wall (ASGI middleware): read-only methods, an optional bearer token,
-and security headers on every response, errors included. Installed by `create_app`."""
+and security headers on every response, errors included (a 500 is answered here, inside the
+headers). Installed by `create_app`."""
 
 from __future__ import annotations
 
@@ -65,15 +66,21 @@ async def _plain(
     send: Send, status: int, text: str, headers: Iterable[tuple[bytes, bytes]] = ()
 ) -> None:
     body = text.encode()
+    extra = list(headers)
+    kind = (
+        []
+        if any(k == b"content-type" for k, _ in extra)
+        else [(b"content-type", b"text/plain; charset=utf-8")]
+    )
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
+                *kind,
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
-                *headers,
+                *extra,
             ],
         }
     )
@@ -136,4 +143,29 @@ class Guard:
         if method == "HEAD":
             receive, send = _head_only(receive, send)
             scope = {**scope, "method": "GET"}
-        await self.app(scope, receive, send)
+        await _answer_errors_too(self.app, scope, receive, send)
+
+
+async def _answer_errors_too(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run the app; an exception it lets out is answered here, before Starlette's outer error
+    middleware would answer it without the security headers (that middleware sits outside
+    every user middleware). The exception is raised on, so the server still logs it."""
+    started = False
+
+    async def tracked(message: Message) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    try:
+        await app(scope, receive, tracked)
+    except Exception:
+        if not started:
+            if scope["path"].startswith("/api/"):
+                body = '{"detail": "internal error: the server logged the details"}'
+                kind = (b"content-type", b"application/json")
+                await _plain(send, 500, body, [kind])
+            else:
+                await _plain(send, 500, "internal error: the server logged the details\n")
+        raise
