@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from cli.ansi import terminal_safe
 from cli.main import JsonOpt, app, mission_context, out
 from reconciler.commands import work as ops
 from reconciler.commands.context import MissionContext
@@ -145,8 +146,15 @@ def logs(
         bool, typer.Option("--follow", "-f", help="Keep printing new output.")
     ] = False,
     stream: Annotated[str, typer.Option("--stream", help="stdout, stderr or both.")] = "both",
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw", help="Write the bytes as the agent printed them, escape sequences included."
+        ),
+    ] = False,
 ) -> None:
-    """Print a run's captured stdout/stderr (secrets redacted, size-capped)."""
+    """Print a run's captured stdout/stderr (secrets redacted, size-capped). Terminal escape
+    sequences are removed and other control characters shown escaped, unless --raw."""
     ctx = mission_context()
     run_id: str | None
     try:
@@ -165,7 +173,7 @@ def logs(
     offsets = {f: 0 for f in files}
     while True:
         for f in files:
-            offsets[f] = _print_from(f, offsets[f], label=len(files) > 1)
+            offsets[f] = _print_from(f, offsets[f], label=len(files) > 1, raw=raw)
         if not follow or _finished(ctx, target, run_id, where):
             break
         time.sleep(0.25)
@@ -185,7 +193,7 @@ LOG_READ_LIMIT = 10 * 1024 * 1024 + 64 * 1024  # the pump's log cap, plus mc's o
 LOG_CHUNK = 1024 * 1024
 
 
-def _print_from(path: Path, offset: int, label: bool) -> int:
+def _print_from(path: Path, offset: int, label: bool, raw: bool = False) -> int:
     """Print what the log holds past `offset`, at most up to LOG_READ_LIMIT, a chunk at a time;
     returns the new offset. A log the agent replaced by a link, FIFO or device is not read
     (a note on stderr says so, once: the offset returned is then -1)."""
@@ -201,6 +209,8 @@ def _print_from(path: Path, offset: int, label: bool) -> int:
         if not read.data:
             return offset
         text = read.data.decode("utf-8", "replace")
+        if not raw:
+            text = terminal_safe(text)
         if label:
             text = "".join(f"[{path.stem}] {line}\n" for line in text.splitlines())
         sys.stdout.write(text)
