@@ -6,7 +6,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h|d)$"
@@ -21,16 +21,48 @@ Name = Annotated[
         description="DNS-label-like name: lowercase letters, digits and '-', at most 63 characters",
     ),
 ]
+
+# Upper bounds of every duration, size and amount a mission file may hold (README, "The
+# mission repo"). Far beyond any sane setting, far inside what time arithmetic, setrlimit and
+# the state's DECIMAL(18, 6) columns can hold.
+MAX_DURATION = "366d"
+MAX_SIZE = "1024Ti"
+MAX_USD = Decimal(1_000_000)
+_MAX_TEXT = 32  # characters of a duration or size: no digit string may grow without bound
+
+
+def _within_max_duration(value: str) -> str:
+    if duration_seconds(value) > duration_seconds(MAX_DURATION):
+        raise ValueError(f"duration {value} is longer than the maximum {MAX_DURATION}")
+    return value
+
+
+def _within_max_size(value: str) -> str:
+    if size_bytes(value) > size_bytes(MAX_SIZE):
+        raise ValueError(f"size {value} is larger than the maximum {MAX_SIZE}")
+    return value
+
+
 Duration = Annotated[
-    str, Field(pattern=DURATION_PATTERN, description="A duration such as 90s, 10m, 2h, 1d")
+    str,
+    Field(
+        pattern=DURATION_PATTERN,
+        max_length=_MAX_TEXT,
+        description=f"A duration such as 90s, 10m, 2h, 1d (at most {MAX_DURATION})",
+    ),
+    AfterValidator(_within_max_duration),
 ]
 
 Size = Annotated[
     str,
     Field(
         pattern=SIZE_PATTERN,
-        description="A size in bytes, or with a binary unit: 512Ki, 25Mi, 2Gi, 1Ti",
+        max_length=_MAX_TEXT,
+        description=(
+            f"A size in bytes, or with a binary unit: 512Ki, 25Mi, 2Gi, 1Ti (at most {MAX_SIZE})"
+        ),
     ),
+    AfterValidator(_within_max_size),
 ]
 
 
@@ -41,7 +73,7 @@ def _plain_decimal(value: Decimal) -> str:
 
 Money = Annotated[
     Decimal,
-    Field(ge=0, max_digits=14, decimal_places=6, description="USD"),
+    Field(ge=0, le=MAX_USD, max_digits=14, decimal_places=6, description="USD, at most 1000000"),
     PlainSerializer(_plain_decimal, return_type=str, when_used="json"),
 ]
 Risk = Literal["LOW", "HIGH", "RED"]

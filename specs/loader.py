@@ -8,6 +8,7 @@ import hashlib
 import json
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +19,11 @@ from yaml.composer import Composer, ComposerError
 from yaml.constructor import ConstructorError
 
 from specs.errors import SpecProblem
-from specs.locate import SafeLoader, locate
+from specs.fields import MAX_DURATION, MAX_SIZE
+from specs.locate import SafeLoader, locate, written_scalar
 from specs.models import DOC_MODELS, KINDS, Document, Metadata
 from specs.workflow_checks import workflow_problems
+from specs.yaml12 import core_constructors, core_resolvers, shown
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_EXPANDED_NODES = 200_000
@@ -34,11 +37,15 @@ def _adapter() -> TypeAdapter[Any]:
 
 
 class _StrictLoader(SafeLoader):
-    """The C loader, made strict: a key twice in one mapping is an error; `<<` stays linear.
+    """The C loader, made strict: a key twice in one mapping is an error; `<<` stays linear;
+    plain scalars mean what YAML 1.2's core schema says (specs/yaml12.py), not YAML 1.1.
 
     PyYAML keeps the last of two equal keys without a word, and copies every merged pair, so
     nested merges grow exponentially.
     """
+
+    yaml_implicit_resolvers = core_resolvers()
+    yaml_constructors = core_constructors(SafeLoader.yaml_constructors)
 
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         keys = [_key_id(k) for k, _ in node.value]
@@ -125,6 +132,12 @@ def _loader_for(text: str) -> type[_StrictLoader]:
     return _StrictLoader if indicators < MAX_NESTING else _BoundedLoader
 
 
+def load_value(text: str) -> Any:
+    """One YAML value read by the rules of mission files (YAML 1.2 core, strict, bounded);
+    for values typed on the command line. Raises yaml.YAMLError."""
+    return yaml.load(text, Loader=_loader_for(text))
+
+
 def _raise_duplicate_key(node: yaml.MappingNode, keys: list[object]) -> None:
     first: dict[object, yaml.Node] = {}
     for (key, _), ident in zip(node.value, keys, strict=True):
@@ -195,7 +208,7 @@ def parse_file(path: str, data: bytes) -> tuple[list[ParsedDoc], list[SpecProble
     docs: list[ParsedDoc] = []
     problems: list[SpecProblem] = []
     for index, raw in raw_docs:
-        doc, found = _validate(path, index, raw)
+        doc, found = _validate(path, index, raw, text)
         if doc is not None:
             docs.append(doc)
         problems.extend(_located(text, index, found, path))
@@ -203,14 +216,18 @@ def parse_file(path: str, data: bytes) -> tuple[list[ParsedDoc], list[SpecProble
 
 
 def _validate(
-    path: str, index: int, raw: Any
+    path: str, index: int, raw: Any, text: str
 ) -> tuple[ParsedDoc | None, list[tuple[tuple[str | int, ...], str, str | None]]]:
     if not isinstance(raw, dict):
         return None, [((), f"document {index + 1} is not a mapping (apiVersion/kind/…)", None)]
     try:
         model: Any = _adapter().validate_python(raw)
     except ValidationError as exc:
-        return None, [_explain(err, raw) for err in exc.errors()]
+
+        def written(loc: tuple[str | int, ...]) -> str | None:
+            return written_scalar(text, index, loc)
+
+        return None, [_explain(err, raw, written) for err in exc.errors()]
     spec: BaseModel = model.spec
     meta: Metadata = model.metadata
     dumped = spec.model_dump(mode="json")
@@ -235,9 +252,10 @@ def _located(
 
 
 def _explain(
-    err: ErrorDetails, raw: dict[str, Any]
+    err: ErrorDetails, raw: dict[str, Any], written: Callable[[tuple[str | int, ...]], str | None]
 ) -> tuple[tuple[str | int, ...], str, str | None]:
-    """Turn a pydantic error into (yaml path, message, hint) that a person can act on."""
+    """Turn a pydantic error into (yaml path, message, hint) that a person can act on;
+    `written` gives a scalar as the file spells it, which is how messages quote values."""
     loc = tuple(err["loc"])
     kind = raw.get("kind")
     if loc and loc[0] == kind:
@@ -255,8 +273,15 @@ def _explain(
     if etype == "missing":
         return path, f"missing required field `{field}`", None
     message = err["msg"]
+    last = str(loc[-1]) if loc else ""
     if etype == "string_pattern_mismatch":
         message = _pattern_message(loc, err["input"])
+    elif etype == "string_too_long" and last in _DURATION_FIELDS | _SIZE_FIELDS:
+        what, most = ("duration", MAX_DURATION) if last in _DURATION_FIELDS else ("size", MAX_SIZE)
+        message = f"{what} {shown(err['input'])} is longer than the maximum {most}"
+    elif etype == "string_type" and (as_written := written(path)) is not None:
+        message = f"expected text, not {as_written} (a {_yaml_type(err['input'])})"
+        return path, f"{field}: {message}", f'quote it to keep it as written: "{as_written}"'
     elif etype == "value_error" and "error" in err.get("ctx", {}):
         message = str(err["ctx"]["error"])  # without pydantic's "Value error, " prefix
     return path, f"{field}: {message}" if field else message, None
@@ -287,13 +312,30 @@ def _pattern_message(loc: tuple[str | int, ...], value: Any) -> str:
             f"invalid environment variable name {value!r}; "
             "use letters, digits and '_', not starting with a digit"
         )
-    if last in ("timeout", "heartbeat_timeout", "initial_interval", "max_interval", "approval_ttl"):
+    if last in _DURATION_FIELDS:
         return f"invalid duration {value!r}; use a number and a unit: 90s, 10m, 2h, 1d"
+    if last in _SIZE_FIELDS:
+        return f"invalid size {value!r}; use bytes or a binary unit: 512Ki, 25Mi, 2Gi, 1Ti"
     if last == "digest":
         return f"invalid digest {value!r}; expected sha256:<64 hex digits>"
     if last == "target":
         return f"invalid target {value!r}; expected Kind/name, e.g. Task/deploy"
     return f"invalid name {value!r}; use lowercase letters, digits and '-' (at most 63)"
+
+
+_DURATION_FIELDS = frozenset(
+    {"timeout", "heartbeat_timeout", "initial_interval", "max_interval", "approval_ttl", "cpu_time"}
+)
+_SIZE_FIELDS = frozenset({"memory", "file_size", "max_file", "max_run"})
+
+
+def _yaml_type(value: Any) -> str:
+    """What YAML 1.2 read a scalar as, in the words of the README."""
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number" if isinstance(value, int | float) else "collection"
 
 
 def _suggest(loc: tuple[str | int, ...], kind: Any) -> str | None:

@@ -11,7 +11,7 @@ try:  # the C parser is ~10x faster; fall back for interpreters built without li
 except ImportError:  # pragma: no cover
     from yaml import SafeLoader  # type: ignore[assignment]
 
-__all__ = ["SafeLoader", "document_lines", "locate"]
+__all__ = ["SafeLoader", "document_lines", "locate", "written_scalar"]
 
 PathPart = str | int
 
@@ -22,6 +22,26 @@ def locate(text: str, doc_index: int, path: Sequence[PathPart]) -> tuple[int, in
     Missing keys stop the walk at the parent, so 'missing field' points at the mapping that
     lacks it. Mapping entries point at their key, which is where a reader looks.
     """
+    found = _walk(text, doc_index, path)
+    if found is None:
+        return None
+    mark = found[1]
+    return mark.line + 1, mark.column + 1
+
+
+def written_scalar(text: str, doc_index: int, path: Sequence[PathPart]) -> str | None:
+    """The scalar at `path` exactly as written (without quotes), or None when the path does
+    not end at a scalar; error messages quote values this way, not as YAML read them."""
+    found = _walk(text, doc_index, path)
+    if found is None or found[2] != len(path) or not isinstance(found[0], yaml.ScalarNode):
+        return None
+    return str(found[0].value)
+
+
+def _walk(
+    text: str, doc_index: int, path: Sequence[PathPart]
+) -> tuple[yaml.Node, yaml.Mark, int] | None:
+    """(deepest node along `path`, where a reader looks for it, how many parts were found)."""
     try:
         nodes = list(yaml.compose_all(text, Loader=SafeLoader))
     except yaml.YAMLError:
@@ -31,6 +51,7 @@ def locate(text: str, doc_index: int, path: Sequence[PathPart]) -> tuple[int, in
         return None
     node: yaml.Node = docs[doc_index]
     mark = node.start_mark
+    depth = 0
     for part in path:
         if isinstance(node, yaml.MappingNode):
             found = next(((k, v) for k, v in node.value if k.value == part), None)
@@ -44,7 +65,8 @@ def locate(text: str, doc_index: int, path: Sequence[PathPart]) -> tuple[int, in
             mark = node.start_mark
         else:
             break
-    return mark.line + 1, mark.column + 1
+        depth += 1
+    return node, mark, depth
 
 
 def document_lines(text: str) -> list[int]:

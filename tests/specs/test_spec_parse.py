@@ -91,7 +91,7 @@ BAD_FILES = [
     ),
     (
         "wrong-type-bool-name",
-        doc("Agent", "yes", "command: [x]"),
+        doc("Agent", "true", "command: [x]"),
         [lib("a.yaml:3:12: metadata.name: ")],
     ),
     (
@@ -256,7 +256,7 @@ BAD_FILES = [
     ),
     (
         "money-not-a-number",
-        agent_with(extra="budget: {daily_usd: .nan, per_run_usd: lots}"),
+        agent_with(extra="budget: {daily_usd: free, per_run_usd: lots}"),
         [
             lib("a.yaml:6:12: spec.budget.daily_usd: "),
             lib("a.yaml:6:29: spec.budget.per_run_usd: "),
