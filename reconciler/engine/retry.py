@@ -4,10 +4,11 @@ source; called by engine/outcome_rules.py when a run asks to be tried again."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from specs.fields import duration_seconds
 from specs.models import RetryPolicy
+from specs.time_math import add_seconds
 
 
 def retry_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
@@ -21,4 +22,4 @@ def retry_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
 def next_attempt_at(
     policy: RetryPolicy, attempt: int, now: datetime, rng: random.Random
 ) -> datetime:
-    return now + timedelta(seconds=retry_delay(policy, attempt, rng))
+    return add_seconds(now, retry_delay(policy, attempt, rng))
