@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from state.records import ApprovalRow
@@ -25,14 +25,21 @@ class ApprovalReader(TableStore):
             params.append(channel)
         rows = self.db.fetchall(
             "SELECT id, target, digest, approver, decision, channel, status, reason, evidence,"
-            " decided_at"
+            " decided_at, recorded_at"
             f" FROM approvals WHERE {' AND '.join(where)} ORDER BY decided_at, id",
             params,
         )
         return [
-            ApprovalRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]), r[9])
+            ApprovalRow(
+                r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]), r[9], r[10]
+            )
             for r in rows
         ]
+
+    def target_digests_since(self) -> dict[str, tuple[str, datetime]]:
+        """target -> (its digest, since when it has had it), as last recorded by an apply."""
+        rows = self.db.fetchall("SELECT target, digest, since FROM target_digests")
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     def overrides(self) -> dict[str, tuple[str, str, str | None, datetime]]:
         """Emergency overrides (mode=paused from Telegram): key -> (value, actor, reason, at)."""
@@ -48,7 +55,7 @@ class ApprovalWriter(TableStore):
             self.db.execute(
                 "INSERT OR REPLACE INTO approvals SELECT unnest(?), unnest(?), unnest(?),"
                 " unnest(?::VARCHAR[]), unnest(?), unnest(?), unnest(?), unnest(?::VARCHAR[]),"
-                " unnest(?)::JSON, unnest(?::TIMESTAMP[]), ?",
+                " unnest(?)::JSON, unnest(?::TIMESTAMP[]), unnest(?::TIMESTAMP[])",
                 [
                     [r.id for r in rows],
                     [r.target for r in rows],
@@ -60,8 +67,18 @@ class ApprovalWriter(TableStore):
                     [r.reason for r in rows],
                     [compact_json(r.evidence) for r in rows],
                     [r.at for r in rows],
-                    now,
+                    [r.seen or now for r in rows],  # a re-judged row keeps its first sighting
                 ],
+            )
+
+    def record_target_digests(self, current: Mapping[str, tuple[str, datetime]]) -> None:
+        """Every approvable target's current digest and since when it has had it (what
+        planning found); a target no longer declared is forgotten."""
+        self.db.execute("DELETE FROM target_digests")
+        if current:
+            self.db.execute(
+                "INSERT INTO target_digests SELECT unnest(?), unnest(?), unnest(?::TIMESTAMP[])",
+                [list(current), [d for d, _ in current.values()], [s for _, s in current.values()]],
             )
 
     def forget_approvals(self, ids: Sequence[str]) -> None:

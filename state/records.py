@@ -149,4 +149,5 @@ class ApprovalRow:
     status: str  # accepted | rejected
     reason: str | None
     evidence: dict[str, Any]
-    at: datetime
+    at: datetime  # when it starts to count: signed (never later than first seen), or received
+    seen: datetime | None = None  # when mc first recorded it (None: not recorded yet)

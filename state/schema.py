@@ -77,5 +77,11 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE overrides (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL,"
         " actor VARCHAR NOT NULL, reason VARCHAR, set_at TIMESTAMP NOT NULL)",
     ],
+    [
+        # since when each approvable target has had its current digest: an approval counts
+        # only for content that has not changed since mc first saw the approval
+        "CREATE TABLE target_digests (target VARCHAR PRIMARY KEY, digest VARCHAR NOT NULL,"
+        " since TIMESTAMP NOT NULL)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from reconciler.engine.mirror import TaskRec, World
 from reconciler.governance.approvals import GivenApproval, tally
 from reconciler.governance.policy import Subject, matches
 from reconciler.tasks.lifecycle import TaskState
-from specs.fields import duration_seconds
 from specs.models import PolicyRule
+from specs.time_math import before
 
 RANK = {"LOW": 0, "HIGH": 1, "RED": 2}
 
@@ -76,20 +76,33 @@ def gate(world: World, task: TaskRec, now: datetime) -> Gate:
     if risk == "DENY":
         return Gate(True, False, True, risk, rule)
     if task.state == TaskState.REVIEW:
-        # git records commit times in whole seconds: an approval signed in the same second
-        # the task entered REVIEW came after it, so compare at that resolution
-        since = task.review_since.replace(microsecond=0) if task.review_since else None
+        # a review approval counts only when mc first saw it after the task entered REVIEW:
+        # one signed (or dated) earlier approved a result that did not exist yet
+        since = task.review_since
         gated = True
     else:
         gated, since = task.spec.approval == "before" or risk in ("HIGH", "RED"), None
     if not gated:
         return Gate(False, False, False, risk, rule)
-    ttl = timedelta(seconds=duration_seconds(world.mission.policy.approval_ttl))
+    oldest = before(now, world.mission.policy.approval_ttl)
     target = f"Task/{task.name}"
     votes = tally(
-        world.approvals.get(target, ()), target, task.digest, world.approvers, now - ttl, since
+        world.approvals.get(target, ()), target, task.digest, world.approvers, oldest, since
     )
     needed = 2 if risk == "RED" else 1
-    changes = votes.changes[-1] if votes.changes and task.state == TaskState.REVIEW else None
+    fresh = [c for c in votes.changes if not _consumed(c, task, since)]
+    changes = fresh[-1] if fresh and task.state == TaskState.REVIEW else None
     approved = votes.satisfied(needed)
-    return Gate(True, approved, bool(votes.denied_by), risk, rule, needed, votes.approved_by, changes)
+    return Gate(
+        True, approved, bool(votes.denied_by), risk, rule, needed, votes.approved_by, changes
+    )
+
+
+def _consumed(request: GivenApproval, task: TaskRec, since: datetime | None) -> bool:
+    """A request for changes already sent back: a task reworked within the second of the
+    request would otherwise see it again (git times are whole seconds)."""
+    return (
+        task.rework > 0
+        and request.reason == (task.feedback or "")
+        and (since is not None and request.at <= since)
+    )

@@ -10,7 +10,8 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from reconciler.governance.approvals import GivenApproval, accepted
+from reconciler.engine.budgets import RunBudget
+from reconciler.governance.approvals import GivenApproval, accepted, unchanged_since_seen
 from reconciler.tasks.lifecycle import TaskState
 from reconciler.tasks.workflow_runs import StepRef, step_task_name, step_task_spec
 from specs.models import (
@@ -93,6 +94,7 @@ class InFlight:
     proc_start: int | None = None
     started: bool = False  # its process started (and the task was told so)
     stale: str | None = None  # why its task no longer wants it (deleted, canceled, …)
+    budget: RunBudget | None = None  # what it reserves and may spend (engine/budgets.py)
 
 
 @dataclass
@@ -241,7 +243,9 @@ def load_world(reader: StateReader, today: date) -> World | None:
         memory=reader.memory(),
         drops=drops,
         runs=runs,
-        approvals=accepted(reader.approvals(status="accepted")),
+        approvals=unchanged_since_seen(
+            accepted(reader.approvals(status="accepted")), reader.target_digests_since()
+        ),
         approvers=frozenset(a.name for a in mission.approvers),
         proposed_rules=_proposed_rules(reader),
     )

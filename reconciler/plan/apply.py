@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import assert_never
@@ -16,7 +16,7 @@ from reconciler.plan.actions import (
     UpdateResource,
     verb_of,
 )
-from reconciler.plan.governed import record_git_approvals
+from reconciler.plan.governed import approvable_targets, record_git_approvals
 from reconciler.plan.task_effects import run_names, task_effects, task_names, touched
 from specs.desired import Desired
 from specs.errors import MCError
@@ -59,8 +59,13 @@ def apply_plan(
     now: datetime,
     actor: str,
     approvals: Sequence[ApprovalRow] = (),
+    current: Mapping[str, tuple[str, datetime]] | None = None,
 ) -> ApplyResult:
-    """Apply every action the plan allows; record the rest as pending approvals."""
+    """Apply every action the plan allows; record the rest as pending approvals.
+
+    `current` is what planning found of each approvable target's digest and since when
+    (Observed.current); None records each desired digest as new from `now` where it changed.
+    """
     writer = state.writer
     check_fresh(plan, desired.commit, writer.serial())
     applied = [a for a in plan.actions if a.status == "apply"]
@@ -81,6 +86,9 @@ def apply_plan(
         writer.delete_resources(deletes)
         _write_task_effects(writer, applied, desired, actor, plan.commit, now)
         record_git_approvals(writer, list(approvals), actor, plan.commit, now)
+        writer.record_target_digests(
+            current if current is not None else _current_targets(writer, desired, now)
+        )
         writer.replace_pending(waiting, plan.commit, now)
         writer.append_events(events, now)
         serial = writer.bump_serial(len(applied)) if applied else writer.serial()
@@ -89,6 +97,16 @@ def apply_plan(
         # a rule arrives with the commit that adds it: dispatch gates judge by it at once
         writer.set_meta("proposed_policy", json.dumps(desired.mission.spec.get("policy") or {}))
     return ApplyResult(tuple(applied), tuple(pending), tuple(refused), serial)
+
+
+def _current_targets(
+    writer: StateWriter, desired: Desired, now: datetime
+) -> dict[str, tuple[str, datetime]]:
+    recorded = writer.target_digests_since()
+    return {
+        t: (d, recorded[t][1] if recorded.get(t, ("",))[0] == d else now)
+        for t, d in approvable_targets(desired).items()
+    }
 
 
 def _resource_write(

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime
 
-from reconciler.governance.approvals import accepted, judge_git_approvals
+from reconciler.governance.approvals import (
+    accepted,
+    judge_git_approvals,
+    unchanged_since_seen,
+)
 from reconciler.governance.signatures import build_trust, last_signatures
 from reconciler.plan.observed import Observed, observe
 from reconciler.repo.source import MissionRepo
 from specs.desired import Desired
 from specs.fields import duration_seconds
 from specs.models import MissionSpec
+from specs.time_math import add_seconds
 from state.records import ApprovalRow, NewEvent
 from state.store import StateReader, StateWriter
 
@@ -21,7 +27,11 @@ def applied_mission(observed: Observed) -> MissionSpec | None:
 
 
 def git_approvals(
-    repo: MissionRepo, desired: Desired, observed: Observed, now: datetime
+    repo: MissionRepo,
+    desired: Desired,
+    observed: Observed,
+    now: datetime,
+    first_seen: Mapping[str, datetime],
 ) -> list[ApprovalRow]:
     """Judge every approval file of the desired commit against the applied approvers."""
     docs = desired.of_kind("Approval")
@@ -34,8 +44,7 @@ def git_approvals(
     paths = sorted({d.path for d in docs} | {p.path for p in desired.malformed_approvals})
     signatures = last_signatures(repo.root, desired.commit or "HEAD", paths, trust)
     targets = dict(observed.digests)
-    targets.update({key: doc.digest for key, doc in desired.docs.items()})
-    targets.update(_step_targets(desired, observed))
+    targets.update(approvable_targets(desired))
     return judge_git_approvals(
         docs,
         desired.malformed_approvals,
@@ -43,13 +52,16 @@ def git_approvals(
         trust,
         frozenset(a.name for a in approvers),
         targets,
-        now - timedelta(seconds=ttl),
+        add_seconds(now, -ttl),
+        now,
+        first_seen,
     )
 
 
-def _step_targets(desired: Desired, observed: Observed) -> dict[str, str]:
-    """Workflow steps are approved as Task/<run>.<step> against the run's digest."""
-    out: dict[str, str] = {}
+def approvable_targets(desired: Desired) -> dict[str, str]:
+    """Every target an approval may name, with its digest in `desired`: each resource, and
+    each workflow step as Task/<run>.<step> (approved against its run's digest)."""
+    out = {key: doc.digest for key, doc in desired.docs.items()}
     for run in desired.of_kind("WorkflowRun"):
         wf = desired.get("Workflow", run.spec["workflow"])
         for step in wf.spec["steps"] if wf else []:
@@ -62,9 +74,17 @@ def observe_governed(
 ) -> tuple[Observed, list[ApprovalRow]]:
     """Observed state with every counted approval: verified git files plus Telegram decisions."""
     observed = observe(reader, desired)
-    rows = git_approvals(repo, desired, observed, now)
+    known = reader.approvals(channel="git")
+    first_seen = {r.id: r.seen for r in known if r.seen is not None}
+    rows = git_approvals(repo, desired, observed, now, first_seen)
     others = reader.approvals(status="accepted", channel="telegram")
-    return dataclasses.replace(observed, approvals=accepted([*rows, *others])), rows
+    recorded = reader.target_digests_since()
+    current = {  # a digest not recorded yet appears with this apply: now
+        target: (digest, recorded[target][1] if recorded.get(target, ("",))[0] == digest else now)
+        for target, digest in approvable_targets(desired).items()
+    }
+    counted = unchanged_since_seen(accepted([*rows, *others]), current)
+    return dataclasses.replace(observed, approvals=counted, current=current), rows
 
 
 def record_git_approvals(

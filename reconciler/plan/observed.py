@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from reconciler.governance.approvals import GivenApproval
@@ -25,6 +26,9 @@ class Observed:
     resources: Mapping[str, AppliedResource]
     task_states: Mapping[str, str] = field(default_factory=dict)
     approvals: Mapping[str, tuple[GivenApproval, ...]] = field(default_factory=dict)
+    # approvable target -> (its desired digest, since when): what apply records, so an
+    # approval seen before content last appeared does not count (governance/approvals.py)
+    current: Mapping[str, tuple[str, datetime]] = field(default_factory=dict)
 
     @property
     def mission(self) -> AppliedResource | None:

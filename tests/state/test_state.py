@@ -225,12 +225,13 @@ READS = {
     "workflow_runs", "runs", "run", "run_counts", "recent_outcomes", "drops", "drop_count",
     "spend_by_agent",
     "spend_since", "approvals", "overrides", "events", "agent_overrides", "agent_status_rows",
-    "memory",
+    "memory", "proposed_policy", "target_digests_since",
 }  # fmt: skip
 WRITES = {
     "bump_serial", "set_meta", "upsert_resources", "delete_resources", "replace_pending",
     "create_tasks", "start_workflow_run", "set_workflow_run", "cancel_tasks", "record_approvals",
     "forget_approvals", "set_override", "append_events", "record_quarantine",
+    "record_target_digests",
 }  # fmt: skip
 
 
