@@ -7,17 +7,19 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
+from reconciler.engine.budgets import RunBudget, per_run
 from reconciler.engine.mirror import AgentRec, TaskRec, World
 from reconciler.runtime.mission_tree import head_commit, tree_path
 from reconciler.runtime.sandbox import Limits, MissionTree, Mount, Sandbox
-from reconciler.runtime.types import DropCaps, LaunchRequest
+from reconciler.runtime.types import DropCaps, LaunchRequest, OutcomeStatus
 from specs.fields import SecretRef, duration_seconds, size_bytes
 from specs.models import AgentLimits, AgentSpec, DropLimits
+from specs.time_math import add_seconds
 
 
 class MissingSecret(Exception):
@@ -55,8 +57,23 @@ def resolve_env(env: Mapping[str, str | SecretRef], environ: Mapping[str, str]) 
 
 
 def per_run_cap(task: TaskRec, agent: AgentRec) -> Decimal | None:
-    caps = [c for c in (task.spec.budget.per_run_usd, agent.spec.budget.per_run_usd) if c]
-    return min(caps) if caps else None
+    """The run's per-run cap: the smaller of the task's and the agent's (None: neither)."""
+    return per_run(task.spec.budget.per_run_usd, agent.spec.budget.per_run_usd)
+
+
+def spend_limit(budget: RunBudget) -> tuple[str | None, OutcomeStatus]:
+    """How the runtime names the run's limit in an error, and what a run over it becomes: a
+    run over its own cap (or estimate) failed; one that used up the rest of a daily cap may
+    try again when there is budget."""
+    match budget.kind:
+        case "per_run" | "none":
+            return None, "failed"
+        case "estimate":
+            return f"estimated_usd ${budget.limit} (its limit under a daily cap)", "failed"
+        case "daily":
+            return f"the ${budget.limit} left of the {budget.scope} daily cap", "retry"
+        case _:
+            assert_never(budget.kind)
 
 
 def build_request(
@@ -67,7 +84,10 @@ def build_request(
     paths: Paths,
     now: datetime,
     prompt: str | None = None,
+    budget: RunBudget | None = None,
 ) -> LaunchRequest:
+    """The run's request; `budget` (the scheduler's) sets what it may spend, else its per-run
+    cap does."""
     seq = task.runs + 1
     timeout = duration_seconds(task.spec.timeout or agent.spec.timeout)
     workspace = paths.work / task.name / str(seq)
@@ -82,6 +102,8 @@ def build_request(
         env[k] for k, v in agent.spec.env.items() if isinstance(v, SecretRef) and env[k]
     )
     heartbeat = agent.spec.heartbeat_timeout
+    budget = budget or RunBudget(None, per_run_cap(task, agent), "per_run")
+    cap_label, cap_status = spend_limit(budget)
     return LaunchRequest(
         run_id=run_id,
         task=task.name,
@@ -91,11 +113,13 @@ def build_request(
         env={**env, "MC_REPO": str(repo)},
         protocol=agent.spec.protocol,
         task_json=task_json(
-            world, task, agent, run_id, paths, now + timedelta(seconds=timeout), prompt, repo
+            world, task, agent, run_id, paths, add_seconds(now, timeout), prompt, repo
         ),
         timeout_s=timeout,
         heartbeat_timeout_s=duration_seconds(heartbeat) if heartbeat else None,
-        per_run_cap_usd=per_run_cap(task, agent),
+        per_run_cap_usd=budget.limit,
+        cap_label=cap_label,
+        cap_status=cap_status,
         secret_values=secrets,
         sandbox=sandbox,
         drop_limits=drop_caps(world.mission.drops),

@@ -5,18 +5,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from reconciler.engine.budgets import overrun
 from reconciler.engine.mirror import InFlight, TaskRec, World
 from reconciler.runtime.types import Outcome
-from state.records import DropRow
+from state.records import DropRow, NewEvent
 from state.write_batch import DropWrite, LedgerEntry, MemoryWrite, WriteBatch
+
+ACTOR = "reconciler"
 
 
 def account(
     world: World, batch: WriteBatch, outcome: Outcome, flight: InFlight, now: datetime
 ) -> None:
-    """Reported cost goes to the ledger and to the agent's spend today."""
+    """Reported cost goes to the ledger and to the agent's spend today, as reported even when
+    it is more than the run was allowed: then a `budget.overrun` event says by how much (the
+    runtime has failed such a run, so the loop breaker counts it)."""
     if outcome.cost_usd <= 0:
         return
+    over = overrun(flight.budget, outcome.cost_usd)
+    if over is not None:
+        data = {"task": flight.task, "agent": flight.agent, **over}
+        batch.events.append(NewEvent(ACTOR, "budget.overrun", f"Run/{outcome.run_id}", data))
     batch.ledger.append(
         LedgerEntry(now, now.date(), outcome.run_id, flight.agent, flight.task, outcome.cost_usd)
     )

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from .adapters import AgentReport, one_line
 from .boundary import Refused, bounded_cost, load_json
+from .types import OutcomeStatus
 from .workspace import WorkspacePaths, read_capped
 
 _COST_FILE_CAP = 64 * 1024
@@ -59,9 +60,19 @@ def with_cost(report: AgentReport, paths: WorkspacePaths, running: Decimal) -> A
     return replace(report, status="failed", error=cost, output=None, outputs={}, memory={})
 
 
-def apply_cap(report: AgentReport, cap: Decimal | None) -> AgentReport:
-    """A final cost above the per-run cap fails the run permanently (the cost is kept)."""
+def apply_cap(
+    report: AgentReport,
+    cap: Decimal | None,
+    label: str | None = None,
+    status: OutcomeStatus = "failed",
+) -> AgentReport:
+    """A final cost above the run's limit fails the run (`status`: failed for its own cap,
+    retry when the rest of a daily cap ran out); the cost is kept as reported."""
     if cap is None or report.cost_usd <= cap or report.status in ("canceled", "failed"):
         return report
-    message = f"per-run budget ${cap} exceeded: ${report.cost_usd} reported"
-    return replace(report, status="failed", error=message)
+    return replace(report, status=status, error=over_cap(cap, report.cost_usd, label))
+
+
+def over_cap(cap: Decimal, cost: Decimal, label: str | None = None) -> str:
+    """The one line saying a run spent more than it may: "<limit> exceeded: $<cost> reported"."""
+    return f"{label or f'per-run budget ${cap}'} exceeded: ${cost} reported"

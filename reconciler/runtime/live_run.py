@@ -47,7 +47,7 @@ class LiveRun:
     kill_at: float = math.inf  # monotonic time of the SIGKILL escalation
     sigkilled: bool = False
     cost: Decimal = Decimal(0)
-    cost_seen: tuple[int, int] | None = None  # (mtime_ns, size) of cost.json last read
+    cost_seen: tuple[int, int, int] | None = None  # (mtime_ns, size, ino) of cost.json last read
 
     @property
     def finishable(self) -> bool:

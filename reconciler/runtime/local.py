@@ -1,9 +1,11 @@
 """The local executor: each attempt as a local process group; the engine and serve loop call it.
 
 launch() spawns (spawn.py) and returns; an OutputPump thread drains the pipes and notices the
-exit; poll(), on the caller's thread, supervises (supervise.py: deadlines, heartbeats, cost
-caps, stop/kill escalation) and collects finished runs into Outcomes (collect.py). This class
-only keeps the table of live runs and the lock and wake-ups around it.
+exit; poll(), on the caller's thread, supervises (supervise.py: deadlines, heartbeats,
+stop/kill escalation) and collects finished runs into Outcomes (collect.py); a cost watch
+thread looks at the cost.json of every run with a spend limit each COST_POLL_S and stops it
+past its limit (SIGTERM, SIGKILL BUDGET_GRACE_S later), whatever the caller's loop is doing.
+This class only keeps the table of live runs and the lock and wake-ups around it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .collect import outcome_of
 from .live_run import LiveRun, Stop
 from .pump import OutputPump
 from .spawn import LaunchFailed, spawn_run
-from .supervise import Supervisor, next_due, watch_run
+from .supervise import COST_POLL_S, Supervisor, next_due, watch_run
 from .types import ExecutorError, LaunchRequest, Outcome, RunHandle
 from .workspace import DEFAULT_INHERITED_ENV
 
@@ -38,6 +40,12 @@ class LocalExecutor:
         self._closed = False
         self._pump = OutputPump()
         self._supervisor = Supervisor(grace_s, self._pump, self._touch)
+        self._cost_wake = threading.Event()  # a run to watch may have appeared, or shutdown
+        self._cost_watch_done = False
+        self._cost_watch = threading.Thread(
+            target=self._watch_costs, name="mc-runtime-costs", daemon=True
+        )
+        self._cost_watch.start()
 
     def __enter__(self) -> LocalExecutor:
         return self
@@ -59,6 +67,8 @@ class LocalExecutor:
                 return self._fail_launch(req, run)
             self._runs[req.run_id] = run
             self._watch(run)
+            if req.per_run_cap_usd is not None:
+                self._cost_wake.set()
             return run.handle
 
     def _fail_launch(self, req: LaunchRequest, failed: LaunchFailed) -> RunHandle:
@@ -90,6 +100,23 @@ class LocalExecutor:
     def _touch(self) -> None:
         self._dirty = True
         self._cond.notify_all()
+        self._cost_wake.set()  # a stop may have begun: its SIGKILL is the cost watch's too
+
+    def _watch_costs(self) -> None:
+        """The cost watch thread: every COST_POLL_S while some run has a spend limit or a stop
+        under way, one stat of each such run's cost.json (parsed only when it changed); asleep
+        otherwise. SIGTERM past the limit, SIGKILL once the stop's grace is over."""
+        while True:
+            self._cost_wake.clear()
+            with self._cond:
+                if self._cost_watch_done:
+                    return
+                now = time.monotonic()
+                watched = [self._supervisor.watch_cost(run, now) for run in self._runs.values()]
+            if any(watched):
+                time.sleep(COST_POLL_S)
+            else:
+                self._cost_wake.wait()
 
     # -- poll / wait ----------------------------------------------------------------------
 
@@ -154,10 +181,17 @@ class LocalExecutor:
             self._settle(now + grace_s + self._grace_s + 1.0)
             done = list(self._runs.values())
             self._runs.clear()
+        self._stop_cost_watch()
         self._pump.stop()  # closes pipes a straggler still held, so the logs are final
         outcomes = [outcome_of(run) for run in done]
         with self._cond:
             self._finished.extend(outcomes)
+
+    def _stop_cost_watch(self) -> None:
+        with self._cond:
+            self._cost_watch_done = True
+        self._cost_wake.set()
+        self._cost_watch.join()
 
     def _settle(self, give_up_at: float) -> None:
         """Drive every run to the end (or give_up_at); the caller holds the lock."""

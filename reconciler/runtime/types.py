@@ -48,7 +48,11 @@ class LaunchRequest:
     task_json: Mapping[str, Any]  # written to workspace/task.json (must hold no secrets)
     timeout_s: float
     heartbeat_timeout_s: float | None = None
-    per_run_cap_usd: Decimal | None = None
+    per_run_cap_usd: Decimal | None = None  # what the run may spend: stopped/failed past it
+    # How errors name that limit ("per-run budget $1" when None) and what a run over it
+    # becomes: failed (its own cap) or retry (the day's budget ran out while it ran).
+    cap_label: str | None = None
+    cap_status: OutcomeStatus = "failed"
     log_cap_bytes: int = 10 * 1024 * 1024
     result_cap_bytes: int = 10 * 1024 * 1024
     # Values redacted from stdout.log/stderr.log. None: every `env` value of 8+ characters.
