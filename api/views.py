@@ -14,14 +14,16 @@ from decimal import Decimal
 from typing import Any
 
 from api.svg import SpendBar
+from reconciler.commands.pending import PendingApprovals, pending_approvals
 from reconciler.governance.confinement import Exposure, exposure
 from reconciler.tasks.lifecycle import TaskState
 from state.dashboard import DashboardReader
-from state.records import AppliedResource, ApprovalRow, Event, PendingAction
+from state.records import AppliedResource, ApprovalRow, Event
 from state.store import StateReader
 
 TASK_STATES = [s.value for s in TaskState]
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
+PENDING_SHOWN = 200  # waiting tasks listed on a page (all are counted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +139,7 @@ class Overview:
     day: date
     mission_spend: SpendBar
     agent_spend: list[SpendBar]
-    pending: list[PendingAction]
+    pending: PendingApprovals  # plan actions and tasks waiting, as `mc approvals` lists them
     events: list[Event]
     last_seq: int
     overrides: list[Override]
@@ -186,7 +188,7 @@ def overview(r: Readers, now: datetime, serve: ServeFacts | None) -> Overview:
         day=now.date(),
         mission_spend=mission_bar,
         agent_spend=agent_bars,
-        pending=r.state.pending(),
+        pending=pending_approvals(r.state, PENDING_SHOWN),
         events=r.dash.event_page(limit=15),
         last_seq=r.dash.last_event_seq(),
         overrides=overrides(r),
@@ -213,7 +215,7 @@ def counts(r: Readers) -> Counts:
     return Counts(
         {s: found.get(s, 0) for s in TASK_STATES},
         sum(found.values()),
-        len(r.state.pending()),
+        pending_approvals(r.state, 0).count,
         r.dash.last_event_seq(),
     )
 
@@ -223,12 +225,12 @@ def counts(r: Readers) -> Counts:
 
 @dataclass(frozen=True, slots=True)
 class Approvals:
-    pending: list[PendingAction]
+    pending: PendingApprovals  # what `mc approvals` lists: plan actions and waiting tasks
     decided: list[ApprovalRow]  # newest first: git and Telegram, accepted and rejected
 
 
 def approvals(r: Readers, limit: int = 200) -> Approvals:
-    return Approvals(r.state.pending(), r.dash.approvals(limit=limit))
+    return Approvals(pending_approvals(r.state, PENDING_SHOWN), r.dash.approvals(limit=limit))
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from reconciler.commands.pending import pending_approvals
 from reconciler.engine.approval_gates import dispatch_risk
 from reconciler.engine.mirror import RunRec, TaskRec, World, task_record
 from reconciler.governance.approvals import GivenApproval, accepted, tally
@@ -21,6 +22,7 @@ from specs.errors import MCError
 from specs.fields import duration_seconds
 from specs.loader import parse_file
 from specs.models import AgentSpec, MissionSpec, TaskSpec, WorkflowSpec
+from specs.time_math import add_seconds
 from state.dashboard import DashboardReader
 from state.records import TaskRow
 from state.store import StateReader
@@ -82,10 +84,11 @@ def read_awaiting(
     reader: StateReader, gov: Governance, now: datetime, only: str | None = None
 ) -> dict[tuple[str, str], Awaiting]:
     """Everything an approver could decide now (or only `only`, a Kind/name)."""
-    oldest = now - gov.ttl
+    oldest = add_seconds(now, -gov.ttl.total_seconds())
     given = accepted(reader.approvals(status="accepted"))
     out: dict[tuple[str, str], Awaiting] = {}
-    for p in reader.pending():
+    found = pending_approvals(reader, MAX_TASKS)  # the list `mc approvals` and the dashboard show
+    for p in found.actions:
         if p.risk not in ("HIGH", "RED") or p.digest is None or (only and p.key != only):
             continue
         votes = tally(given.get(p.key, ()), p.key, p.digest, gov.approvers, oldest)
@@ -104,7 +107,7 @@ def read_awaiting(
         out[item.key] = item
     if only is not None and not only.startswith("Task/"):
         return out
-    rows = reader.tasks([only[5:]]) if only else reader.tasks_in(GATED_STATES, limit=MAX_TASKS)
+    rows = reader.tasks([only[5:]]) if only else found.tasks
     recs = _task_recs([r for r in rows if r.state in GATED_STATES], reader)
     world = World(gov.mission, gov.spec, None, {}, {}, now.date(), {}, {})
     for rec in recs:

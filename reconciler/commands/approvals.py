@@ -7,17 +7,22 @@ import re
 import subprocess
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from reconciler.commands.context import MissionContext
+from reconciler.commands.pending import pending_approvals
 from reconciler.plan.actions import PlannedAction
 from reconciler.plan.pipeline import plan_commit
-from reconciler.tasks.lifecycle import AWAITING_APPROVAL
+from reconciler.repo.source import MissionRepo
 from specs.errors import MCError
 from specs.fields import NAME_PATTERN
 from state.records import ApprovalRow, PendingAction
+from state.store import StateReader
+
+if TYPE_CHECKING:
+    from reconciler.engine.why import Why
 
 TARGET = re.compile(r"^(Mission|Agent|Task|Workflow|WorkflowRun)/([a-z0-9][-a-z0-9.]*)$")
 SIGNING_HELP = (
@@ -119,15 +124,11 @@ class ApprovalsReport:
     decided: list[ApprovalRow]
 
 
-def approvals(ctx: MissionContext) -> ApprovalsReport:
-    with ctx.read_state() as state:
-        r = state.reader
-        waiting = [
-            {"task": t.name, "state": t.state, "reason": t.reason}
-            for t in r.tasks()
-            if t.state in AWAITING_APPROVAL
-        ]
-        return ApprovalsReport(r.pending(), waiting, r.approvals())
+def approvals(r: StateReader) -> ApprovalsReport:
+    """What waits for an approval, and every decision with its evidence."""
+    found = pending_approvals(r)  # the dashboard and the bot's /pending list the same
+    waiting = [{"task": t.name, "state": t.state, "reason": t.reason} for t in found.tasks]
+    return ApprovalsReport(found.actions, waiting, r.approvals())
 
 
 @dataclass(frozen=True)
@@ -135,22 +136,25 @@ class Explanation:
     target: str
     action: PlannedAction | None
     dispatch: tuple[str, str] | None  # (risk, rule) for tasks
+    why: Why | None = None  # for tasks: why it is not running (engine/why.py)
 
 
-def explain(ctx: MissionContext, target: str) -> Explanation:
-    desired = ctx.repo.desired("HEAD")
-    with ctx.read_state() as state:
-        plan = plan_commit(state.reader, ctx.repo, desired, ctx.clock()).plan
-        dispatch = None
-        if target.startswith("Task/"):
-            from reconciler.engine.approval_gates import dispatch_risk
-            from reconciler.engine.mirror import load_world
+def explain(r: StateReader, repo: MissionRepo, target: str, now: datetime) -> Explanation:
+    """The policy decision for a resource's planned change; for a task, also its dispatch
+    risk and why it is not running."""
+    from reconciler.engine.approval_gates import dispatch_risk
+    from reconciler.engine.mirror import load_world
+    from reconciler.engine.why import why
 
-            world = load_world(state.reader, ctx.clock().date())
-            task = world.tasks.get(target[5:]) if world else None
-            if world is not None and task is not None:
-                dispatch = dispatch_risk(world, task)
+    desired = repo.desired("HEAD")
+    plan = plan_commit(r, repo, desired, now).plan
+    dispatch, waiting = None, None
+    if target.startswith("Task/"):
+        world = load_world(r, now.date())
+        task = world.tasks.get(target[5:]) if world else None
+        if world is not None and task is not None:
+            dispatch, waiting = dispatch_risk(world, task), why(world, task, now)
     action = next((a for a in plan.actions if a.key == target), None)
     if action is None and dispatch is None and desired.docs.get(target) is None:
         raise MCError(f"{target}: not declared at HEAD and not in the state")
-    return Explanation(target, action, dispatch)
+    return Explanation(target, action, dispatch, waiting)

@@ -60,6 +60,10 @@ OUT.mkdir(exist_ok=True)
 result(status="done", output="report ready: " + TASK["prompt"], cost_usd=0.25, tokens=42)
 """
 
+REVIEWER = """
+result(status="done", output="draft for review: " + TASK["task"], cost_usd=0, tokens=1)
+"""
+
 BREAKER = """
 print("boom <script>alert(3)</script>", file=sys.stderr)
 result(status="failed", error="<img src=x onerror=alert(4)> exploded")
@@ -93,7 +97,12 @@ def build_mission(root: Path) -> Mission:
     """Write, commit and apply the test mission; return once the work has settled."""
     repo = GitRepo(root)
     repo.init()
-    repo.write_doc("mission.yaml", "Mission", "dash-tests", {"budget": {"daily_usd": 2}})
+    no_prod = {
+        "name": "no-prod-dispatch",
+        "match": {"action": ["dispatch"], "labels": {"env": "prod"}},
+    }
+    mission = {"budget": {"daily_usd": 10}, "policy": {"rules": [{**no_prod, "decide": "DENY"}]}}
+    repo.write_doc("mission.yaml", "Mission", "dash-tests", mission)
     _agent(
         repo,
         "writer",
@@ -105,6 +114,8 @@ def build_mission(root: Path) -> Mission:
         budget={"daily_usd": 5, "per_run_usd": 1},
     )
     _agent(repo, "breaker", BREAKER, role="Always fails", capabilities=["break"])
+    _agent(repo, "reviewer", REVIEWER, role="Drafts for review", budget={"daily_usd": 1})
+    _agent(repo, "sleeper", REVIEWER, role="Paused", status="paused")
     _task(
         repo,
         "write-report",
@@ -116,6 +127,11 @@ def build_mission(root: Path) -> Mission:
     _task(repo, "xss-title", {"area": "docs"}, agent="writer", title=XSS, prompt=XSS)
     _task(repo, "broken", {"area": "ops"}, agent="breaker", title="Break things", prompt="go")
     _task(repo, "risky", agent="writer", title="Risky change", prompt="x", risk="HIGH")
+    _task(repo, "needs-review", agent="reviewer", title="Draft", prompt="d", approval="after")
+    _task(repo, "prod-deploy", {"env": "prod"}, agent="reviewer", title="Deploy", prompt="p")
+    _task(
+        repo, "after-draft", agent="sleeper", title="After", prompt="a", depends_on=["needs-review"]
+    )
     steps = [
         {"id": "plan", "agent": "writer", "prompt": "Plan: {{ inputs.goal }}"},
         {"id": "build", "agent": "writer", "depends_on": ["plan"], "prompt": "build"},
@@ -126,6 +142,15 @@ def build_mission(root: Path) -> Mission:
     repo.write_doc("workflows/pipeline.yaml", "Workflow", "pipeline", pipeline)
     run = {"workflow": "pipeline", "inputs": {"goal": "ship it"}}
     repo.write_doc("runs/demo-run.yaml", "WorkflowRun", "demo-run", run)
+    # setup -> fix skips two stages: a straight edge would cross the lint and test boxes
+    triage = [
+        {"id": "setup", "agent": "sleeper", "prompt": "s"},
+        {"id": "lint", "agent": "sleeper", "depends_on": ["setup"], "prompt": "l"},
+        {"id": "test", "agent": "sleeper", "depends_on": ["lint"], "prompt": "t"},
+        {"id": "fix", "agent": "sleeper", "depends_on": ["setup", "test"], "prompt": "f"},
+    ]
+    repo.write_doc("workflows/triage.yaml", "Workflow", "triage", {"steps": triage})
+    repo.write_doc("runs/triage-run.yaml", "WorkflowRun", "triage-run", {"workflow": "triage"})
     repo.commit("the dashboard test mission")
     repo.apply_now(Drive())
     # A changed agent command needs an approval (HIGH): it waits in `pending`.

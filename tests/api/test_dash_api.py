@@ -41,13 +41,16 @@ def sse_frames(body: str) -> list[dict[str, Any]]:
 def test_overview_and_status(client: TestClient, mission: Mission) -> None:
     o = client.get("/api/overview").json()
     assert o["mission"] == "dash-tests" and o["mode"] == "normal"
-    assert o["tasks"]["DONE"] == 6 and o["tasks"]["FAILED"] == 1 and o["total_tasks"] == 8
+    assert o["tasks"]["DONE"] == 6 and o["tasks"]["FAILED"] == 2 and o["total_tasks"] == 15
     spend = o["mission_spend"]  # money is a decimal string, as in the CLI's --json
     assert spend["name"] == "mission"
-    assert (Decimal(spend["spent"]), Decimal(spend["cap"])) == (Decimal("1.5"), Decimal(2))
-    assert {b["name"] for b in o["agent_spend"]} == {"writer", "breaker"}
-    assert [p["key"] for p in o["pending"]] == ["Agent/breaker"]
-    assert o["workflow_runs"] == {"SUCCEEDED": 1}
+    assert (Decimal(spend["spent"]), Decimal(spend["cap"])) == (Decimal("1.5"), Decimal(10))
+    assert {b["name"] for b in o["agent_spend"]} == {"writer", "breaker", "reviewer", "sleeper"}
+    # what `mc approvals` lists: the held plan action and both tasks waiting for a person
+    assert [p["key"] for p in o["pending"]["actions"]] == ["Agent/breaker"]
+    assert sorted(t["name"] for t in o["pending"]["tasks"]) == ["needs-review", "risky"]
+    assert o["pending"]["count"] == 3
+    assert o["workflow_runs"] == {"SUCCEEDED": 1, "BLOCKED": 1}
     assert o["serve"]["last_commit"] == SERVE_STATUS["last_commit"]
     s = client.get("/api/status").json()
     assert s["mission"] == "dash-tests" and s["last_seq"] == o["last_seq"] > 0
@@ -85,7 +88,8 @@ def test_agents_runs_approvals_events(client: TestClient) -> None:
     assert agents["breaker"]["failures"][0]["task"] == "broken"
     runs = client.get("/api/runs").json()
     assert [(r["name"], r["status"], r["steps"]) for r in runs] == [
-        ("demo-run", "SUCCEEDED", {"DONE": 4})
+        ("demo-run", "SUCCEEDED", {"DONE": 4}),
+        ("triage-run", "BLOCKED", {"INBOX": 3, "BLOCKED": 1}),
     ]
     run = client.get("/api/runs/demo-run").json()
     assert [s["id"] for s in run["steps"]] == ["plan", "build", "docs", "ship"]
@@ -97,7 +101,8 @@ def test_agents_runs_approvals_events(client: TestClient) -> None:
     }
     assert client.get("/api/runs/nope").status_code == 404
     approvals = client.get("/api/approvals").json()
-    assert approvals["pending"][0]["risk"] == "HIGH" and approvals["decided"] == []
+    assert approvals["pending"]["actions"][0]["risk"] == "HIGH" and approvals["decided"] == []
+    assert approvals["pending"]["count"] == 3
     everything = client.get("/api/events?after=0&limit=500").json()
     seqs = [e["seq"] for e in everything["events"]]
     assert seqs == sorted(seqs) and seqs[-1] == everything["last_seq"]
@@ -119,7 +124,7 @@ def test_stream_sends_events_after_a_seq_and_counts(client: TestClient) -> None:
     assert [f["data"]["seq"] for f in events] == [last - 2, last - 1, last]
     counts = [f for f in frames if f["event"] == "counts"]
     assert len(counts) == 1  # sent once, then only when something changes
-    assert counts[0]["data"]["tasks"]["DONE"] == 6 and counts[0]["data"]["pending"] == 1
+    assert counts[0]["data"]["tasks"]["DONE"] == 6 and counts[0]["data"]["pending"] == 3
 
 
 def test_stream_resumes_after_last_event_id_and_defaults_to_now(client: TestClient) -> None:
@@ -158,8 +163,8 @@ def test_stream_delivers_what_a_writer_in_the_same_process_appends(
         ]
         assert events[0]["data"]["to"] == "INBOX" and events[1]["data"]["text"] == "<b>hi</b>"
         counts = [f["data"] for f in frames if f["event"] == "counts"]
-        assert counts[0]["tasks"]["FAILED"] == 1 and counts[-1]["tasks"]["FAILED"] == 0
-        assert counts[-1]["tasks"]["INBOX"] == 1
+        assert counts[0]["tasks"]["FAILED"] == 2 and counts[-1]["tasks"]["FAILED"] == 1
+        assert counts[-1]["tasks"]["INBOX"] == 5  # broken, after-draft and three triage steps
 
 
 def test_a_state_without_a_mission_renders_empty_pages(tmp_path: Path) -> None:

@@ -52,13 +52,13 @@ def test_overview_counts_spend_pending_and_events(client: TestClient, mission: M
     for state_name, n in counts.items():
         assert f'<span class="n" data-count="{state_name}">{n}</span>' in page
     assert f'data-count="total">{sum(counts.values())}<' in page
-    assert 'data-count="pending">1<' in page
+    assert 'data-count="pending">3<' in page  # Agent/breaker, risky, needs-review
     text = flat(page)
     assert "dash-tests" in text
     # six writer runs at $0.25 against the mission's $2 and the writer's $5 daily budget
-    assert "$1.50 / $2.00" in text and "$0.00 / no cap" in text
+    assert "$1.50 / $10.00" in text and "$0.00 / no cap" in text
     assert re.search(r'<svg class="chart" id="spend-chart".*?</svg>', page, re.S)
-    assert page.count('class="bar-row"') == 3  # mission, breaker, writer
+    assert page.count('class="bar-row"') == 5  # mission, breaker, reviewer, sleeper, writer
     assert "Agent/breaker" in text  # the pending approval
     assert f'<li data-seq="{last_seq}">' in page  # the newest event is listed
     assert "0123456789ab" in text and "up 1h" in text  # serve-loop facts
@@ -100,13 +100,14 @@ def _task_names(page: str) -> list[str]:
     ("query", "expected"),
     [
         ("", None),
-        ("?state=FAILED", ["broken"]),
+        ("?state=FAILED", ["broken", "prod-deploy"]),
         ("?state=NEEDS_APPROVAL", ["risky"]),
         ("?label=area%3Ddocs", ["write-report", "xss-title"]),
         ("?label=area", ["broken", "write-report", "xss-title"]),
         ("?label=area%3Dops&state=FAILED", ["broken"]),
         ("?label=area%3Dnone", []),
         ("?agent=breaker", ["broken"]),
+        ("?state=REVIEW", ["needs-review"]),
         ("?q=REPORT", ["write-report"]),  # case-insensitive, name or title
         ("?q=quarterly", []),  # the prompt is not searched
         ("?q=script", ["xss-title"]),  # the title
@@ -118,7 +119,7 @@ def test_tasks_filters(client: TestClient, query: str, expected: list[str] | Non
     page = client.get("/tasks" + query).text
     names = sorted(_task_names(page))
     if expected is None:
-        assert len(names) == 8 and "risky" in names and "demo-run.ship" in names
+        assert len(names) == 15 and "risky" in names and "demo-run.ship" in names
     else:
         assert names == expected
         total = client.get("/api/tasks" + query).json()["total"]

@@ -101,9 +101,9 @@ def test_metrics_route_reads_the_state_at_scrape_time(mission: Mission) -> None:
     assert r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     s = samples(r.text)
     assert s['mc_tasks{state="DONE"}'] == 6
-    assert s['mc_tasks{state="FAILED"}'] == 1
+    assert s['mc_tasks{state="FAILED"}'] == 2
     assert s['mc_tasks{state="NEEDS_APPROVAL"}'] == 1
-    assert s['mc_runs_total{status="done"}'] == 6 and s['mc_runs_total{status="failed"}'] == 1
+    assert s['mc_runs_total{status="done"}'] == 7 and s['mc_runs_total{status="failed"}'] == 1
     assert s["mc_spend_usd_today"] == 1.5
     assert s["mc_reconcile_duration_seconds_count"] == 1
     assert s['mc_commit_to_dispatch_seconds_bucket{le="0.5"}'] == 1
