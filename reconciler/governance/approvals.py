@@ -85,12 +85,15 @@ def judge_git_approvals(
     oldest_valid: datetime,
     now: datetime,
     first_seen: Mapping[str, datetime],
+    current: Mapping[str, tuple[str, datetime]],
 ) -> list[ApprovalRow]:
     """Every approval file of the commit, accepted or rejected with the reason and evidence.
 
     Time comes from mc, not from the committer: an approval counts from when it was signed
     but never from later than mc first saw it (`first_seen`, by row id; `now` when new), so a
     commit dated in the future cannot outlive approval_ttl — and it is refused outright.
+    An approval is of content as it was when approved: first seen before its target's
+    current content (re)appeared (`current`: target -> (digest, since)), it is rejected.
     """
     rows = [_malformed_row(p, signatures.get(p.path), oldest_valid) for p in malformed]
     decided: set[tuple[str, str, str]] = set()
@@ -101,7 +104,8 @@ def judge_git_approvals(
         row_id = f"git:{doc.path}#{doc.index}@{sig.commit if sig else '-'}"
         seen = first_seen.get(row_id, now)
         start = min(sig.time, seen) if sig else oldest_valid
-        when = Timing(start, now, oldest_valid)
+        since = current.get(target, (digest, seen))[1]
+        when = Timing(start, now, oldest_valid, seen, since)
         reason = _rejection(sig, approver, target, digest, target_digests, when)
         if reason is None and approver is not None and (target, digest, approver) in decided:
             reason = f"{approver} already decided on this digest (a second approval counts once)"
@@ -113,11 +117,14 @@ def judge_git_approvals(
 
 @dataclass(frozen=True, slots=True)
 class Timing:
-    """When an approval starts to count, mc's now, and the oldest start still valid."""
+    """When an approval starts to count, mc's now, the oldest start still valid, when mc
+    first saw it, and since when its target has had its current content."""
 
     start: datetime
     now: datetime
     oldest_valid: datetime
+    seen: datetime
+    content_since: datetime
 
 
 def _malformed_row(
@@ -203,6 +210,11 @@ def _rejection(
         return f"unknown target {target}"
     if current != digest:
         return f"approves digest {digest[:19]}…, but {target} is now {current[:19]}…"
+    if when.seen < when.content_since:
+        return (
+            f"{target} changed after this approval was first seen and now has the approved"
+            " content again: an approval is of content as it was then; approve it again"
+        )
     if when.start < when.oldest_valid:
         return (
             f"expired: counts from {when.start.isoformat(timespec='seconds')},"

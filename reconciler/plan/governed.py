@@ -32,6 +32,7 @@ def git_approvals(
     observed: Observed,
     now: datetime,
     first_seen: Mapping[str, datetime],
+    current: Mapping[str, tuple[str, datetime]],
 ) -> list[ApprovalRow]:
     """Judge every approval file of the desired commit against the applied approvers."""
     docs = desired.of_kind("Approval")
@@ -55,6 +56,7 @@ def git_approvals(
         add_seconds(now, -ttl),
         now,
         first_seen,
+        current,
     )
 
 
@@ -76,13 +78,13 @@ def observe_governed(
     observed = observe(reader, desired)
     known = reader.approvals(channel="git")
     first_seen = {r.id: r.seen for r in known if r.seen is not None}
-    rows = git_approvals(repo, desired, observed, now, first_seen)
-    others = reader.approvals(status="accepted", channel="telegram")
     recorded = reader.target_digests_since()
     current = {  # a digest not recorded yet appears with this apply: now
         target: (digest, recorded[target][1] if recorded.get(target, ("",))[0] == digest else now)
         for target, digest in approvable_targets(desired).items()
     }
+    rows = git_approvals(repo, desired, observed, now, first_seen, current)
+    others = reader.approvals(status="accepted", channel="telegram")
     counted = unchanged_since_seen(accepted([*rows, *others]), current)
     return dataclasses.replace(observed, approvals=counted, current=current), rows
 

@@ -133,7 +133,7 @@ def test_expired_approval(tmp_path: Path, alice: Signer, bob: Signer) -> None:
     repo.apply()
 
     reason = repo.rejection(path).data["reason"]
-    assert reason.startswith("expired: signed") and "approval_ttl" in reason
+    assert reason.startswith("expired: counts from") and "approval_ttl" in reason
     _still_pending(repo)
 
 
