@@ -37,6 +37,10 @@ with warnings.catch_warnings():  # starlette's TestClient warns that httpx is de
 SECRET_ENV = "MC_DASH_TEST_SECRET"
 SECRET_VALUE = "s3cr3t-value-never-shown-4711"
 XSS = "<script>alert(1)</script>"
+# A long word (a link) in an approver's note: the approvals page must wrap it, not scroll.
+RUNBOOK = "https://wiki.example.invalid/ops/runbooks/2026/rollback_plan_for_the_risky_change" + (
+    "_reviewed_with_the_on_call_team_and_signed_off_by_the_service_owner_before_the_window"
+)
 PNG_1PX = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9a"
     "wAAAABJRU5ErkJggg=="
@@ -163,6 +167,15 @@ def build_mission(root: Path) -> Mission:
         command=[PY, "{repo}/agents/breaker.py", "--v2"],
     )
     repo.commit("change the breaker's command")
+    repo.apply_now(Drive())
+    # An unsigned approval with the approver's words: recorded, rejected, its note kept.
+    approval = {
+        "target": "Task/risky",
+        "digest": repo.context().repo.desired("HEAD").docs["Task/risky"].digest,
+        "reason": "checked the <b>rollback</b> plan with ops: " + RUNBOOK,
+    }
+    repo.write_doc("approvals/ok-risky-unsigned.yaml", "Approval", "ok-risky-unsigned", approval)
+    repo.commit("approve Task/risky, unsigned")
     repo.apply_now(Drive())
     return Mission(root)
 
