@@ -41,6 +41,14 @@ WorktreeOpt = Annotated[
     bool, typer.Option("--worktree", help="Preview uncommitted edits (not appliable).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (stable shape).")]
+TrustAnewOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-anew",
+        help="With no mission applied (a new or lost state): trust the approvers HEAD declares"
+        " instead of those mission.yaml's git history backs.",
+    ),
+]
 
 
 class Globals:
@@ -108,11 +116,12 @@ def plan(
         bool,
         typer.Option("--detailed-exitcode", help="Exit 0: no changes, 2: changes, 1: error."),
     ] = False,
+    trust_anew: TrustAnewOpt = False,
 ) -> None:
     """Show what `mc apply` would change, with risk and approvals per action."""
     ctx = mission_context()
     try:
-        report = ops.make_plan(ctx, None if worktree else rev)
+        report = ops.make_plan(ctx, None if worktree else rev, trust_anew)
         found, dirty = report.plan, list(report.desired.dirty_paths)
     except StateLocked as locked:
         params = {"worktree": "1"} if worktree else {"rev": rev}
@@ -145,6 +154,7 @@ def apply(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Only record the changes; do not drive the work.")
     ] = False,
+    trust_anew: TrustAnewOpt = False,
 ) -> None:
     """Apply the plan (LOW risk now, the rest waits for approvals), then drive the work until
     nothing more can happen without a person. Ctrl-C stops cleanly; `mc apply` carries on."""
@@ -156,10 +166,12 @@ def apply(
     try:
         with stopper.installed():
             if plan_file is not None:
-                done = ops.apply_saved(ctx, plan_file, actor(), drive)
+                done = ops.apply_saved(ctx, plan_file, actor(), drive, trust_anew)
                 render.print_plan(done.plan)
             else:
-                done = ops.apply_now(ctx, actor(), lambda p: _confirm(p, auto_approve), drive)
+                done = ops.apply_now(
+                    ctx, actor(), lambda p: _confirm(p, auto_approve), drive, trust_anew
+                )
     finally:
         view.close()
     result = done.result
@@ -291,6 +303,7 @@ def _register() -> None:
     import cli.doctor
     import cli.governance
     import cli.serve
+    import cli.trust
     import cli.work
     import cli.workflows  # noqa: F401
 

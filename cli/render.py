@@ -13,6 +13,7 @@ from rich.table import Table
 from cli.ansi import Styler
 from reconciler.commands.status import StatusReport, event_to_json, status_to_json
 from reconciler.governance.confinement import Exposure, Unconfined
+from reconciler.governance.trust_chain import TrustBasis
 from reconciler.plan.actions import (
     CreateResource,
     DeleteResource,
@@ -102,15 +103,36 @@ def unconfined_lines(found: Sequence[Unconfined], s: Styler) -> list[str]:
     return lines
 
 
+def trust_lines(trust: TrustBasis | None, s: Styler) -> list[str]:
+    """What a plan against a state without a Mission trusts: approvers backed by git history,
+    HEAD's approvers taken anew (--trust-anew), or nothing (refused, with the fix)."""
+    first_use = (
+        " the state holds no applied mission, so this apply trusts the agents and approvers"
+        " it creates; from then on changes to them need approval."
+    )
+    if trust is None or trust.verdict == "chain":
+        why = f" Approvers: {trust.reason}." if trust else ""
+        return [s("Trust on first use:", "bold") + first_use + why]
+    if trust.verdict == "anew":
+        return [
+            s("TRUSTING ANEW:", "bold", "yellow") + f" {trust.reason}." + first_use,
+        ]
+    lines = [
+        s("REFUSED:", "bold", "red") + " the state holds no applied mission and HEAD's approver"
+        f" set does not follow from mission.yaml's git history: {trust.reason}."
+        " Nothing of this commit will be applied."
+    ]
+    if trust.fix:
+        lines.append(s("Fix:", "bold") + f" {trust.fix}.")
+    return lines
+
+
 def print_plan(plan: Plan, dirty: Sequence[str] = (), s: Styler | None = None) -> None:
     s = s or Styler()
     where = f"commit {plan.commit[:12]}" if plan.commit else "the work tree (uncommitted preview)"
     lines = [f"Plan for {where}, against state serial {plan.serial}"]
     if plan.trust_on_first_use:
-        lines.append(
-            s("Trust on first use:", "bold") + " the state is empty, so this first apply trusts"
-            " the initial agents and approvers; from then on changes to them need approval."
-        )
+        lines.extend(trust_lines(plan.trust, s))
     if dirty:
         shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
         lines.append(

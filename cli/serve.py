@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.main import app, mission_context, out
+from cli.main import TrustAnewOpt, app, mission_context, out
 from specs.errors import MCError
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ def serve(
     resync: Annotated[
         float, typer.Option("--resync", help="Seconds between full drift checks.")
     ] = 60.0,
+    trust_anew: TrustAnewOpt = False,
 ) -> None:
     """Watch the repo, reconcile on each commit and on timers, run the agents, and serve the
     read-only dashboard, JSON API, /metrics and /healthz. Stops cleanly on SIGTERM/SIGINT."""
@@ -48,7 +49,12 @@ def serve(
     token = _dashboard_token(host)
     ctx = mission_context()
     metrics = Metrics()
-    loop = ReconcileLoop(ctx, metrics=metrics, resync_s=resync)
+    loop = ReconcileLoop(ctx, metrics=metrics, resync_s=resync, trust_anew=trust_anew)
+    if trust_anew:
+        out.print(
+            "--trust-anew: while no mission is applied, the approvers HEAD declares are trusted"
+            " as they are, without checking mission.yaml's history."
+        )
     loop.open()
     stop = threading.Event()
     server = _dashboard(loop, metrics, host, port, token)

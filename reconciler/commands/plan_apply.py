@@ -12,7 +12,7 @@ from reconciler.commands.context import MissionContext
 from reconciler.plan.actions import Plan
 from reconciler.plan.apply import ApplyResult, StalePlan, check_fresh
 from reconciler.plan.codec import plan_from_json, plan_to_json
-from reconciler.plan.pipeline import CommitPlan, plan_commit
+from reconciler.plan.pipeline import CommitPlan, UntrustedHead, plan_commit
 from specs.desired import Desired
 from specs.errors import MCError
 from state.store import State
@@ -25,10 +25,10 @@ def validate(ctx: MissionContext, rev: str | None) -> Desired:
     return ctx.repo.desired(rev)
 
 
-def make_plan(ctx: MissionContext, rev: str | None) -> CommitPlan:
+def make_plan(ctx: MissionContext, rev: str | None, trust_anew: bool = False) -> CommitPlan:
     desired = ctx.repo.desired(rev)  # spec errors first, before any state is read
     with ctx.read_state() as state:
-        return plan_commit(state.reader, ctx.repo, desired, ctx.clock())
+        return plan_commit(state.reader, ctx.repo, desired, ctx.clock(), trust_anew)
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -60,7 +60,9 @@ class Applied:
     converged: Converged | None = None
 
 
-def apply_saved(ctx: MissionContext, path: Path, actor: str, drive: Drive | None) -> Applied:
+def apply_saved(
+    ctx: MissionContext, path: Path, actor: str, drive: Drive | None, trust_anew: bool = False
+) -> Applied:
     plan = load_plan(path)
     head = ctx.repo.resolve("HEAD") if plan.commit else None
     with ctx.read_state() as state:
@@ -70,7 +72,7 @@ def apply_saved(ctx: MissionContext, path: Path, actor: str, drive: Drive | None
     with ctx.write_state() as state:
         # The file is only checksummed: trust nothing in it that planning would not produce
         # again now, so an edited status ("apply" for an unapproved action) is refused.
-        again = plan_commit(state.reader, ctx.repo, desired, ctx.clock())
+        again = plan_commit(state.reader, ctx.repo, desired, ctx.clock(), trust_anew)
         if again.plan.digest != plan.digest:
             raise StalePlan(
                 f"{path}: planning commit {plan.commit[:12]} again gives a different plan"
@@ -81,13 +83,21 @@ def apply_saved(ctx: MissionContext, path: Path, actor: str, drive: Drive | None
 
 
 def apply_now(
-    ctx: MissionContext, actor: str, confirm: Callable[[Plan], bool], drive: Drive | None
+    ctx: MissionContext,
+    actor: str,
+    confirm: Callable[[Plan], bool],
+    drive: Drive | None,
+    trust_anew: bool = False,
 ) -> Applied:
-    """Plan against HEAD, show it (via confirm), apply it and drive the work, under one lock."""
+    """Plan against HEAD, show it (via confirm), apply it and drive the work, under one lock.
+    Raises UntrustedHead, before asking or writing, when git history does not back HEAD's
+    approvers and no Mission is applied (`trust_anew` trusts them anyway)."""
     desired = ctx.repo.desired("HEAD")
     with ctx.write_state() as state:
-        found = plan_commit(state.reader, ctx.repo, desired, ctx.clock())
+        found = plan_commit(state.reader, ctx.repo, desired, ctx.clock(), trust_anew)
         plan = found.plan
+        if plan.trust is not None and plan.trust.refused:
+            raise UntrustedHead(plan.trust)
         if plan.actions and not confirm(plan):
             return Applied(plan, None)
         result = found.apply(state, ctx.clock(), actor) if plan.actions else None

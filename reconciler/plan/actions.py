@@ -7,6 +7,7 @@ from typing import Literal
 
 from reconciler.governance.confinement import Unconfined
 from reconciler.governance.policy import RiskDecision, Verb
+from reconciler.governance.trust_chain import TrustBasis
 from reconciler.plan.diff import FieldChange
 
 Status = Literal["apply", "needs_approval", "denied", "unapprovable"]
@@ -88,6 +89,12 @@ class Plan:
     trust_on_first_use: bool
     digest: str
     unconfined: tuple[Unconfined, ...] = ()  # agents this plan creates or changes, unsandboxed
+    trust: TrustBasis | None = None  # no Mission applied: what it trusts from git history
+
+    @property
+    def refused(self) -> bool:
+        """HEAD's approver set does not follow from history: nothing of it may be applied."""
+        return self.trust is not None and self.trust.refused
 
     @property
     def changes(self) -> int:

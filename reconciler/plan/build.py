@@ -15,6 +15,7 @@ from reconciler.governance.policy import (
     no_approvers_note,
     stricter_classify,
 )
+from reconciler.governance.trust_chain import TrustBasis
 from reconciler.plan.actions import (
     Change,
     CreateResource,
@@ -39,9 +40,16 @@ KIND_ORDER = {
 }
 VERB_ORDER = {"delete": 0, "update": 1, "create": 2}  # destructive changes first
 TOFU = "trust on first use"
+CHAIN_BROKEN = "trust chain broken"
 
 
-def build_plan(desired: Desired, observed: Observed, now: datetime) -> Plan:
+def build_plan(
+    desired: Desired, observed: Observed, now: datetime, trust: TrustBasis | None = None
+) -> Plan:
+    """The plan of `desired` against `observed`. With no Mission applied, `trust` says what git
+    history makes of HEAD's approvers (plan/pipeline.py derives it): when refused, every action
+    is held, so nothing of the commit can be applied (trust on first use applies only to a
+    commit whose approver set follows from the first one in history)."""
     tofu = observed.mission is None
     judging = _judging_policy(desired, observed)
     actions = []
@@ -53,14 +61,20 @@ def build_plan(desired: Desired, observed: Observed, now: datetime) -> Plan:
             )
         elif decision.rule.startswith("default:") and _first_approvers(subject, observed):
             decision = _first_approvers_verdict(subject)
-        actions.append(
-            _decide(change, subject, decision, judging.approvers, observed, now - judging.ttl)
-        )
+        action = _decide(change, subject, decision, judging.approvers, observed, now - judging.ttl)
+        actions.append(_untrusted(action, trust) if tofu and trust and trust.refused else action)
     actions.sort(
         key=lambda a: (VERB_ORDER[verb_of(a.change)], KIND_ORDER[a.change.kind], a.change.name)
     )
     unconfined = _unconfined(desired, observed, actions)
-    return sealed(desired.commit, observed.serial, tuple(actions), tofu, unconfined)
+    basis = trust if tofu else None
+    return sealed(desired.commit, observed.serial, tuple(actions), tofu, unconfined, basis)
+
+
+def _untrusted(action: PlannedAction, trust: TrustBasis) -> PlannedAction:
+    """Held: HEAD's approver set does not follow from history, so nothing in it is trusted."""
+    decision = RiskDecision("RED", CHAIN_BROKEN, trust.reason)
+    return PlannedAction(action.change, decision, "denied", note=f"{CHAIN_BROKEN}: {trust.reason}")
 
 
 def _unconfined(

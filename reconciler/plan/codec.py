@@ -14,6 +14,7 @@ from reconciler.governance.confinement import (
     unconfined_to_json,
 )
 from reconciler.governance.policy import RiskDecision
+from reconciler.governance.trust_chain import TrustBasis, basis_from_json, basis_to_json
 from reconciler.plan.actions import (
     Change,
     CreateResource,
@@ -25,7 +26,7 @@ from reconciler.plan.actions import (
 )
 from reconciler.plan.diff import FieldChange
 
-PLAN_FORMAT = 2  # 2: `unconfined`
+PLAN_FORMAT = 3  # 2: `unconfined`; 3: `trust`
 
 
 def sealed(
@@ -34,12 +35,13 @@ def sealed(
     actions: tuple[PlannedAction, ...],
     tofu: bool,
     unconfined: tuple[Unconfined, ...] = (),
+    trust: TrustBasis | None = None,
 ) -> Plan:
     """The plan with its digest over the canonical JSON body."""
-    body = _body(commit, serial, actions, tofu, unconfined)
+    body = _body(commit, serial, actions, tofu, unconfined, trust)
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-    return Plan(commit, serial, actions, tofu, digest, unconfined)
+    return Plan(commit, serial, actions, tofu, digest, unconfined, trust)
 
 
 def _body(
@@ -48,6 +50,7 @@ def _body(
     actions: Sequence[PlannedAction],
     tofu: bool,
     unconfined: Sequence[Unconfined],
+    trust: TrustBasis | None,
 ) -> dict[str, Any]:
     return {
         "format": PLAN_FORMAT,
@@ -56,12 +59,20 @@ def _body(
         "trust_on_first_use": tofu,
         "actions": [action_to_json(a) for a in actions],
         "unconfined": unconfined_to_json(unconfined),
+        "trust": basis_to_json(trust),
     }
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
     return {
-        **_body(plan.commit, plan.serial, plan.actions, plan.trust_on_first_use, plan.unconfined),
+        **_body(
+            plan.commit,
+            plan.serial,
+            plan.actions,
+            plan.trust_on_first_use,
+            plan.unconfined,
+            plan.trust,
+        ),
         "digest": plan.digest,
         "summary": plan.counts(),
     }
@@ -102,8 +113,9 @@ def plan_from_json(data: dict[str, Any]) -> Plan:
         raise ValueError(f"unsupported plan format {data.get('format')!r}")
     actions = tuple(_action_from_json(a) for a in data["actions"])
     unconfined = unconfined_from_json(data["unconfined"])
+    trust = basis_from_json(data["trust"])
     plan = sealed(
-        data["commit"], data["state_serial"], actions, data["trust_on_first_use"], unconfined
+        data["commit"], data["state_serial"], actions, data["trust_on_first_use"], unconfined, trust
     )
     if plan.digest != data.get("digest"):
         raise ValueError("plan digest does not match its content (was the file edited?)")

@@ -29,7 +29,7 @@ from reconciler.commands.status import event_to_json, status_to_json, status_wit
 from reconciler.engine.engine import Engine
 from reconciler.engine.launch import Paths
 from reconciler.plan.codec import plan_to_json
-from reconciler.plan.pipeline import plan_commit
+from reconciler.plan.pipeline import UntrustedHead, plan_commit
 from reconciler.runtime.local import LocalExecutor
 from reconciler.serve.requests import (
     ACTOR,
@@ -79,6 +79,7 @@ class ReconcileLoop:
     ctx: MissionContext
     metrics: ServeMetrics | None = None
     resync_s: float = 60.0
+    trust_anew: bool = False  # no Mission applied: trust HEAD's approvers, not history's
     status: ServeStatus = field(init=False)
     _commit_seen: threading.Event = field(default_factory=threading.Event)
     _reader_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -232,7 +233,10 @@ class ReconcileLoop:
         except MCError as exc:
             self._bad_commit(exc, now)
             return
-        found = plan_commit(self.state.reader, self.ctx.repo, desired, now)
+        found = plan_commit(self.state.reader, self.ctx.repo, desired, now, self.trust_anew)
+        if found.plan.trust is not None and found.plan.trust.refused:
+            self._bad_commit(UntrustedHead(found.plan.trust), now)  # recorded; nothing applied
+            return
         if found.plan.actions:
             found.apply(self.state, now, ACTOR)
         self.engine.reload()

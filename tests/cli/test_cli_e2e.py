@@ -132,7 +132,7 @@ def test_plan_json_has_the_documented_shape(applied_repo: GitRepo) -> None:
     applied_repo.write("tasks/draft.yaml", task_yaml("draft"))  # not committed
     body = plan_json(applied_repo)
     assert set(body) == PLAN_KEYS
-    assert body["format"] == 2
+    assert body["format"] == 3
     assert body["unconfined"] == []
     assert body["commit"] == applied_repo.head()
     assert body["state_serial"] == 3

@@ -73,10 +73,10 @@ class Served:
 
 
 @contextmanager
-def served(root: Path) -> Iterator[Served]:
-    """`mc serve` on `root`; on exit it must stop cleanly (exit 0) within STOP_S."""
+def served(root: Path, *options: str) -> Iterator[Served]:
+    """`mc serve [options]` on `root`; on exit it must stop cleanly (exit 0) within STOP_S."""
     port = free_port()
-    proc = start_mc("-C", str(root), "serve", "--host", "127.0.0.1", "--port", str(port))
+    proc = start_mc("-C", str(root), "serve", "--host", "127.0.0.1", "--port", str(port), *options)
     serve = Served(proc, f"http://127.0.0.1:{port}")
     try:
         wait_until(lambda: serve.healthy() or proc.poll() is not None, START_S, "mc serve to start")
