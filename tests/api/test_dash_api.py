@@ -101,7 +101,10 @@ def test_agents_runs_approvals_events(client: TestClient) -> None:
     }
     assert client.get("/api/runs/nope").status_code == 404
     approvals = client.get("/api/approvals").json()
-    assert approvals["pending"]["actions"][0]["risk"] == "HIGH" and approvals["decided"] == []
+    assert approvals["pending"]["actions"][0]["risk"] == "HIGH"
+    [unsigned] = approvals["decided"]  # the approver's words are kept beside the rejection
+    assert unsigned["status"] == "rejected" and "is not signed" in unsigned["reason"]
+    assert unsigned["evidence"]["comment"].startswith("checked the <b>rollback</b> plan")
     assert approvals["pending"]["count"] == 3
     everything = client.get("/api/events?after=0&limit=500").json()
     seqs = [e["seq"] for e in everything["events"]]
@@ -227,16 +230,17 @@ def test_decided_approvals_and_overrides(mission: Mission, state_copy: Path) -> 
             assert "mode = paused, set by bob" in page and "incident &lt;b&gt;42&lt;/b&gt;" in page
             assert "mode.git" not in page
         approvals = c.get("/approvals").text
-        assert approvals.count("<tr data-approval=") == 2
+        assert approvals.count("<tr data-approval=") == 3  # and the unsigned one
         assert "key=SHA256:abcdef" in approvals and "user=3" in approvals
         assert "user 3 is not an approver &lt;script&gt;" in approvals
         assert 'class="badge ap-accepted"' in approvals
         task = c.get("/tasks/risky").text
-        assert task.count("<tr data-approval=") == 2
+        assert task.count("<tr data-approval=") == 3
         decided = c.get("/api/approvals").json()["decided"]
         assert {(a["channel"], a["status"]) for a in decided} == {
             ("git", "accepted"),
             ("telegram", "rejected"),
+            ("git", "rejected"),
         }
         status = c.get("/api/status").json()
         assert [(o["key"], o["value"], o["actor"]) for o in status["overrides"]] == [

@@ -235,7 +235,8 @@ def test_runs_and_approvals_pages(client: TestClient) -> None:
     text = flat(approvals)
     assert "Agent/breaker" in text and "update" in text and "HIGH" in text
     assert "can never be approved" in text
-    assert "No approval decisions recorded." in text
+    assert "checked the <b>rollback</b> plan with ops" in text  # the note, as text
+    assert "is not signed" in text and "No approval decisions recorded." not in text
 
 
 def test_events_page_pages_by_seq(client: TestClient, mission: Mission) -> None:
