@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -148,3 +149,21 @@ def dump(document: Any) -> str:
     """One YAML document (keys in their given order) that reads back, by YAML 1.1 or 1.2,
     as `document`."""
     return yaml.dump(document, Dumper=_QuotingDumper, sort_keys=False, allow_unicode=True)
+
+
+def core_reading(text: str) -> tuple[bool, Any]:
+    """How mission files take the plain scalar `text` (YAML 1.2 core): (True, value), or
+    (False, None) when it is refused (a number JSON cannot carry)."""
+    tag = next((tag for tag, pattern, _ in _IMPLICIT if pattern.match(text)), None)
+    node = yaml.ScalarNode(tag or "tag:yaml.org,2002:str", text)
+    builders: dict[str, Callable[[SafeConstructor, yaml.Node], Any]] = {
+        BOOL: construct_bool,
+        NULL: construct_null,
+        INT: construct_int,
+        FLOAT: construct_float,
+    }
+    build = builders.get(tag or "")
+    try:
+        return True, (build(_YAML11, node) if build else text)
+    except yaml.YAMLError:
+        return False, None

@@ -11,16 +11,17 @@ from reconciler.engine.mirror import TaskRec, World
 from reconciler.engine.outcome_rules import Settlement
 from reconciler.runtime.types import Outcome
 from reconciler.tasks.lifecycle import TaskState
-from reconciler.tasks.workflow_runs import (
+from reconciler.tasks.prompts import (
+    StepOutputs,
     TemplateFailure,
     render,
-    run_status,
-    step_task_name,
     template_context,
     when_holds,
 )
+from reconciler.tasks.workflow_runs import run_status, step_task_name
 
 S = TaskState
+SKIPPED = "skipped: "  # the reason of a step its `when` skipped (DONE without a run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,19 +34,32 @@ class Prepared:
 
 
 def context(world: World, task: TaskRec) -> dict[str, Any]:
+    """What a step's templates see: inputs, the finished steps' outputs (a step that was
+    skipped or did not finish is undefined, with the reason), the run, feedback."""
     assert task.step is not None
     run = world.runs[task.step.run]
-    steps: dict[str, dict[str, Any]] = {}
+    finished: dict[str, dict[str, Any]] = {}
+    unfinished: dict[str, str] = {}
     for s in run.spec.steps:
         rec = world.tasks.get(step_task_name(run.name, s.id))
-        if rec is None or rec.state != S.DONE:
-            continue
-        steps[s.id] = {
-            "output": rec.output,
-            "outputs": rec.outputs or {},
-            "drops": [d.path for d in world.drops.get(rec.name, [])],
-        }
+        if rec is None:
+            unfinished[s.id] = "has not run"
+        elif rec.state == S.DONE and _skipped(rec):
+            unfinished[s.id] = f"was skipped (its `when: {s.when}` was false)"
+        elif rec.state != S.DONE:
+            unfinished[s.id] = f"did not finish ({rec.state})"
+        else:
+            finished[s.id] = {
+                "output": rec.output,
+                "outputs": rec.outputs or {},
+                "drops": [d.path for d in world.drops.get(rec.name, [])],
+            }
+    steps = StepOutputs(finished, unfinished)
     return template_context(run.name, run.workflow, run.inputs, steps, task.feedback)
+
+
+def _skipped(rec: TaskRec) -> bool:
+    return rec.runs == 0 and (rec.reason or "").startswith(SKIPPED)
 
 
 def prepare(world: World, task: TaskRec) -> Prepared:
@@ -54,7 +68,7 @@ def prepare(world: World, task: TaskRec) -> Prepared:
     ctx = context(world, task)
     try:
         if task.step.step.when is not None and not when_holds(task.step.step.when, ctx):
-            return Prepared(skip=f"skipped: `when: {task.step.step.when}` is false")
+            return Prepared(skip=f"{SKIPPED}`when: {task.step.step.when}` is false")
         return Prepared(prompt=render(task.spec.prompt, ctx))
     except TemplateFailure as exc:
         return Prepared(fail=f"failed: {exc}")

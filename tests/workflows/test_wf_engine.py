@@ -105,7 +105,12 @@ def test_a_false_when_skips_the_step_and_its_dependents_still_run(repo: WfRepo) 
         [
             step("plan"),
             step("docs", depends_on=["plan"], when="inputs.size == 'big'", prompt="docs"),
-            step("publish", depends_on=["docs"], prompt="publish {{ steps.docs.output }}"),
+            step(
+                "publish",
+                depends_on=["docs"],
+                prompt="publish {% if steps.docs is defined %}{{ steps.docs.output }}"
+                "{% else %}without docs{% endif %}",
+            ),
         ],
         inputs={"size": {"default": "small", "enum": ["small", "big"]}},
     )
@@ -119,7 +124,7 @@ def test_a_false_when_skips_the_step_and_its_dependents_still_run(repo: WfRepo) 
     assert skipped.reason == "skipped: `when: inputs.size == 'big'` is false"
     assert repo.runs_of("small", "docs") == []  # no agent was started for it
     assert repo.steps("small") == {"plan": "DONE", "docs": "DONE", "publish": "DONE"}
-    assert repo.task_json("small", "publish")["prompt"] == "publish None"
+    assert repo.task_json("small", "publish")["prompt"] == "publish without docs"
     assert repo.run_row("small").status == "SUCCEEDED"
 
     repo.run("big", "dev", size="big")
