@@ -10,27 +10,34 @@ from .adapters import AgentReport, Finished, interpret, last_stderr_line
 from .cost import apply_cap, parse_cost, with_cost
 from .drop_store import DropsRefused, store_drops
 from .live_run import LiveRun
+from .redact import as_text, redact_drops, redacted_report
 from .sandbox import launch_failure
 from .types import Drop, Outcome
-from .workspace import redact_text, secrets_to_redact
+from .workspace import secrets_to_redact
 
 
 def outcome_of(run: LiveRun) -> Outcome:
-    """Combine the adapter's report with the executor's own knowledge (stops, caps)."""
+    """Combine the adapter's report with the executor's own knowledge (stops, caps); the
+    run's secret values redacted from everything it returned (redact.py)."""
     run.cost = max(run.cost, parse_cost(run.paths))
-    report = apply_cap(with_cost(_verdict(run), run.paths, run.cost), run.req.per_run_cap_usd)
-    report, drops = with_drops(report, store_drops(run.paths.root, run.req.drop_limits))
+    req = run.req
+    report = with_cost(_verdict(run), run.paths, run.cost)
+    if run.stop is None or run.stop.kind != "budget":  # a budget stop was judged already
+        report = apply_cap(report, req.per_run_cap_usd, req.cap_label, req.cap_status)
+    secrets = secrets_to_redact(req)
+    report, drops = with_drops(report, store_drops(run.paths.root, req.drop_limits, secrets))
+    report = redacted_report(report, as_text(secrets))  # the refusal may name a drop too
     return Outcome(
         run_id=run.handle.run_id,
         status=report.status,
-        error=redact_text(report.error, secrets_to_redact(run.req)),
+        error=report.error,
         exit_code=run.returncode,
         output=report.output,
         outputs=report.outputs,
         cost_usd=report.cost_usd,
         tokens=report.tokens,
         memory=report.memory,
-        drops=drops,
+        drops=redact_drops(drops, as_text(secrets)),
         stdout_path=run.paths.stdout_log,
         stderr_path=run.paths.stderr_log,
         started_at=run.started_at,

@@ -7,11 +7,12 @@ st_size, so a sparse file counts in full, against the per-file and per-run caps 
 copied), copy. A name that is not valid UTF-8 or holds a control character (boundary.py) refuses
 the run's drops, naming the entry. Each file is opened without following a link (a symlink under
 out/ is not a drop and is skipped), copied into a private temp file of the store
-(O_CREAT|O_EXCL, 0600, a random name: mkstemp at a directory descriptor), hashed from the bytes
-written to that copy — never re-read from out/ — and renamed to its hash only once every file of
-the run is copied: a process rewriting a file while mc copies it cannot make the stored bytes
-differ from the recorded sha256, and a file that grows past its cap while copied stops the copy.
-Every temp file is removed on every failure, ENOSPC included.
+(O_CREAT|O_EXCL, 0600, a random name: mkstemp at a directory descriptor) with the run's secret
+values redacted (redact.py), hashed from the bytes written to that copy — never re-read from
+out/ — and renamed to its hash only once every file of the run is copied: a process rewriting a
+file while mc copies it cannot make the stored bytes differ from the recorded sha256, and a file
+that grows past its cap while copied stops the copy. Every temp file is removed on every
+failure, ENOSPC included.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ import mimetypes
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .boundary import check_name, show_name
 from .nofollow import PlantedLink, open_dir_at, open_file_at, opened_dir
+from .redact import Redactor
 from .types import Drop, DropCaps
 
 _CHUNK = 1 << 20
@@ -70,8 +72,11 @@ def store_dir(workspace: Path) -> Path:
     return workspace.absolute().parents[2] / "drops"
 
 
-def store_drops(workspace: Path, caps: DropCaps) -> tuple[Drop, ...] | DropsRefused:
-    """Store every regular file under the workspace's out/; never raises for what is found."""
+def store_drops(
+    workspace: Path, caps: DropCaps, secrets: Sequence[bytes] = ()
+) -> tuple[Drop, ...] | DropsRefused:
+    """Store every regular file under the workspace's out/, each `secrets` value in its bytes
+    replaced by [redacted] as it is copied (redact.py); never raises for what is found."""
     store = store_dir(workspace)
     try:
         with ExitStack() as stack:
@@ -83,7 +88,7 @@ def store_drops(workspace: Path, caps: DropCaps) -> tuple[Drop, ...] | DropsRefu
             listing = _list_files(out_fd, caps)
             _measure(out_fd, listing, caps)
             store_fd = stack.enter_context(opened_dir(store, create=True))
-            return _copy_all(out_fd, store_fd, store, listing, caps)
+            return _copy_all(out_fd, store_fd, store, listing, caps, secrets)
     except _Refuse as refuse:
         return refuse.refused
     except PlantedLink as exc:
@@ -215,11 +220,17 @@ class _Copied:
     rel: tuple[str, ...]
     temp: str  # name in the store directory
     sha256: str
-    size: int
+    size: int  # bytes stored (after redaction)
+    read: int  # bytes read from out/ (what the caps count)
 
 
 def _copy_all(
-    out_fd: int, store_fd: int, store: Path, listing: _Listing, caps: DropCaps
+    out_fd: int,
+    store_fd: int,
+    store: Path,
+    listing: _Listing,
+    caps: DropCaps,
+    secrets: Sequence[bytes],
 ) -> tuple[Drop, ...]:
     temps: list[str] = []  # every temp file made and not yet renamed: removed on any failure
     try:
@@ -230,10 +241,10 @@ def _copy_all(
                 continue
             with _subdir(out_fd, rel) as fd:
                 for name in names:
-                    one = _copy_one(fd, store_fd, (*rel, name), caps, total, temps)
+                    one = _copy_one(fd, store_fd, (*rel, name), caps, (total, secrets), temps)
                     if one is not None:
                         copied.append(one)
-                        total += one.size
+                        total += one.read
         drops = []
         for c in copied:
             drops.append(_publish(store_fd, store, c))
@@ -245,10 +256,16 @@ def _copy_all(
 
 
 def _copy_one(
-    dir_fd: int, store_fd: int, rel: tuple[str, ...], caps: DropCaps, total: int, temps: list[str]
+    dir_fd: int,
+    store_fd: int,
+    rel: tuple[str, ...],
+    caps: DropCaps,
+    so_far: tuple[int, Sequence[bytes]],
+    temps: list[str],
 ) -> _Copied | None:
     """Copy one file into a fresh temp file (named in `temps` at once); None when it is no
-    longer a regular file."""
+    longer a regular file. `so_far`: (bytes of the run read until now, secrets to redact)."""
+    total, secrets = so_far
     try:
         src = open_file_at(dir_fd, rel[-1], os.O_RDONLY | os.O_NONBLOCK, Path("out", *rel))
     except (PlantedLink, FileNotFoundError):
@@ -261,11 +278,11 @@ def _copy_one(
         temp, tmp_fd = _temp_file(store_fd)
         temps.append(temp)
         try:
-            digest, size = _copy_bounded(src, tmp_fd, rel, caps, total)
+            digest, size, read = _copy_bounded(src, tmp_fd, rel, caps, total, secrets)
             os.fchmod(tmp_fd, 0o644)  # handed to later agents read-only
         finally:
             os.close(tmp_fd)
-        return _Copied(rel, temp, digest, size)
+        return _Copied(rel, temp, digest, size, read)
     finally:
         os.close(src)
 
@@ -282,19 +299,32 @@ def _temp_file(store_fd: int) -> tuple[str, int]:
 
 
 def _copy_bounded(
-    src: int, dst: int, rel: tuple[str, ...], caps: DropCaps, total: int
-) -> tuple[str, int]:
-    """Copy until EOF, hashing exactly the bytes written; stop once a cap is passed."""
+    src: int,
+    dst: int,
+    rel: tuple[str, ...],
+    caps: DropCaps,
+    total: int,
+    secrets: Sequence[bytes] = (),
+) -> tuple[str, int, int]:
+    """Copy until EOF, secrets redacted, hashing exactly the bytes written; stop once a cap
+    is passed. (sha256, bytes written, bytes read)."""
     digest = hashlib.sha256()
-    size = 0
+    redactor = Redactor(secrets)
+    read = written = 0
     while chunk := os.read(src, _CHUNK):
-        size += len(chunk)
-        _check(rel, size, total + size, caps)  # it grew while being copied
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(dst, view) :]
-        digest.update(chunk)
-    return digest.hexdigest(), size
+        read += len(chunk)
+        _check(rel, read, total + read, caps)  # it grew while being copied
+        written += _write_all(dst, redactor.feed(chunk), digest)
+    written += _write_all(dst, redactor.flush(), digest)
+    return digest.hexdigest(), written, read
+
+
+def _write_all(dst: int, data: bytes, digest: Any) -> int:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(dst, view) :]
+    digest.update(data)
+    return len(data)
 
 
 def _publish(store_fd: int, store: Path, c: _Copied) -> Drop:

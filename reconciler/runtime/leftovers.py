@@ -12,8 +12,9 @@ from .adapters import left_result
 from .collect import with_drops
 from .cost import apply_cap, with_cost
 from .drop_store import store_drops
+from .redact import as_text, redact_drops, redacted_report
 from .types import AgentProtocol, DropCaps, Outcome
-from .workspace import WorkspacePaths, redact_text
+from .workspace import WorkspacePaths
 
 RESULT_CAP_BYTES = 10 * 1024 * 1024  # as LaunchRequest.result_cap_bytes
 
@@ -36,18 +37,21 @@ def left_outcome(
         return None
     report = apply_cap(with_cost(report, paths, Decimal(0)), per_run_cap)
     # The mission's drop caps are not known here; the defaults bound what an orphan left.
-    report, drops = with_drops(report, store_drops(paths.root, DropCaps()))
+    raw = [s.encode("utf-8", "surrogateescape") for s in secrets if s]
+    text = as_text(raw)
+    report, drops = with_drops(report, store_drops(paths.root, DropCaps(), raw))
+    report = redacted_report(report, text)  # the refusal may name a drop too
     return Outcome(
         run_id=run_id,
         status=report.status,
-        error=redact_text(report.error, [s.encode() for s in secrets if s]),
+        error=report.error,
         exit_code=None,
         output=report.output,
         outputs=report.outputs,
         cost_usd=report.cost_usd,
         tokens=report.tokens,
         memory=report.memory,
-        drops=drops,
+        drops=redact_drops(drops, text),
         stdout_path=paths.stdout_log,
         stderr_path=paths.stderr_log,
         started_at=started_at,

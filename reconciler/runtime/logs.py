@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .nofollow import open_file
-
-REDACTED = b"[redacted]"
+from .redact import Redactor
 
 
 def truncation_note(stream: str, cap: int) -> bytes:
@@ -22,8 +21,8 @@ def truncation_note(stream: str, cap: int) -> bytes:
 class CappedLog:
     """Writes a stream to a file up to `cap` bytes of content, replacing secret values.
 
-    Redaction holds back the last len(longest secret) - 1 bytes until more data (or close)
-    arrives, so a secret split across two reads is still caught.
+    Redaction (redact.Redactor) holds back the last len(longest secret) - 1 bytes until more
+    data (or close) arrives, so a secret split across two reads is still caught.
     """
 
     def __init__(self, path: Path, stream: str, cap: int, secrets: Sequence[bytes] = ()) -> None:
@@ -33,9 +32,7 @@ class CappedLog:
         self.truncated = False
         self._stream = stream
         self._cap = cap
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-        self._hold = max((len(s) for s in self._secrets), default=1) - 1
-        self._pending = b""
+        self._redactor = Redactor(secrets)
         # From `.mc` down no link is followed: a planted stdout.log link is refused (PlantedLink).
         fd = open_file(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         self._file = os.fdopen(fd, "wb")
@@ -44,20 +41,14 @@ class CappedLog:
         self.seen += len(data)
         if self.truncated:
             return
-        if not self._secrets:
-            self._keep(data)
-            return
-        data = self._redact(self._pending + data)
-        cut = max(len(data) - self._hold, 0)
-        self._pending = data[cut:]
-        self._keep(data[:cut])
+        self._keep(self._redactor.feed(data))
 
     def close(self) -> None:
         if self._file.closed:
             return
-        if not self.truncated and self._pending:
-            self._keep(self._pending)
-        self._pending = b""
+        rest = self._redactor.flush()
+        if not self.truncated and rest:
+            self._keep(rest)
         try:
             if self.truncated:
                 self._file.write(f"[mc: {self.seen} bytes written in total]\n".encode())
@@ -65,17 +56,12 @@ class CappedLog:
         except OSError:
             pass
 
-    def _redact(self, data: bytes) -> bytes:
-        for secret in self._secrets:
-            data = data.replace(secret, REDACTED)
-        return data
-
     def _keep(self, data: bytes) -> None:
         try:
             self._write(data)
         except OSError:  # disk full or the like: stop writing, keep draining the child
             self.truncated = True
-            self._pending = b""
+            self._redactor.drop_pending()
 
     def _write(self, data: bytes) -> None:
         room = self._cap - self.kept
@@ -87,6 +73,6 @@ class CappedLog:
         self._file.write(data[:room])
         self.kept += room
         self.truncated = True
-        self._pending = b""
+        self._redactor.drop_pending()
         self._file.write(truncation_note(self._stream, self._cap))
         self._file.flush()

@@ -155,16 +155,7 @@ def secrets_to_redact(req: LaunchRequest) -> list[bytes]:
     values = req.secret_values
     if values is None:
         values = tuple(v for v in req.env.values() if len(v) >= 8)
-    return [v.encode() for v in values if v]
-
-
-def redact_text(text: str | None, secrets: Sequence[bytes]) -> str | None:
-    """Replace secret values in a message bound for the state store."""
-    if text is None:
-        return None
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret.decode(errors="replace"), "[redacted]")
-    return text
+    return [v.encode("utf-8", "surrogateescape") for v in values if v]
 
 
 def read_capped(path: Path, cap_bytes: int) -> CappedRead:
