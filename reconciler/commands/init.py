@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
+from reconciler.repo.git import GitError, run_git
 from specs.errors import MCError
 
 MISSION = """\
@@ -115,9 +115,8 @@ def scaffold(directory: Path) -> str:
 
 
 def _git(cwd: Path, *args: str, check: bool = True) -> str | None:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        if check:
-            raise MCError(f"git {args[0]} in {cwd}: {proc.stderr.strip()}")
-        return None
-    return proc.stdout.strip()
+    """git through repo/git.py: no hook, template-set fsmonitor or filter of any config runs."""
+    try:
+        return run_git(cwd, *args, check=check)
+    except GitError as exc:
+        raise MCError(f"git {args[0]} in {cwd}: {exc}") from None

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from reconciler.commands.context import MissionContext
+from reconciler.repo.git import GitError, run_git
 from reconciler.tasks.lifecycle import RETRYABLE, TaskState, transition
 from reconciler.tasks.workflow_runs import step_task_name
 from specs import yaml12
@@ -80,12 +81,13 @@ def _default_name(workflow: str, now: datetime) -> str:
 
 
 def _commit(ctx: MissionContext, rel: str, message: str) -> str:
-    import git  # GitPython: only this command needs it, so the import stays off the plan path
-
-    repo = git.Repo(ctx.repo.root)
-    repo.git.add("--", rel)
-    repo.git.commit("-m", message, "--", rel)
-    return str(repo.head.commit.hexsha)
+    """Commit the one file through repo/git.py (no hook or filter of the repo's runs)."""
+    try:
+        run_git(ctx.repo.root, "add", "--", rel)
+        run_git(ctx.repo.root, "commit", "-q", "-m", message, "--", rel)
+        return run_git(ctx.repo.root, "rev-parse", "HEAD") or ""
+    except GitError as exc:
+        raise MCError(f"committing {rel} failed: {exc}") from None
 
 
 @dataclass(frozen=True)

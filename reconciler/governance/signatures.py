@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler.repo.git import git_argv, git_env
+from reconciler.repo.git import git_argv, git_env, program
 from specs.models import Approver
 
 FIELD_SEP, RECORD = "\x1f", "\x1e"
@@ -54,6 +54,7 @@ def build_trust(approvers: list[Approver], directory: Path) -> TrustStore:
     """Write the allowed-signers file and the private keyring (rebuilt when approvers change)."""
     directory.mkdir(parents=True, exist_ok=True)
     allowed = directory / "allowed_signers"
+    # entries are `<type> <base64> [comment]` (specs/keys.py refuses options): type and key
     lines = [
         f'{a.name} namespaces="git" {" ".join(key.split()[:2])}'
         for a in approvers
@@ -78,7 +79,7 @@ def build_trust(approvers: list[Approver], directory: Path) -> TrustStore:
 
 def _gpg(home: Path, args: list[str], data: str) -> str:
     proc = subprocess.run(
-        ["gpg", "--batch", "--quiet", "--no-tty", "--with-colons", *args],
+        [program("gpg"), "--batch", "--quiet", "--no-tty", "--with-colons", *args],
         input=data.encode(),
         capture_output=True,
         env=git_env({"GNUPGHOME": str(home)}),  # gpg gets none of mc's secrets either
