@@ -120,7 +120,7 @@ def core_constructors(base: dict[Any, Any]) -> dict[Any, Any]:
 def yaml11_reading(text: str) -> tuple[bool, Any]:
     """How a YAML 1.1 reader (PyYAML's safe loader) takes the plain scalar `text`:
     (True, value), or (False, None) when it cannot construct it at all."""
-    tag = yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    tag = _YAML11.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
     try:
         return True, _YAML11.construct_object(yaml.ScalarNode(tag, text))
     except (yaml.YAMLError, ValueError, TypeError, OverflowError):
