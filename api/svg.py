@@ -53,14 +53,24 @@ class DagNode:
     h: int
 
 
+Point = tuple[int, int]
+
+
 @dataclass(frozen=True, slots=True)
 class DagEdge:
+    """A dependency drawn as an orthogonal polyline from the source's right side to the
+    target's left side; it runs only through the gaps between columns and between rows, so
+    it never crosses a step's box."""
+
     source: str
     target: str
-    x1: int
-    y1: int
-    x2: int
-    y2: int
+    points: tuple[Point, ...]
+
+    @property
+    def path(self) -> str:
+        """The SVG path data: M x,y L x,y ..."""
+        head, *rest = self.points
+        return f"M{head[0]},{head[1]}" + "".join(f" L{x},{y}" for x, y in rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +106,8 @@ def stages(deps: Mapping[str, Sequence[str]]) -> dict[str, int]:
 def layout_dag(steps: Sequence[tuple[str, str, str, Sequence[str]]]) -> Dag:
     """Steps as (id, task name, state, depends_on) in declaration order -> positions.
 
-    Left to right by stage; within a stage, in declaration order."""
+    Left to right by stage; within a stage, in declaration order. Edges are routed by
+    `route_edge` (orthogonal, around the boxes)."""
     deps = {sid: list(d) for sid, _, _, d in steps}
     stage_of = stages(deps)
     rows: dict[int, int] = {}
@@ -108,22 +119,58 @@ def layout_dag(steps: Sequence[tuple[str, str, str, Sequence[str]]]) -> Dag:
         x = PAD + stage * (NODE_W + GAP_X)
         y = PAD + row * (NODE_H + GAP_Y)
         nodes[sid] = DagNode(sid, task, state, stage, x, y, NODE_W, NODE_H)
+    pairs = [(dep, sid) for sid, _, _, depends in steps for dep in depends if dep in nodes]
     edges = [
-        DagEdge(
-            dep,
-            sid,
-            nodes[dep].x + NODE_W,
-            nodes[dep].y + NODE_H // 2,
-            nodes[sid].x - 2,
-            nodes[sid].y + NODE_H // 2,
-        )
-        for sid, _, _, depends in steps
-        for dep in depends
-        if dep in nodes
+        DagEdge(dep, sid, route_edge(nodes[dep], nodes[sid], lane=i % LANES))
+        for i, (dep, sid) in enumerate(pairs)
     ]
     width = PAD * 2 + (max(stage_of.values(), default=0) + 1) * (NODE_W + GAP_X) - GAP_X
     height = PAD * 2 + max(rows.values(), default=1) * (NODE_H + GAP_Y) - GAP_Y
     return Dag(list(nodes.values()), edges, width, height)
+
+
+LANES = 3  # parallel tracks per gap, so edges sharing a gap are told apart
+ARROW_GAP = 2  # the arrow head stops short of the target's outline
+
+
+def _lane_offset(lane: int, gap: int) -> int:
+    """Offset of track `lane` from the middle of a gap `gap` wide (0, +step, -step)."""
+    step = gap // (LANES + 1)
+    return (0, step, -step)[lane % LANES]
+
+
+def _column_gap_x(stage: int, lane: int) -> int:
+    """x in the vertical gap just right of column `stage`."""
+    return PAD + (stage + 1) * (NODE_W + GAP_X) - GAP_X // 2 + _lane_offset(lane, GAP_X)
+
+
+def _row_gap_y(row_edge: int, lane: int) -> int:
+    """y in the horizontal gap above row `row_edge` (row 0: the top margin)."""
+    if row_edge == 0:
+        return PAD // 2
+    return PAD + row_edge * (NODE_H + GAP_Y) - GAP_Y // 2 + _lane_offset(lane, GAP_Y)
+
+
+def route_edge(source: DagNode, target: DagNode, lane: int = 0) -> tuple[Point, ...]:
+    """Orthogonal route from `source`'s right side to `target`'s left side (pure geometry).
+
+    Out of the source into the column gap beside it; for neighbouring stages straight down
+    or up that gap to the target's row. A longer jump crosses the columns in between along
+    the horizontal gap between rows nearest the target (no box lies in a gap), and drops
+    into the target's row in the column gap just before it. `lane` picks one of `LANES`
+    parallel tracks in each gap."""
+    y1 = source.y + source.h // 2
+    y2 = target.y + target.h // 2
+    start, end = (source.x + source.w, y1), (target.x - ARROW_GAP, y2)
+    out_x = _column_gap_x(source.stage, lane)
+    if target.stage == source.stage + 1:
+        if y1 == y2:
+            return (start, end)
+        return (start, (out_x, y1), (out_x, y2), end)
+    row = (target.y - PAD) // (NODE_H + GAP_Y)
+    channel = _row_gap_y(row + 1 if y2 < y1 else row, lane)  # the gap on the source's side
+    in_x = _column_gap_x(target.stage - 1, lane)
+    return (start, (out_x, y1), (out_x, channel), (in_x, channel), (in_x, y2), end)
 
 
 # --- spend bars -------------------------------------------------------------------------------
@@ -158,21 +205,20 @@ class BarChart:
 
 
 def bar_chart(bars: Sequence[SpendBar]) -> BarChart:
-    """Spend against caps on one scale: the largest of any spend or cap fills the width."""
-    top = max(
-        [b.spent for b in bars] + [b.cap for b in bars if b.cap is not None], default=Decimal(0)
-    )
-    scale = float(top) if top > 0 else 1.0
+    """Each row on its own scale: a capped row fills the width at its cap (the cap line sits
+    at the end, over-spend is a full red bar); an uncapped row is drawn against the largest
+    uncapped spend, so a $1 agent cap never looks like a slice of the mission's budget."""
+    uncapped = max((b.spent for b in bars if b.cap is None), default=Decimal(0))
     rows = []
     for i, bar in enumerate(bars):
+        scale = bar.cap if bar.cap is not None and bar.cap > 0 else uncapped
+        share = min(float(bar.spent / scale), 1.0) if scale > 0 else (1.0 if bar.spent else 0.0)
         rows.append(
             BarRow(
                 bar,
                 PAD + i * (BAR_H + BAR_GAP),
-                round(BAR_W * float(bar.spent) / scale),
-                BAR_LABEL_W + round(BAR_W * float(bar.cap) / scale)
-                if bar.cap is not None
-                else None,
+                round(BAR_W * share),
+                BAR_LABEL_W + BAR_W if bar.cap is not None else None,
                 bar.cap is not None and bar.spent >= bar.cap,
             )
         )

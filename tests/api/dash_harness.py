@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +272,39 @@ def seed_tasks(path: Path, n: int, now: datetime) -> None:
                     [now - timedelta(seconds=i) for i in range(n)],
                 ],
             )
+
+
+# --- geometry checks (DAG edges against step boxes) ---------------------------------------------
+
+Box = tuple[float, float, float, float]  # x, y, width, height
+
+
+def segment_crosses(a: tuple[float, float], b: tuple[float, float], box: Box) -> bool:
+    """Does the axis-parallel or slanted segment a-b pass through the inside of `box`?
+
+    Sampled densely (1/64 of the segment): edges are short, boxes are tens of pixels wide,
+    and touching an outline from outside does not count."""
+    x, y, w, h = box
+    for i in range(65):
+        t = i / 64
+        px, py = a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t
+        if x < px < x + w and y < py < y + h:
+            return True
+    return False
+
+
+def edge_crossings(
+    edges: list[tuple[str, str, list[tuple[float, float]]]], boxes: dict[str, Box]
+) -> list[str]:
+    """`source->target crosses step` for every edge segment inside a box that is not one of
+    the edge's own two ends."""
+    found = []
+    for source, target, points in edges:
+        for a, b in pairwise(points):
+            for step, box in boxes.items():
+                if step not in (source, target) and segment_crosses(a, b, box):
+                    found.append(f"{source}->{target} crosses {step}")
+    return found
 
 
 # --- fixtures (exposed by conftest.py) ---------------------------------------------------------
