@@ -39,6 +39,8 @@ from specs.loader import ParsedDoc, parse_file
 HISTORY_LIMIT = 5000  # versions of mission.yaml: beyond this the chain is not derived
 APPROVAL_COMMITS_LIMIT = 50_000  # commits touching approvals/ that are read
 SETS_LIMIT = 200  # distinct approver sets whose signatures are checked
+REMEMBERED_LIMIT = 32  # chains kept in memory, by (repo, commit, work-tree mission)
+_REMEMBERED: dict[tuple[str, str | None, str | None], TrustChain] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,23 +56,41 @@ def read_chain(
     repo: MissionRepo, rev: str | None, now: datetime, worktree: ParsedDoc | None = None
 ) -> TrustChain:
     """The trust chain of commit `rev` (None: no commit yet), with the work tree's mission as
-    one more version when previewing uncommitted edits."""
+    one more version when previewing uncommitted edits. Remembered per commit in this process
+    (commits are immutable; `mc serve` asks again on every reconcile while no Mission is
+    applied), never on disk: a verdict file under .mc/ would be one more thing to forge."""
+    commit = repo.resolve(rev) if rev is not None else None
+    key = (str(repo.root), commit, worktree.digest if worktree else None)
+    found = _REMEMBERED.get(key)
+    if found is None:
+        found = _derive(repo, commit, now, worktree)
+        _REMEMBERED[key] = found
+        while len(_REMEMBERED) > REMEMBERED_LIMIT:
+            _REMEMBERED.pop(next(iter(_REMEMBERED)), None)
+    return found
+
+
+def _derive(
+    repo: MissionRepo, commit: str | None, now: datetime, worktree: ParsedDoc | None
+) -> TrustChain:
     cache = ParseCache.in_dir(repo.mc_dir / "cache")
     versions: list[MissionVersion] = []
     truncated = False
-    commit = repo.resolve(rev) if rev is not None else None
     if commit is not None:
         versions, truncated = _versions(repo, commit, cache)
     if worktree is not None:
         versions.append(_version(None, now, worktree))
     if not versions:
-        raise RepoError(f"{repo.root}: no readable {MISSION_FILE} in the history of {rev}")
+        raise RepoError(f"{repo.root}: no readable {MISSION_FILE} in the history of {commit}")
     cache.save()
     if commit is None or len({v.set_key for v in versions}) < 2:
-        return derive_chain(versions, (), {}, truncated)  # the set never changed
+        return derive_chain(versions, (), _nobody, truncated)  # the set never changed
     approvals = _approvals(repo, commit, versions, cache)
-    signers = _signers(repo, versions, {a.commit for a in approvals})
-    return derive_chain(versions, approvals, signers, truncated)
+    return derive_chain(versions, approvals, _VerifiedSigners(repo, versions), truncated)
+
+
+def _nobody(set_key: str, commits: frozenset[str]) -> dict[str, str]:
+    return {}
 
 
 def _git(root: Path, *args: str, data: bytes | None = None, config: Sequence[str] = ()) -> bytes:
@@ -200,23 +220,26 @@ def _written_approvals(root: Path, commit: str) -> list[_Written]:
     return written
 
 
-def _signers(
-    repo: MissionRepo, versions: Sequence[MissionVersion], commits: set[str]
-) -> dict[str, dict[str, str]]:
-    """For each approver set declared in history: which approval commits its keys signed."""
-    if not commits:
-        return {}
-    sets: dict[str, MissionVersion] = {}
-    for v in versions:
-        if v.approvers and v.set_key not in sets and len(sets) < SETS_LIMIT:
-            sets[v.set_key] = v
-    found: dict[str, dict[str, str]] = {}
-    for key, v in sets.items():
-        approvers = list(v.mission.approvers)
-        trust = build_trust(approvers, repo.mc_dir / "trust" / "chain" / key[:16])
-        names = frozenset(a.name for a in approvers)
-        found[key] = _signed_by(repo.root, sorted(commits), trust, names)
-    return found
+class _VerifiedSigners:
+    """Who signed which approval commit, per approver set: git asked once per set and commit,
+    only about the approvals of a change being judged (each check runs ssh-keygen or gpg)."""
+
+    def __init__(self, repo: MissionRepo, versions: Sequence[MissionVersion]) -> None:
+        self.repo = repo
+        self.sets = {v.set_key: v for v in versions if v.approvers}
+        self.known: dict[str, dict[str, str | None]] = {}
+
+    def __call__(self, set_key: str, commits: frozenset[str]) -> dict[str, str]:
+        known = self.known.setdefault(set_key, {})
+        version = self.sets.get(set_key)
+        missing = sorted(c for c in commits if c not in known)
+        if version is not None and missing and len(self.known) <= SETS_LIMIT:
+            approvers = list(version.mission.approvers)
+            trust = build_trust(approvers, self.repo.mc_dir / "trust" / "chain" / set_key[:16])
+            names = frozenset(a.name for a in approvers)
+            found = _signed_by(self.repo.root, missing, trust, names)
+            known.update({c: found.get(c) for c in missing})
+        return {c: who for c in commits if (who := known.get(c)) is not None}
 
 
 def _signed_by(

@@ -37,6 +37,7 @@ PLAN_KEYS = {
     "summary",
     "uncommitted",
     "unconfined",
+    "trust",
 }
 ACTION_KEYS = {
     "action",
@@ -134,6 +135,7 @@ def test_plan_json_has_the_documented_shape(applied_repo: GitRepo) -> None:
     assert set(body) == PLAN_KEYS
     assert body["format"] == 3
     assert body["unconfined"] == []
+    assert body["trust"] is None  # a Mission is applied: the applied mission judges
     assert body["commit"] == applied_repo.head()
     assert body["state_serial"] == 3
     assert body["trust_on_first_use"] is False

@@ -44,6 +44,10 @@ def person(spec: str) -> dict[str, Any]:
     return {**out, "telegram_ids": [int(tg)]} if tg else out
 
 
+def nobody(set_key: str, commits: frozenset[str]) -> dict[str, str]:
+    return {}
+
+
 @dataclass(frozen=True)
 class V:
     """One version of mission.yaml: its approvers (and rules, name)."""
@@ -237,18 +241,25 @@ def test_trust_chain(case: Case) -> None:
         for v in versions
     }
 
-    chain = derive_chain(versions, approvals, signers)
+    asked: list[frozenset[str]] = []
+
+    def signed(set_key: str, commits: frozenset[str]) -> dict[str, str]:
+        asked.append(commits)
+        return {c: who for c, who in signers.get(set_key, {}).items() if c in commits}
+
+    chain = derive_chain(versions, approvals, signed)
 
     by_commit = {link.commit: link.verdict for link in chain.links}
     for index, verdict in case.verdicts:
         assert by_commit.get(f"c{index}") == verdict, chain.links
     assert chain.head_follows is case.follows
     assert chain.trusted == tuple(sorted(case.trusted))
+    assert all(asked), "git is asked only about approvals of a change being judged"
 
 
 def test_the_refusal_names_the_commit_and_the_fix() -> None:
     versions = versions_of([AB, MALLORY])
-    chain = derive_chain(versions, [], {})
+    chain = derive_chain(versions, [], nobody)
 
     basis = basis_of(chain, anew=False)
 
@@ -261,7 +272,7 @@ def test_the_refusal_names_the_commit_and_the_fix() -> None:
 
 
 def test_trusting_anew_names_what_it_trusts_and_what_history_says() -> None:
-    chain = derive_chain(versions_of([AB, MALLORY]), [], {})
+    chain = derive_chain(versions_of([AB, MALLORY]), [], nobody)
 
     basis = basis_of(chain, anew=True)
 
@@ -271,7 +282,7 @@ def test_trusting_anew_names_what_it_trusts_and_what_history_says() -> None:
 
 
 def test_a_history_longer_than_mc_reads_is_not_trusted() -> None:
-    chain = derive_chain(versions_of([AB]), [], {}, truncated=True)
+    chain = derive_chain(versions_of([AB]), [], nobody, truncated=True)
 
     assert not chain.head_follows
     assert "more versions in history than mc reads" in basis_of(chain, anew=False).reason
