@@ -16,6 +16,7 @@ Which file decides ...
     whether an approval counts                        governance/approvals.py
     what a resource change does to tasks              plan/task_effects.py
     may this task be dispatched, on which agent       engine/scheduler.py (inputs: engine/views.py)
+    what a run reserves and may spend (daily caps)    engine/budgets.py, runtime/supervise.py
     are a task's approvals given (scheduler input)    engine/approval_gates.py
     a finished run's next task state                  engine/outcome_rules.py, workflow_steps.py
     decisions -> one write batch, launches, cancels   engine/enact.py
