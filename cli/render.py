@@ -107,15 +107,16 @@ def trust_lines(trust: TrustBasis | None, s: Styler) -> list[str]:
     """What a plan against a state without a Mission trusts: approvers backed by git history,
     HEAD's approvers taken anew (--trust-anew), or nothing (refused, with the fix)."""
     first_use = (
-        " the state holds no applied mission, so this apply trusts the agents and approvers"
+        "the state holds no applied mission, so this apply trusts the agents and approvers"
         " it creates; from then on changes to them need approval."
     )
     if trust is None or trust.verdict == "chain":
         why = f" Approvers: {trust.reason}." if trust else ""
-        return [s("Trust on first use:", "bold") + first_use + why]
+        return [s("Trust on first use:", "bold") + f" {first_use}{why}"]
     if trust.verdict == "anew":
         return [
-            s("TRUSTING ANEW:", "bold", "yellow") + f" {trust.reason}." + first_use,
+            s("TRUSTING ANEW:", "bold", "yellow")
+            + f" {trust.reason}. Trust on first use: {first_use}"
         ]
     lines = [
         s("REFUSED:", "bold", "red") + " the state holds no applied mission and HEAD's approver"

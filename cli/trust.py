@@ -22,7 +22,7 @@ def trust(rev: RevOpt = "HEAD", as_json: JsonOpt = False) -> None:
     if as_json:
         sys.stdout.write(json.dumps(chain_to_json(chain), indent=2) + "\n")
         return
-    table = Table("commit", "date", "approvers set", "verdict", "why", title="Trust chain")
+    table = Table("commit", "date (UTC)", "approvers set", "verdict", "why", title="Trust chain")
     for link in chain.links:
         table.add_row(
             (link.commit or "work tree")[:12],

@@ -272,7 +272,7 @@ def _judge(
     if len(approved_by) >= needed:
         why = f"approved by {', '.join(approved_by)} ({decision.rule})"
         return _with(link, "followed", approved_by, needed, why), version
-    have = f"only {', '.join(approved_by)}" if approved_by else "no approval"
+    have = f"only {', '.join(approved_by)}" if approved_by else "none of them"
     why = (
         f"{decision.risk} needs {needed} distinct approver(s) of the set before it; {have}"
         " signed an approval of this content"

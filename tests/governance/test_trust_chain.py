@@ -196,7 +196,7 @@ def test_a_signed_takeover_by_an_outsider_does_not_count(
 
     assert body["head_follows"] is False
     assert body["links"][-1]["commit"] == takeover
-    assert "no approval" in body["links"][-1]["reason"]
+    assert "none of them signed an approval" in body["links"][-1]["reason"]
     applied = repo.mc("apply", "--auto-approve", "--no-wait")
     assert applied.returncode == 1 and takeover[:12] in flat(applied.stderr)
     assert json.loads(repo.mc("plan", "--json").stdout)["trust"]["verdict"] == "refused"

@@ -265,7 +265,7 @@ def test_the_refusal_names_the_commit_and_the_fix() -> None:
 
     assert basis.verdict == "refused" and basis.root == "c0"
     assert basis.reason.startswith("commit c1 set the approvers to (mallory) without the approval")
-    assert "RED needs 2 distinct approver(s) of the set before it; no approval" in basis.reason
+    assert "RED needs 2 distinct approver(s) of the set before it; none of them" in basis.reason
     assert basis.fix is not None
     assert basis.fix.startswith("have 2 of (alice, bob) approve Mission/m at sha256:d1")
     assert "--trust-anew" in basis.fix
