@@ -23,9 +23,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
+from api.event_text import event_summary
 from api.guard import Guard
 from api.markdown import render_markdown
 from api.svg import STATE_FILL, STATE_STROKE, bar_chart
+from api.timeline import OUTCOME_FILL
 from api.views import Readers, ServeFacts, overrides, serve_facts
 from reconciler.commands.context import utcnow
 from reconciler.engine.launch import Paths
@@ -126,6 +128,27 @@ def _age(context: jinja2.runtime.Context, when: datetime | None) -> str:
     return _ago((now - when).total_seconds())
 
 
+def _duration(seconds: float | None) -> str:
+    """A run's length: 850 ms, 12.4 s, 3m 05s, 2h 10m."""
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    s = int(seconds)
+    return f"{s // 60}m {s % 60:02d}s" if s < 3600 else f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+@jinja2.pass_context
+def _until(context: jinja2.runtime.Context, when: datetime | None) -> str:
+    if when is None:
+        return "-"
+    now: datetime = context["now"]
+    left = (when - now).total_seconds()
+    return f"in {_ago(left)}" if left > 0 else "due now"
+
+
 def _ts(when: datetime | None) -> str:
     return when.isoformat(sep=" ", timespec="seconds") if when else "-"
 
@@ -164,6 +187,8 @@ def make_templates() -> Jinja2Templates:
     env.filters.update(
         ago=_ago,
         age=_age,
+        duration=_duration,
+        until=_until,
         ts=_ts,
         money=_money,
         pretty=_pretty,
@@ -171,7 +196,14 @@ def make_templates() -> Jinja2Templates:
         compact=_compact,
         markdown=render_markdown,
     )
-    env.globals.update(query=_query, bar_chart=bar_chart, fills=STATE_FILL, strokes=STATE_STROKE)
+    env.globals.update(
+        query=_query,
+        bar_chart=bar_chart,
+        fills=STATE_FILL,
+        strokes=STATE_STROKE,
+        event_summary=event_summary,
+        outcome_fill=OUTCOME_FILL,
+    )
     return Jinja2Templates(env=env)
 
 

@@ -112,7 +112,7 @@ def _work_routes(api: APIRouter, ctx: Context) -> None:
         name: str, offset: DropOffset = 0, limit: Limit = work.DROPS_PER_PAGE
     ) -> work.TaskDetail:
         """The task; its content drops a page at a time (`offset`, `limit`)."""
-        found = ctx.read(lambda r: work.task_detail(r, ctx.paths, name, offset, limit))
+        found = ctx.read(lambda r: work.task_detail(r, ctx.paths, name, offset, limit, ctx.clock()))
         if found is None:
             raise HTTPException(404, f"no task {name!r}")
         return found

@@ -78,7 +78,7 @@ def _work_pages(pages: APIRouter, ctx: Context) -> None:
         return ctx.page(
             request,
             "task.html",
-            lambda r: work.task_detail(r, ctx.paths, name, offset, limit),
+            lambda r: work.task_detail(r, ctx.paths, name, offset, limit, ctx.clock()),
             nav="/tasks",
         )
 

@@ -13,7 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from api import files
+from api.task_links import Links, denied_by, spec_yaml, task_links
+from api.timeline import Timeline, build_timeline
 from api.views import MAX_PAGE_SIZE, TASK_STATES, Readers, money
+from reconciler.commands.context import utcnow
 from reconciler.engine.launch import Paths
 from reconciler.engine.mirror import FAILURE_STATUSES
 from reconciler.governance.confinement import unconfined_by
@@ -122,9 +125,13 @@ class TaskDetail:
     step: str | None
     labels: dict[str, str]
     spec: dict[str, Any]
+    spec_yaml: str  # the spec as YAML, without nulls
     digest: str | None
     commit: str | None
     path: str | None
+    links: Links  # tasks it depends on and tasks that depend on it, with their states
+    denied_by: str | None  # for a denied task: the approver(s) or the policy rule
+    timeline: Timeline | None  # its attempts as bars, and the next retry
     prompt: str | None
     prompt_rendered: bool  # True: from the latest run's task.json; False: the spec's template
     output: Any
@@ -183,7 +190,12 @@ DROPS_PER_PAGE = 100  # a run may leave 1,000 drops (more if its mission allows)
 
 
 def task_detail(
-    r: Readers, paths: Paths, name: str, offset: int = 0, limit: int = DROPS_PER_PAGE
+    r: Readers,
+    paths: Paths,
+    name: str,
+    offset: int = 0,
+    limit: int = DROPS_PER_PAGE,
+    now: datetime | None = None,
 ) -> TaskDetail | None:
     """The task page; `offset`/`limit` choose which of its content drops are shown."""
     rows = r.state.tasks([name])
@@ -194,6 +206,8 @@ def task_detail(
     kind, title, spec = _task_identity(r, name, row, resource)
     runs = r.state.runs(task=name, limit=50)
     rendered = files.rendered_prompt(paths, runs[0].workspace) if runs else None
+    now = now or utcnow()
+    digest = resource.digest if resource else None
     pending_keys = {f"Task/{name}"} | (
         {f"WorkflowRun/{row.workflow_run}"} if row and row.workflow_run else set()
     )
@@ -216,9 +230,13 @@ def task_detail(
         step=row.step if row else None,
         labels=resource.labels if resource else {},
         spec=spec,
-        digest=resource.digest if resource else None,
+        spec_yaml=spec_yaml(spec),
+        digest=digest,
         commit=resource.commit if resource else None,
         path=resource.path if resource else None,
+        links=task_links(r, name, row, spec),
+        denied_by=denied_by(r, row, digest, now),
+        timeline=build_timeline(runs, row.next_attempt_at if row else None, now),
         prompt=rendered if rendered is not None else spec.get("prompt"),
         prompt_rendered=rendered is not None,
         output=row.output if row else None,

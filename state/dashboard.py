@@ -200,6 +200,15 @@ class DashboardReader:
             out.setdefault(run, {})[state] = int(n)
         return out
 
+    def dependents(self, name: str) -> list[str]:
+        """Declared tasks whose `depends_on` names this task (the links back from a task)."""
+        rows = self.db.fetchall(
+            "SELECT name FROM resources WHERE kind = 'Task'"
+            " AND list_contains(json_extract_string(spec, '$.depends_on[*]'), ?) ORDER BY name",
+            [name],
+        )
+        return [r[0] for r in rows]
+
     # --- resources -----------------------------------------------------------------------------
 
     def resources_of_kind(self, kinds: Sequence[str]) -> list[AppliedResource]:

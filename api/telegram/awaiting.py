@@ -109,12 +109,26 @@ def read_awaiting(
         return out
     rows = reader.tasks([only[5:]]) if only else found.tasks
     recs = _task_recs([r for r in rows if r.state in GATED_STATES], reader)
-    world = World(gov.mission, gov.spec, None, {}, {}, now.date(), {}, {})
+    world = _gate_world(gov, now)
     for rec in recs:
         gated = _task_awaiting(rec, world, given, gov, oldest)
         if gated is not None:
             out[gated.key] = gated
     return out
+
+
+def _gate_world(gov: Governance, now: datetime) -> World:
+    """Just enough of the engine's world to judge dispatch gates: the applied mission."""
+    return World(gov.mission, gov.spec, None, {}, {}, now.date(), {}, {})
+
+
+def task_dispatch_risk(
+    reader: StateReader, gov: Governance, row: TaskRow, now: datetime
+) -> tuple[str, str] | None:
+    """(risk, rule) the dispatch gate judges this task by, as the scheduler does: what a
+    denied task was denied by when no approver denied it. None for a task without a record."""
+    recs = _task_recs([row], reader)
+    return dispatch_risk(_gate_world(gov, now), recs[0]) if recs else None
 
 
 def _task_awaiting(
