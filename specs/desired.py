@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from specs.agent_code import SYNTHETIC, references, resolve
 from specs.errors import SpecError, SpecProblem
 from specs.graph import find_cycle
-from specs.loader import ParsedDoc
+from specs.loader import ParsedDoc, digest_of
 
 Locator = Callable[[str, int, Sequence[str | int]], tuple[int, int] | None]
 MISSION_FILE = "mission.yaml"
@@ -45,8 +47,14 @@ def build_desired(
     locator: Locator,
     dirty: Sequence[str] = (),
     malformed_approvals: tuple[SpecProblem, ...] = (),
+    tree: Mapping[str, str] | None = None,
 ) -> Desired:
-    """Index the documents and run every cross-document check; raise SpecError listing all."""
+    """Index the documents and run every cross-document check; raise SpecError listing all.
+
+    `tree` ({path: git blob id} of every file of the commit or work tree read) gives each
+    Agent the blob ids of the files it runs (specs/agent_code.py) as `spec.code_blobs`, in
+    its digest; None (no repo at hand, as in pure tests) leaves agents' code unresolved.
+    """
     found: list[tuple[ParsedDoc | None, tuple[str | int, ...], str, str | None]] = []
     index: dict[str, ParsedDoc] = {}
     for doc in docs:
@@ -58,6 +66,8 @@ def build_desired(
             )
             continue
         index[doc.key] = doc
+    if tree is not None:
+        found.extend(_with_code(index, tree))
     found.extend(_check_placement(index))
     found.extend(_check_tasks(index))
     found.extend(_check_workflows(index))
@@ -96,6 +106,29 @@ def _check_placement(index: dict[str, ParsedDoc]) -> Found:
     for doc in index.values():
         if doc.kind == "Approval" and not doc.path.startswith("approvals/"):
             out.append((doc, ("kind",), "approvals must live under approvals/", None))
+    return out
+
+
+def _with_code(index: dict[str, ParsedDoc], tree: Mapping[str, str]) -> Found:
+    """Replace each Agent naming code by one whose spec (and digest) holds the code's blob ids;
+    a pattern matching no file, or a hand-written `code_blobs`, is a problem at its line."""
+    out: Found = []
+    for key, doc in list(index.items()):
+        if doc.kind != "Agent":
+            continue
+        if SYNTHETIC in doc.spec:
+            hint = "name files with `code:` or as {repo}/… in `command`"
+            out.append((doc, ("spec", SYNTHETIC), f"{SYNTHETIC} is set by mc, not by hand", hint))
+            continue
+        refs = references(doc.spec)
+        if not refs:
+            continue
+        blobs, problems = resolve(refs, tree)
+        out.extend((doc, loc, msg, hint) for loc, msg, hint in problems)
+        if not problems:
+            spec = {**doc.spec, SYNTHETIC: blobs}
+            digest = digest_of(doc.kind, doc.name, doc.labels, spec)
+            index[key] = dataclasses.replace(doc, spec=spec, digest=digest)
     return out
 
 

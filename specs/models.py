@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Discriminator,
+    Field,
+    SerializerFunctionWrapHandler,
+    Tag,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
+
+from specs.agent_code import check_command, check_globs
 
 from specs.fields import (
     ENV_NAME_PATTERN,
@@ -17,6 +29,7 @@ from specs.fields import (
     Size,
     Strict,
 )
+from specs.keys import check_gpg_key, check_ssh_key
 
 API_VERSION = "mc/v1"
 Kind = Literal["Mission", "Agent", "Task", "Workflow", "WorkflowRun", "Approval"]
@@ -51,8 +64,12 @@ class Approver(Strict):
     """A person whose signed commits and Telegram confirmations count as approvals."""
 
     name: Name
-    ssh_keys: list[str] = Field(default=[], description="SSH public keys ('ssh-ed25519 AAAA…')")
-    gpg_keys: list[str] = Field(default=[], description="ASCII-armored GPG public keys")
+    ssh_keys: list[Annotated[str, AfterValidator(check_ssh_key)]] = Field(
+        default=[], description="SSH public keys ('ssh-ed25519 AAAA… [comment]', no options)"
+    )
+    gpg_keys: list[Annotated[str, AfterValidator(check_gpg_key)]] = Field(
+        default=[], description="ASCII-armored GPG public keys"
+    )
     telegram_ids: list[int] = []
 
 
@@ -179,6 +196,13 @@ class AgentSpec(Strict):
     role: str = ""
     capabilities: list[Name] = []
     command: list[str] = Field(min_length=1, description="argv run once per task attempt")
+    code: list[str] = Field(
+        default=[],
+        description="Repo files the agent runs besides the {repo}/… paths of its command"
+        " (globs from the repo root); their content is part of the agent's digest",
+    )
+    # Set by mc, never by hand: {path: git blob id} of every file `command` and `code` name.
+    code_blobs: SkipJsonSchema[dict[str, str]] = {}
     protocol: Protocol = "files"
     env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], EnvValue] = Field(
         default={}, description="Plain values, or secrets by reference: {from_env: NAME}"
@@ -202,7 +226,23 @@ class AgentSpec(Strict):
     def _non_empty_program(cls, value: list[str]) -> list[str]:
         if not value[0].strip():
             raise ValueError("the program (first element of command) is empty")
+        check_command(value)
         return value
+
+    @field_validator("code")
+    @classmethod
+    def _code_inside_repo(cls, value: list[str]) -> list[str]:
+        check_globs(value)
+        return value
+
+    @model_serializer(mode="wrap")
+    def _omit_no_code(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """An agent naming no code dumps (and digests) as before these fields existed."""
+        data: dict[str, Any] = handler(self)
+        for key in ("code", "code_blobs"):
+            if not data.get(key):
+                data.pop(key, None)
+        return data
 
 
 # --- Task ----------------------------------------------------------------------------------

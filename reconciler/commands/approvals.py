@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ from reconciler.commands.context import MissionContext
 from reconciler.commands.pending import pending_approvals
 from reconciler.plan.actions import PlannedAction
 from reconciler.plan.pipeline import plan_commit
+from reconciler.repo.git import GitError, run_git
 from reconciler.repo.source import MissionRepo
 from specs.errors import MCError
 from specs.fields import NAME_PATTERN
@@ -107,14 +107,12 @@ def _name(target: str, digest: str, who: str, deny: bool, now: datetime) -> str:
 
 
 def _git(ctx: MissionContext, *args: str, check: bool = True) -> str | None:
-    proc = subprocess.run(
-        ["git", "-C", str(ctx.repo.root), *args], capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        if check:
-            raise MCError(proc.stderr.strip() or f"git {args[0]} failed")
-        return None
-    return proc.stdout.strip()
+    """git as the user, through repo/git.py: the signed commit may use the signing program of
+    the user's global config and their agents, never a hook or program the repo names."""
+    try:
+        return run_git(ctx.repo.root, *args, check=check, signing=args[0] == "commit")
+    except GitError as exc:
+        raise MCError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any, assert_never
 
 from reconciler.engine.budgets import RunBudget, per_run
 from reconciler.engine.mirror import AgentRec, TaskRec, World
+from reconciler.repo.source import blob_ids
 from reconciler.runtime.mission_tree import head_commit, tree_path
 from reconciler.runtime.sandbox import Limits, MissionTree, Mount, Sandbox
 from reconciler.runtime.types import DropCaps, LaunchRequest, OutcomeStatus
@@ -91,7 +92,7 @@ def build_request(
     seq = task.runs + 1
     timeout = duration_seconds(task.spec.timeout or agent.spec.timeout)
     workspace = paths.work / task.name / str(seq)
-    sandbox = build_sandbox(world, task, agent.spec, paths)
+    sandbox = build_sandbox(world, task, agent.spec, paths, code_tree_commit(world, agent, paths))
     repo = sandbox.tree.path if sandbox and sandbox.tree else paths.repo  # what the agent sees
     command = tuple(
         arg.replace("{repo}", str(repo)).replace("{workspace}", str(workspace))
@@ -131,15 +132,17 @@ def drop_caps(limits: DropLimits) -> DropCaps:
     return DropCaps(size_bytes(limits.max_file), size_bytes(limits.max_run), limits.max_files)
 
 
-def build_sandbox(world: World, task: TaskRec, spec: AgentSpec, paths: Paths) -> Sandbox | None:
+def build_sandbox(
+    world: World, task: TaskRec, spec: AgentSpec, paths: Paths, commit: str | None = None
+) -> Sandbox | None:
     """How the run is confined: the agent's `sandbox` (else the mission's), None for `none`.
 
-    The agent reads the applied mission tree (the applied commit, else HEAD) exported under
-    .mc/trees/, the upstream drops it is handed, and the paths its spec declares.
+    The agent reads a mission tree (`commit`, else the applied commit, else HEAD) exported
+    under .mc/trees/, the upstream drops it is handed, and the paths its spec declares.
     """
     if (spec.sandbox or world.mission.sandbox) == "none":
         return None
-    commit = world.commit or head_commit(paths.repo)
+    commit = commit or world.commit or head_commit(paths.repo)
     tree = MissionTree(paths.repo, commit, tree_path(paths.mc_dir, commit)) if commit else None
     drops = {
         paths.drop_file(d.sha256) for dep in task.spec.depends_on for d in world.drops.get(dep, [])
@@ -152,6 +155,21 @@ def build_sandbox(world: World, task: TaskRec, spec: AgentSpec, paths: Paths) ->
         limits=sandbox_limits(spec.limits),
         protected=(paths.repo,),
     )
+
+
+def code_tree_commit(world: World, agent: AgentRec, paths: Paths) -> str | None:
+    """The commit whose tree the agent must see instead of the applied one, or None.
+
+    The applied commit moves on while an update of the agent waits for approval; when that
+    update changes the code the agent runs (`spec.code_blobs`), the applied tree holds code
+    nobody approved, so the agent sees the tree its own spec was applied at: the approved code.
+    """
+    code = agent.spec.code_blobs
+    if not code or world.commit is None or agent.commit in (None, world.commit):
+        return None
+    if blob_ids(paths.repo, world.commit, sorted(code)) == code:
+        return None
+    return agent.commit
 
 
 def sandbox_limits(limits: AgentLimits) -> Limits:

@@ -78,6 +78,7 @@ class AgentRec:
     running: int = 0
     spent_today: Decimal = Decimal(0)
     recent: deque[bool] = field(default_factory=lambda: deque(maxlen=BREAKER_WINDOW))
+    commit: str | None = None  # the commit its applied spec (and code) was applied at
 
     def breaker_tripped(self) -> bool:
         return sum(self.recent) >= BREAKER_FAILURES
@@ -283,6 +284,7 @@ def _agents(
         agent = AgentRec(
             res.name, spec, res.digest, status, reason, 0, spent.get(res.name, Decimal(0))
         )
+        agent.commit = res.commit
         window = [s for s, started in recent.get(res.name, []) if since is None or started > since]
         agent.recent.extend(s in FAILURE_STATUSES for s in reversed(window))
         agents[res.name] = agent

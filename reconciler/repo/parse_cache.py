@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from specs.loader import ParsedDoc, digest_of
 
 FORMAT = "mc-parse-cache"
-VERSION = 5  # bump when parsing or the models change what a blob parses to
+VERSION = 6  # bump when parsing or the models change what a blob parses to
 MAX_BYTES = 512 * 1024 * 1024  # a cache bigger than this is not ours to read
 
 # kind, name, labels, spec, digest, index in the file
@@ -34,7 +34,7 @@ class _CacheFile(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     format: Literal["mc-parse-cache"]
-    version: Literal[5]
+    version: Literal[6]
     entries: dict[str, list[Entry]]
 
 

@@ -6,12 +6,13 @@ import hashlib
 import multiprocessing as mp
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.repo.git import git_argv, git_env
 from reconciler.repo.parse_cache import ParseCache
+from specs.agent_code import references
 from specs.desired import Desired, build_desired
 from specs.errors import MCError, SpecError, SpecProblem
 from specs.loader import ParsedDoc, parse_file
@@ -120,6 +121,25 @@ class MissionRepo:
             pos = header_end + 1 + size + 1
         return result
 
+    def tree_files(self, commit: str) -> dict[str, str]:
+        """{path: blob id} of every file in the commit (symlinks too; submodules are not files)."""
+        out = self._git("ls-tree", "-r", "-z", "--full-tree", commit) or ""
+        files = {}
+        for entry in out.split("\0"):
+            if entry:
+                meta, path = entry.split("\t", 1)
+                _mode, kind, sha = meta.split()
+                if kind == "blob":
+                    files[path] = sha
+        return files
+
+    def worktree_blobs(self) -> WorkTreeBlobs:
+        """{path: blob id} of the work tree's files that a commit would hold (tracked, or
+        untracked and not ignored), hashed as `git add` would store them (no filters)."""
+        out = self._git_bytes("ls-files", "-z", "--cached", "--others", "--exclude-standard")
+        paths = {p.decode("utf-8", "surrogateescape") for p in (out or b"").split(b"\0") if p}
+        return WorkTreeBlobs(self.root, paths)
+
     def worktree_files(self) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
         for top in SPEC_DIRS:
@@ -156,7 +176,14 @@ class MissionRepo:
             data = contents.get(texts[path]) or self.read_blobs([texts[path]])[texts[path]]
             return locate(data.decode("utf-8", "replace"), index, loc)
 
-        return build_desired(commit, docs, locator, dirty, tuple(malformed))
+        tree = self._code_tree(commit, docs)
+        return build_desired(commit, docs, locator, dirty, tuple(malformed), tree)
+
+    def _code_tree(self, commit: str | None, docs: list[ParsedDoc]) -> Mapping[str, str]:
+        """The files agents' code is looked up in; listed only when some agent names code."""
+        if not any(d.kind == "Agent" and references(d.spec) for d in docs):
+            return {}
+        return self.tree_files(commit) if commit else self.worktree_blobs()
 
     def _parse(
         self, blobs: list[Blob], contents: dict[str, bytes]
@@ -193,6 +220,26 @@ class MissionRepo:
         return [d for d in docs if d.path not in bad], malformed
 
 
+def blob_ids(root: Path, commit: str, paths: Sequence[str]) -> dict[str, str]:
+    """{path: blob id} of the files `paths` in `commit` (a path missing there is left out);
+    for the engine, which checks that a tree holds the code an agent was approved with."""
+    specs = [f":(literal){p}" for p in paths]
+    proc = subprocess.run(
+        git_argv(root, "ls-tree", "-r", "-z", "--full-tree", commit, "--", *specs),
+        capture_output=True,
+        check=False,
+        env=git_env(),
+    )
+    found = {}
+    for entry in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        if entry:
+            meta, path = entry.split("\t", 1)
+            _mode, kind, sha = meta.split()
+            if kind == "blob" and path in paths:
+                found[path] = sha
+    return found
+
+
 PARALLEL_FROM = 2000  # files; below this a worker costs more than it saves
 
 
@@ -215,6 +262,35 @@ def _parse_chunk(
     files: list[tuple[str, bytes]],
 ) -> list[tuple[str, tuple[list[ParsedDoc], list[SpecProblem]]]]:
     return [(path, parse_file(path, data)) for path, data in files]
+
+
+class WorkTreeBlobs(Mapping[str, str]):
+    """Blob ids of work-tree files, each hashed on first look (most are never asked for)."""
+
+    def __init__(self, root: Path, paths: set[str]) -> None:
+        self.root = root
+        self.paths = {p for p in paths if _is_file_or_link(root / p)}  # listed, not deleted
+        self.hashed: dict[str, str] = {}
+
+    def __getitem__(self, path: str) -> str:
+        if path not in self.paths:
+            raise KeyError(path)
+        if path not in self.hashed:
+            full = self.root / path
+            # git stores a symlink as a blob of its target; a file as its bytes
+            data = os.fsencode(os.readlink(full)) if full.is_symlink() else full.read_bytes()
+            self.hashed[path] = _blob_sha(data)
+        return self.hashed[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def _is_file_or_link(path: Path) -> bool:
+    return path.is_symlink() or path.is_file()
 
 
 def _is_spec_path(path: str) -> bool:

@@ -5,8 +5,10 @@ can write the repo, might plant there."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from governance_harness import GovRepo, Signer
 
 HIGH = "Agent/summarizer"
@@ -61,3 +63,108 @@ def test_hooks_fsmonitor_and_pager_in_the_repo_config_never_run(
     assert not fs_ran.exists(), "mc ran the repo's core.fsmonitor"
     assert not pager_ran.exists(), "mc ran the repo's pager"
     assert not hook_ran.exists(), "mc ran a hook from the repo's core.hooksPath"
+
+
+# --- one table: every repo-local setting that would run a program ------------------------------
+
+
+@dataclass(frozen=True)
+class Planted:
+    """A repo-local setting (and the attribute file that activates it) naming a program."""
+
+    name: str
+    config: tuple[tuple[str, str], ...]  # (key, value); "{prog}" is the planted program
+    attributes: str = ""  # .git/info/attributes, which applies to every checkout and export
+
+
+PLANTED = [
+    Planted("core.hooksPath", (("core.hooksPath", "{hooks}"),)),
+    Planted("core.fsmonitor", (("core.fsmonitor", "{prog}"),)),
+    Planted("gpg.program", (("gpg.program", "{prog}"), ("gpg.openpgp.program", "{prog}"))),
+    Planted("gpg.ssh.program", (("gpg.ssh.program", "{prog}"),)),
+    Planted("core.sshCommand", (("core.sshCommand", "{prog}"),)),
+    Planted("diff.external", (("diff.external", "{prog}"),)),
+    Planted(
+        "textconv and diff driver",
+        (("diff.evil.textconv", "{prog}"), ("diff.evil.command", "{prog}")),
+        "* diff=evil\n",
+    ),
+    Planted(
+        "filter driver",
+        (
+            ("filter.evil.clean", "{prog}"),
+            ("filter.evil.smudge", "{prog}"),
+            ("filter.evil.process", "{prog}"),
+            ("filter.evil.required", "true"),
+        ),
+        "* filter=evil\n",
+    ),
+]
+
+
+@pytest.mark.parametrize("planted", PLANTED, ids=[p.name for p in PLANTED])
+def test_no_repo_local_setting_runs_a_program(
+    planted: Planted, waiting: GovRepo, alice: Signer, carol: Signer, tmp_path: Path
+) -> None:
+    """Plan, status, apply (a task runs: the tree is exported), approvals, and `mc approve`
+    (add and a signed commit), over history holding SSH- and GPG-signed commits: the planted
+    program never runs, and each command still does its job."""
+    prog, ran = planted_program(tmp_path, "planted")
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    for hook in ("pre-commit", "commit-msg", "post-commit", "post-checkout", "post-index-change"):
+        os.symlink(prog, hooks / hook)
+    waiting.task("t1", agent="summarizer")
+    waiting.commit("a task")
+    waiting.approve(carol, "Agent/summarizer")  # GPG-signed history for `git log` to verify
+    waiting.git("config", "gpg.format", "ssh")
+    waiting.git("config", "user.signingkey", alice.signing_key)
+    for key, value in planted.config:
+        waiting.git("config", key, value.format(prog=prog, hooks=hooks))
+    info = waiting.root / ".git" / "info"
+    info.mkdir(exist_ok=True)
+    (info / "attributes").write_text(planted.attributes)
+
+    for args in (("plan",), ("status",), ("apply", "--auto-approve"), ("approvals",)):
+        proc = waiting.mc(*args)
+        assert proc.returncode in (0, 2), f"mc {' '.join(args)}: {proc.stderr}"
+    approved = waiting.mc("approve", HIGH, env={"MC_DEBUG": "1"})
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    applied = waiting.mc("apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+
+    assert not ran.exists(), f"mc ran the program the repo's {planted.name} names"
+    assert waiting.task_row("t1").state == "DONE"
+    assert waiting.pending() == []  # alice's approval, made and verified by mc's own programs
+    assert waiting.applied_digest(HIGH) == waiting.digest(HIGH)
+
+
+# --- files that would change what mc reads ------------------------------------------------------
+
+
+def signed_after_a_forgery(waiting: GovRepo, alice: Signer, mallory: Signer) -> tuple[str, str]:
+    """An approval of the pending change signed by mallory (no approver), then a commit alice
+    signed for something else: (the forged file, alice's commit). Cut history at alice's
+    commit and she would seem to have introduced the forged file."""
+    path = waiting.approve(mallory, HIGH)
+    waiting.write("notes.md", "unrelated\n")
+    return path, waiting.commit("notes", alice)
+
+
+@pytest.mark.parametrize("how", ["info/grafts", "shallow"])
+def test_history_cut_short_by_local_files_credits_no_signature(
+    how: str, waiting: GovRepo, alice: Signer, mallory: Signer
+) -> None:
+    path, alices = signed_after_a_forgery(waiting, alice, mallory)
+    target = waiting.root / ".git" / how
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(alices + "\n")  # alice's commit as a root: it 'adds' every file
+    assert how != "shallow" or waiting.git("log", "--format=%H", "--", path) == alices
+
+    waiting.apply()
+
+    assert HIGH in waiting.pending()
+    assert waiting.applied_digest(HIGH) != waiting.digest(HIGH)
+    row = waiting.row_for(path)
+    assert (row.status, row.approver) == ("rejected", None)
+    assert row.evidence["commit"] != alices

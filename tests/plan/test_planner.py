@@ -306,7 +306,8 @@ def test_unapprovable_says_how_to_get_unstuck() -> None:
     assert action.note is not None
     assert "declares no approvers" in action.note
     assert "policy rule" in action.note
-    assert "match: {kind: [Agent], fields: [spec.command, spec.env]}, decide: LOW" in action.note
+    expected = "match: {kind: [Agent], fields: [spec.command, spec.env, spec.code_blobs]}"
+    assert expected + ", decide: LOW" in action.note
     assert plan.counts()["blocked"] == 1
 
 
