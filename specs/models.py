@@ -40,6 +40,11 @@ Protocol = Literal["files", "stdout", "claude-code"]
 ApprovalMode = Literal["none", "before", "after"]
 SandboxKind = Literal["bwrap", "none"]
 
+# Bounds of the free counts (README, "The mission repo"); the others sit on their fields.
+MAX_PRIORITY = 1_000_000
+MAX_RETRY_NONCE = 1_000_000_000  # the state keeps it in a 32-bit column
+MAX_TELEGRAM_ID = 2**53  # Telegram's ids fit 52 bits and a sign
+
 
 def _env_value_kind(value: Any) -> str:
     """A mapping is a secret reference, anything else a plain value (one error, not two)."""
@@ -70,7 +75,7 @@ class Approver(Strict):
     gpg_keys: list[Annotated[str, AfterValidator(check_gpg_key)]] = Field(
         default=[], description="ASCII-armored GPG public keys"
     )
-    telegram_ids: list[int] = []
+    telegram_ids: list[Annotated[int, Field(ge=1, le=MAX_TELEGRAM_ID)]] = []
 
 
 class RuleMatch(Strict):
@@ -115,7 +120,7 @@ class MissionBudget(Strict):
 
 
 class TelegramConfig(Strict):
-    chat_id: int
+    chat_id: int = Field(ge=-MAX_TELEGRAM_ID, le=MAX_TELEGRAM_ID)
     token: SecretRef
     base_url: str | None = None
 
@@ -254,7 +259,7 @@ class RetryPolicy(Strict):
     backoff: float = Field(default=2.0, ge=1.0, le=10.0)
     max_interval: Duration = "5m"
     jitter: float = Field(default=0.1, ge=0.0, le=1.0)
-    non_retryable_exit_codes: list[int] = []
+    non_retryable_exit_codes: list[Annotated[int, Field(ge=-255, le=255)]] = []
 
 
 class TaskBudget(Strict):
@@ -269,7 +274,7 @@ class TaskSpec(Strict):
     requires: list[Name] = Field(default=[], description="Capabilities the agent must have")
     depends_on: list[Name] = []
     inputs: dict[str, Any] = {}
-    priority: int = 0
+    priority: int = Field(default=0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
     risk: Risk | None = None
     approval: ApprovalMode = "none"
     retry: RetryPolicy = RetryPolicy()
@@ -324,7 +329,7 @@ class WorkflowSpec(Strict):
 class WorkflowRunSpec(Strict):
     workflow: Name
     inputs: dict[str, Any] = {}
-    retry_nonce: int = 0
+    retry_nonce: int = Field(default=0, ge=0, le=MAX_RETRY_NONCE)
 
 
 # --- Approval ------------------------------------------------------------------------------
