@@ -8,7 +8,7 @@ import json
 import os
 import re
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -23,7 +23,8 @@ from reconciler.commands.context import MissionContext
 from reconciler.plan.actions import Plan
 from reconciler.plan.codec import plan_from_json, plan_to_json
 from specs.errors import MCError
-from specs.fields import DURATION_PATTERN, duration_seconds
+from specs.fields import DURATION_PATTERN
+from specs.time_math import before
 from state.errors import StateLocked
 
 app = typer.Typer(
@@ -95,8 +96,14 @@ def init(
 
 @app.command()
 def validate(rev: RevOpt = "HEAD", worktree: WorktreeOpt = False) -> None:
-    """Check every mission file; print each problem as file:line:col: message."""
-    desired = ops.validate(mission_context(), None if worktree else rev)
+    """Check every mission file; print each problem as file:line:col: message (and, for a
+    valid mission, each warning the same way on stderr)."""
+    from reconciler.commands.lint import validation_warnings
+
+    ctx = mission_context()
+    desired = ops.validate(ctx, None if worktree else rev)
+    for warning in validation_warnings(ctx, desired):
+        err.print(f"[yellow]warning:[/] {escape(str(warning))}", soft_wrap=True)
     counts: dict[str, int] = {}
     for doc in desired.docs.values():
         counts[doc.kind] = counts.get(doc.kind, 0) + 1
@@ -276,7 +283,7 @@ def _since(value: str | None, now: datetime) -> datetime | None:
     if value is None:
         return None
     if re.fullmatch(DURATION_PATTERN, value):
-        return now - timedelta(seconds=duration_seconds(value))
+        return before(now, value)
     try:
         return datetime.fromisoformat(value)
     except ValueError:

@@ -34,6 +34,7 @@ from reconciler.tasks.lifecycle import STARTED
 from specs.desired import Desired
 from specs.fields import duration_seconds
 from specs.models import MissionSpec, PolicyRule
+from specs.time_math import add_seconds
 
 KIND_ORDER = {
     k: i for i, k in enumerate(("Mission", "Agent", "Workflow", "Task", "WorkflowRun", "Approval"))
@@ -61,7 +62,14 @@ def build_plan(
             )
         elif decision.rule.startswith("default:") and _first_approvers(subject, observed):
             decision = _first_approvers_verdict(subject)
-        action = _decide(change, subject, decision, judging.approvers, observed, now - judging.ttl)
+        action = _decide(
+            change,
+            subject,
+            decision,
+            judging.approvers,
+            observed,
+            add_seconds(now, -judging.ttl.total_seconds()),
+        )
         actions.append(_untrusted(action, trust) if tofu and trust and trust.refused else action)
     actions.sort(
         key=lambda a: (VERB_ORDER[verb_of(a.change)], KIND_ORDER[a.change.kind], a.change.name)

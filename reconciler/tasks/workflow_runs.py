@@ -1,5 +1,5 @@
-"""Workflow runs as step tasks (pure): instantiate, render prompts, judge `when`, derive a
-workflow run's status; used by plan/task_effects, engine/workflow_steps and commands."""
+"""Workflow runs as step tasks (pure): instantiate, derive a workflow run's status; used by
+plan/task_effects, engine/workflow_steps and commands (prompts and `when`: tasks/prompts.py)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,6 @@ RUN_STATUSES = (
     "FAILED",
     "CANCELED",
 )
-
-
-class TemplateFailure(Exception):
-    """A template could not be rendered with the values known at run time (permanent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,50 +58,6 @@ def step_task_spec(run: str, workflow: str, step: WorkflowStep) -> TaskSpec:
         timeout=step.timeout,
         budget=TaskSpec.model_fields["budget"].get_default(call_default_factory=True),
     )
-
-
-def template_context(
-    run: str,
-    workflow: str,
-    inputs: Mapping[str, Any],
-    steps: Mapping[str, Mapping[str, Any]],
-    feedback: str | None,
-) -> dict[str, Any]:
-    return {
-        "inputs": dict(inputs),
-        "steps": {k: dict(v) for k, v in steps.items()},
-        "run": {"name": run, "workflow": workflow, "inputs": dict(inputs)},
-        "feedback": feedback,
-    }
-
-
-def render(text: str, context: Mapping[str, Any]) -> str:
-    from jinja2 import TemplateError, UndefinedError
-
-    from specs.templates import environment
-
-    try:
-        return environment().from_string(text).render(**context)
-    except UndefinedError as exc:
-        raise TemplateFailure(f"template variable undefined at run time: {exc.message}") from None
-    except TemplateError as exc:
-        raise TemplateFailure(f"template failed: {exc}") from None
-
-
-def when_holds(expression: str, context: Mapping[str, Any]) -> bool:
-    from jinja2 import TemplateError, UndefinedError
-
-    from specs.templates import environment
-
-    try:
-        # undefined_to_none=False: by default Jinja turns a bare undefined name into None,
-        # so a missing output key would silently read as false instead of failing the step
-        check = environment().compile_expression(expression, undefined_to_none=False)
-        return bool(check(**context))
-    except UndefinedError as exc:
-        raise TemplateFailure(f"`when` variable undefined at run time: {exc.message}") from None
-    except TemplateError as exc:
-        raise TemplateFailure(f"`when` failed: {exc}") from None
 
 
 def run_status(states: Sequence[TaskState], canceled: bool = False) -> str:
