@@ -100,7 +100,9 @@ class TrustChain:
     @property
     def breaking(self) -> Link | None:
         """The commit that set HEAD's approver set without the approval it needed."""
-        return None if self.head_follows or not self.links else self.links[-1]
+        if self.head_follows or self.truncated or not self.links:
+            return None
+        return self.links[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +210,7 @@ def fix(chain: TrustChain) -> str:
     anew = "or, if you trust HEAD's approvers, apply with `--trust-anew`"
     link = chain.breaking
     if link is None:
-        return anew
+        return "if you trust HEAD's approvers, apply with `--trust-anew`"
     who = ", ".join(link.previous)
     return (
         f"have {max(link.needed, 1)} of ({who}) approve Mission/{chain.head_name} at"

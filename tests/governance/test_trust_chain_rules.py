@@ -285,4 +285,6 @@ def test_a_history_longer_than_mc_reads_is_not_trusted() -> None:
     chain = derive_chain(versions_of([AB]), [], nobody, truncated=True)
 
     assert not chain.head_follows
-    assert "more versions in history than mc reads" in basis_of(chain, anew=False).reason
+    basis = basis_of(chain, anew=False)
+    assert "more versions in history than mc reads" in basis.reason
+    assert basis.fix is not None and basis.fix.startswith("if you trust HEAD's approvers")
