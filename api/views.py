@@ -14,6 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from api.svg import SpendBar
+from api.sync import SyncSummary
+from api.sync import summary as sync_summary
 from reconciler.commands.pending import PendingApprovals, pending_approvals
 from reconciler.governance.confinement import Exposure, exposure
 from reconciler.tasks.lifecycle import TaskState
@@ -145,6 +147,7 @@ class Overview:
     overrides: list[Override]
     serve: ServeFacts | None
     exposure: Exposure  # agents without the sandbox or on the host network: a loud banner
+    sync: SyncSummary  # applied resources against HEAD's last plan
 
 
 def _mission(resources: Sequence[AppliedResource]) -> AppliedResource | None:
@@ -197,6 +200,7 @@ def overview(r: Readers, now: datetime, serve: ServeFacts | None) -> Overview:
             [(a.name, a.spec) for a in resources if a.kind == "Agent"],
             mission.spec if mission else None,
         ),
+        sync=sync_summary(r),
     )
 
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from api import files
+from api.sync import SyncState, held, sync_state, with_diff
 from api.task_links import Links, denied_by, spec_yaml, task_links
 from api.timeline import Timeline, build_timeline
 from api.views import MAX_PAGE_SIZE, TASK_STATES, Readers, money
@@ -46,6 +47,7 @@ class TaskListing:
     pages: int
     states: list[str]
     agents: list[str]
+    out_of_sync: dict[str, SyncState]  # Kind/name -> what HEAD's last plan holds back
 
 
 def parse_label(label: str | None) -> tuple[str | None, str | None]:
@@ -86,6 +88,7 @@ def task_listing(
         max(1, -(-found.total // limit)),
         TASK_STATES,
         r.dash.task_agents(),
+        held_states(r),
     )
 
 
@@ -130,6 +133,7 @@ class TaskDetail:
     commit: str | None
     path: str | None
     links: Links  # tasks it depends on and tasks that depend on it, with their states
+    sync: SyncState | None  # against HEAD, with the field diff; None for a workflow step
     denied_by: str | None  # for a denied task: the approver(s) or the policy rule
     timeline: Timeline | None  # its attempts as bars, and the next retry
     prompt: str | None
@@ -235,6 +239,7 @@ def task_detail(
         commit=resource.commit if resource else None,
         path=resource.path if resource else None,
         links=task_links(r, name, row, spec),
+        sync=_task_sync(r, paths, name, kind),
         denied_by=denied_by(r, row, digest, now),
         timeline=build_timeline(runs, row.next_attempt_at if row else None, now),
         prompt=rendered if rendered is not None else spec.get("prompt"),
@@ -251,6 +256,17 @@ def task_detail(
         approvals=r.dash.approvals(targets=sorted(pending_keys)),
         events=r.dash.event_page(subject=f"Task/{name}", limit=200),
     )
+
+
+def held_states(r: Readers) -> dict[str, SyncState]:
+    """Kind/name -> sync state of every resource HEAD's last plan holds back."""
+    return {key: sync_state(key, found) for found in [held(r)] for key in found}
+
+
+def _task_sync(r: Readers, paths: Paths, name: str, kind: str) -> SyncState | None:
+    if kind == "step":  # a step is part of its WorkflowRun resource, synced with it
+        return None
+    return with_diff(r, paths.repo, sync_state(f"Task/{name}", held(r)))
 
 
 # --- agents ------------------------------------------------------------------------------------
@@ -279,6 +295,7 @@ class AgentView:
     unconfined_by: str | None  # "agent" | "mission": runs without the sandbox (sandbox: none)
     network: str  # "none" | "host"
     mounts: list[dict[str, str]]  # extra host paths its sandbox shows: {path, mode}
+    sync: SyncState  # against HEAD, with the field diff when out of sync
 
 
 def _effective_status(
@@ -314,6 +331,7 @@ def agents(r: Readers, paths: Paths, now: datetime) -> list[AgentView]:
     for f in r.dash.recent_failures(sorted(FAILURE_STATUSES), 3):
         failures.setdefault(f.agent, []).append(f)
     alive = _heartbeat_ages(r, paths, now)
+    pending = held(r)
     views = []
     for res in resources:
         spec = res.spec
@@ -343,6 +361,7 @@ def agents(r: Readers, paths: Paths, now: datetime) -> list[AgentView]:
                 unconfined_by=unconfined_by(spec, mission),
                 network=str(spec.get("network", "none")),
                 mounts=list(spec.get("mounts", [])),
+                sync=with_diff(r, paths.repo, sync_state(f"Agent/{res.name}", pending)),
             )
         )
     return views

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from api.svg import Dag, layout_dag
+from api.sync import SyncState, held, sync_state
 from api.views import Readers
 from reconciler.tasks.workflow_runs import step_task_name
 from state.records import ApprovalRow, Event, PendingAction, WorkflowRunRow
@@ -24,10 +25,12 @@ class WorkflowRunSummary:
     steps: dict[str, int]  # step state -> number of steps
     created_at: datetime
     updated_at: datetime
+    sync: SyncState  # its WorkflowRun resource against HEAD
 
 
 def summaries(r: Readers) -> list[WorkflowRunSummary]:
     progress = r.dash.run_progress()
+    pending = held(r)
     return [
         WorkflowRunSummary(
             run.name,
@@ -37,6 +40,7 @@ def summaries(r: Readers) -> list[WorkflowRunSummary]:
             progress.get(run.name, {}),
             run.created_at,
             run.updated_at,
+            sync_state(f"WorkflowRun/{run.name}", pending),
         )
         for run in r.state.workflow_runs()
     ]
@@ -63,6 +67,7 @@ class WorkflowRunDetail:
     pending: list[PendingAction]
     approvals: list[ApprovalRow]
     events: list[Event]
+    sync: SyncState  # its WorkflowRun resource against HEAD
 
 
 def detail(r: Readers, name: str) -> WorkflowRunDetail | None:
@@ -96,4 +101,5 @@ def detail(r: Readers, name: str) -> WorkflowRunDetail | None:
         [p for p in r.state.pending() if p.key == f"WorkflowRun/{name}"],
         r.dash.approvals(targets=[f"WorkflowRun/{name}"]),
         r.dash.event_page(subject=f"WorkflowRun/{name}", limit=100),
+        sync_state(f"WorkflowRun/{name}", held(r)),
     )

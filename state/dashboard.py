@@ -211,6 +211,11 @@ class DashboardReader:
 
     # --- resources -----------------------------------------------------------------------------
 
+    def resource_count(self) -> int:
+        """How many resources are applied (all kinds)."""
+        row = self.db.fetchone("SELECT count(*) FROM resources")
+        return int(row[0]) if row else 0
+
     def resources_of_kind(self, kinds: Sequence[str]) -> list[AppliedResource]:
         """Applied resources of some kinds (never all 100k tasks for one agent list)."""
         rows = self.db.fetchall(

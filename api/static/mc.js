@@ -36,8 +36,26 @@
       const d = e.data || {};
       return d.from + " → " + d.to + (d.reason ? ": " + d.reason : "");
     }
-    const text = JSON.stringify(e.data);
-    return text.length > 240 ? text.slice(0, 237) + "..." : text;
+    // key=value of the plain fields, as the page's own lines; the full JSON is in <details>
+    const data = e.data || {};
+    const text = Object.keys(data)
+      .filter(function (k) { return data[k] !== null && data[k] !== "" && typeof data[k] !== "object"; })
+      .map(function (k) { return k + "=" + String(data[k]); })
+      .join(" · ");
+    return text.length > 300 ? text.slice(0, 299) + "…" : text;
+  }
+
+  function rawJson(e) {
+    const details = document.createElement("details");
+    details.className = "raw";
+    const summary = document.createElement("summary");
+    summary.textContent = "JSON";
+    const pre = document.createElement("pre");
+    pre.className = "light";
+    pre.textContent = JSON.stringify(e.data, null, 2);
+    details.appendChild(summary);
+    details.appendChild(pre);
+    return details;
   }
 
   function span(cls, text) {
@@ -71,6 +89,7 @@
     li.appendChild(subject);
     li.appendChild(span("actor", e.actor));
     li.appendChild(span("what", what(e)));
+    if (e.data && Object.keys(e.data).length) li.appendChild(rawJson(e));
     return li;
   }
 
