@@ -200,3 +200,19 @@ def test_a_signed_takeover_by_an_outsider_does_not_count(
     applied = repo.mc("apply", "--auto-approve", "--no-wait")
     assert applied.returncode == 1 and takeover[:12] in flat(applied.stderr)
     assert json.loads(repo.mc("plan", "--json").stdout)["trust"]["verdict"] == "refused"
+
+
+def test_serve_trust_anew_applies_the_untrusted_head_and_records_it(
+    repo: GovRepo, mallory: Signer
+) -> None:
+    takeover = _takeover(repo, mallory)
+    _lose_state(repo)
+
+    with served(repo.root, "--trust-anew") as serve:
+        serve.wait_reconciled(takeover)
+
+    assert repo.applied_digest("Mission/governed") == repo.digest("Mission/governed")
+    [event] = repo.events("trust.anew")
+    assert event.data["trusted"] == ["mallory"] and event.commit == takeover
+    assert "trusting the approvers HEAD declares (mallory)" in event.data["reason"]
+    assert "history alone would refuse it" in event.data["reason"]
