@@ -95,11 +95,12 @@ def references(spec: Mapping[str, Any]) -> list[CodeRef]:
 
 
 def resolve(
-    refs: Sequence[CodeRef], tree: Mapping[str, str]
+    refs: Sequence[CodeRef], tree: Mapping[str, str], paths: Sequence[str] | None = None
 ) -> tuple[dict[str, str], list[tuple[Loc, str, str | None]]]:
-    """The files `refs` name in `tree` ({path: blob id}, sorted by path) and the problems:
-    a pattern that matches nothing (the agent would fail to start) or too many files."""
-    paths = sorted(tree)
+    """The files `refs` name in `tree` ({path: blob id}; `paths`: its keys sorted, when the
+    caller resolves many agents) and the problems: a pattern that matches nothing (the agent
+    would fail to start) or too many files. The files come back sorted by path."""
+    paths = sorted(tree) if paths is None else paths
     files: set[str] = set()
     problems: list[tuple[Loc, str, str | None]] = []
     for ref in refs:
@@ -115,16 +116,21 @@ def resolve(
     return {p: tree[p] for p in sorted(files)}, problems
 
 
-def matching(pattern: str, paths: Sequence[str]) -> list[str]:
-    """The paths of sorted `paths` that `pattern` names (itself, or under a named directory)."""
-    parts = pattern.split("/")
+def literal_prefix(pattern: str) -> str:
+    """The leading segments of `pattern` without glob characters ('' when it starts with one):
+    every path it names lies at or under this one."""
     literal = []
-    for part in parts:
+    for part in pattern.split("/"):
         if GLOB_CHARS.search(part):
             break
         literal.append(part)
-    prefix = "/".join(literal)
-    rest = parts[len(literal) :]
+    return "/".join(literal)
+
+
+def matching(pattern: str, paths: Sequence[str]) -> list[str]:
+    """The paths of sorted `paths` that `pattern` names (itself, or under a named directory)."""
+    prefix = literal_prefix(pattern)
+    rest = pattern.split("/")[len(prefix.split("/")) if prefix else 0 :]
     if not rest:  # a plain path: the file itself, or every file under that directory
         return [p for p in _under(prefix, paths) if p == prefix or p.startswith(prefix + "/")]
     start = prefix + "/" if prefix else ""

@@ -113,6 +113,7 @@ def _with_code(index: dict[str, ParsedDoc], tree: Mapping[str, str]) -> Found:
     """Replace each Agent naming code by one whose spec (and digest) holds the code's blob ids;
     a pattern matching no file, or a hand-written `code_blobs`, is a problem at its line."""
     out: Found = []
+    paths: list[str] | None = None  # sorted once, for every agent
     for key, doc in list(index.items()):
         if doc.kind != "Agent":
             continue
@@ -123,7 +124,8 @@ def _with_code(index: dict[str, ParsedDoc], tree: Mapping[str, str]) -> Found:
         refs = references(doc.spec)
         if not refs:
             continue
-        blobs, problems = resolve(refs, tree)
+        paths = sorted(tree) if paths is None else paths
+        blobs, problems = resolve(refs, tree, paths)
         out.extend((doc, loc, msg, hint) for loc, msg, hint in problems)
         if not problems:
             spec = {**doc.spec, SYNTHETIC: blobs}

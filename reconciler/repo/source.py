@@ -12,7 +12,7 @@ from pathlib import Path
 
 from reconciler.repo.git import git_argv, git_env
 from reconciler.repo.parse_cache import ParseCache
-from specs.agent_code import references
+from specs.agent_code import literal_prefix, references
 from specs.desired import Desired, build_desired
 from specs.errors import MCError, SpecError, SpecProblem
 from specs.loader import ParsedDoc, parse_file
@@ -121,9 +121,11 @@ class MissionRepo:
             pos = header_end + 1 + size + 1
         return result
 
-    def tree_files(self, commit: str) -> dict[str, str]:
-        """{path: blob id} of every file in the commit (symlinks too; submodules are not files)."""
-        out = self._git("ls-tree", "-r", "-z", "--full-tree", commit) or ""
+    def tree_files(self, commit: str, under: Sequence[str] = ()) -> dict[str, str]:
+        """{path: blob id} of every file in the commit (symlinks too; submodules are not
+        files), or of those at or under the paths `under` names."""
+        specs = ["--", *(f":(literal){p}" for p in under)] if under else []
+        out = self._git("ls-tree", "-r", "-z", "--full-tree", commit, *specs) or ""
         files = {}
         for entry in out.split("\0"):
             if entry:
@@ -133,10 +135,13 @@ class MissionRepo:
                     files[path] = sha
         return files
 
-    def worktree_blobs(self) -> WorkTreeBlobs:
+    def worktree_blobs(self, under: Sequence[str] = ()) -> WorkTreeBlobs:
         """{path: blob id} of the work tree's files that a commit would hold (tracked, or
-        untracked and not ignored), hashed as `git add` would store them (no filters)."""
-        out = self._git_bytes("ls-files", "-z", "--cached", "--others", "--exclude-standard")
+        untracked and not ignored; at or under `under`, if given), hashed as `git add` would
+        store them (no filters)."""
+        specs = ["--", *(f":(literal){p}" for p in under)] if under else []
+        args = ("ls-files", "-z", "--cached", "--others", "--exclude-standard", *specs)
+        out = self._git_bytes(*args)
         paths = {p.decode("utf-8", "surrogateescape") for p in (out or b"").split(b"\0") if p}
         return WorkTreeBlobs(self.root, paths)
 
@@ -180,10 +185,14 @@ class MissionRepo:
         return build_desired(commit, docs, locator, dirty, tuple(malformed), tree)
 
     def _code_tree(self, commit: str | None, docs: list[ParsedDoc]) -> Mapping[str, str]:
-        """The files agents' code is looked up in; listed only when some agent names code."""
-        if not any(d.kind == "Agent" and references(d.spec) for d in docs):
+        """The files agents' code is looked up in: none when no agent names code, else those
+        under the patterns' literal prefixes (the whole tree when one starts with a glob)."""
+        refs = [r for d in docs if d.kind == "Agent" for r in references(d.spec)]
+        if not refs:
             return {}
-        return self.tree_files(commit) if commit else self.worktree_blobs()
+        prefixes = {literal_prefix(r.pattern) for r in refs}
+        under = () if "" in prefixes else sorted(prefixes)
+        return self.tree_files(commit, under) if commit else self.worktree_blobs(under)
 
     def _parse(
         self, blobs: list[Blob], contents: dict[str, bytes]
