@@ -5,6 +5,7 @@ can write the repo, might plant there."""
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,3 +169,27 @@ def test_history_cut_short_by_local_files_credits_no_signature(
     row = waiting.row_for(path)
     assert (row.status, row.approver) == ("rejected", None)
     assert row.evidence["commit"] != alices
+
+
+def test_mc_approve_signs_with_the_program_of_the_users_global_config_only(
+    waiting: GovRepo, alice: Signer, tmp_path: Path
+) -> None:
+    """The user's own signing helper (global config) signs `mc approve`'s commit; the same key
+    in the repo's config is ignored (it would run whatever the repo names)."""
+    real = shutil.which("ssh-keygen")
+    assert real is not None
+    helper, helper_ran = planted_program(tmp_path, "signing-helper", f'exec {real} "$@"\n')
+    planted, planted_ran = planted_program(tmp_path, "repo-signer", f'exec {real} "$@"\n')
+    user_config = tmp_path / "user.gitconfig"
+    user_config.write_text(f'[gpg "ssh"]\n\tprogram = {helper}\n')
+    waiting.git("config", "gpg.format", "ssh")
+    waiting.git("config", "user.signingkey", alice.signing_key)
+    waiting.git("config", "gpg.ssh.program", str(planted))
+
+    signed = waiting.mc("approve", HIGH, env={"GIT_CONFIG_GLOBAL": str(user_config)})
+
+    assert signed.returncode == 0, signed.stdout + signed.stderr
+    assert helper_ran.exists(), "the user's own signing program was not used"
+    assert not planted_ran.exists(), "mc ran the repo's gpg.ssh.program"
+    waiting.apply()
+    assert waiting.pending() == []  # a real signature by alice
