@@ -18,10 +18,12 @@ $(STAMP): pyproject.toml $(LOCK)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-# Regenerates the lock from pyproject.toml's ranges (runtime + dev extras). Review the diff.
+# Regenerates the lock from pyproject.toml's ranges (runtime + dev + ray extras: the lock is the
+# dev/test environment, and the Ray executor's tests run on real Ray). `pip install .` alone
+# does not pull Ray; `pip install '.[ray]'` does. Review the diff.
 lock:
 	test -x $(BIN)/pip-compile || $(MAKE) install
-	$(BIN)/pip-compile --quiet --extra dev --generate-hashes --allow-unsafe --strip-extras \
+	$(BIN)/pip-compile --quiet --extra dev --extra ray --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
 		-o $(LOCK) pyproject.toml
 

@@ -1,22 +1,51 @@
-"""Collection: turn an ended local run into its Outcome (adapter verdict, stops, caps, drops);
-LocalExecutor calls it once a run is finishable or shutdown gives up on it."""
+"""Collection: turn an ended run into its Outcome (adapter verdict, stops, caps, drops);
+LocalExecutor calls it once a run is finishable or shutdown gives up on it, the Ray executor
+once a worker's files are back in the control plane's workspace (ray_collect.py)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import replace
+from decimal import Decimal
+from typing import Protocol
 
 from .adapters import AgentReport, Finished, interpret, last_stderr_line
 from .cost import apply_cap, parse_cost, with_cost
 from .drop_store import DropsRefused, store_drops
-from .live_run import LiveRun
+from .live_run import Stop
 from .redact import as_text, redact_drops, redacted_report
 from .sandbox import launch_failure
-from .types import Drop, Outcome
-from .workspace import secrets_to_redact
+from .types import Drop, LaunchRequest, Outcome, RunHandle
+from .workspace import WorkspacePaths, secrets_to_redact
 
 
-def outcome_of(run: LiveRun) -> Outcome:
+class KeptStream(Protocol):
+    """How much of stdout was kept (live_run's CappedLog, or its count from a Ray worker)."""
+
+    @property
+    def kept(self) -> int: ...
+    @property
+    def truncated(self) -> bool: ...
+
+
+class EndedRun(Protocol):
+    """What collection reads of an ended run: a local LiveRun, or a Ray run's record."""
+
+    req: LaunchRequest
+    paths: WorkspacePaths
+    handle: RunHandle
+    returncode: int | None
+    stop: Stop | None
+    sigkilled: bool
+    cost: Decimal
+    started_at: float
+    ended_at: float
+
+    @property
+    def stdout(self) -> KeptStream: ...
+
+
+def outcome_of(run: EndedRun) -> Outcome:
     """Combine the adapter's report with the executor's own knowledge (stops, caps); the
     run's secret values redacted from everything it returned (redact.py)."""
     run.cost = max(run.cost, parse_cost(run.paths))
@@ -58,7 +87,7 @@ def with_drops(
     return replace(report, status=stored.status, error=stored.reason, output=None, outputs={}), ()
 
 
-def _verdict(run: LiveRun) -> AgentReport:
+def _verdict(run: EndedRun) -> AgentReport:
     if run.returncode is None:  # survived SIGKILL until shutdown gave up (stuck in D)
         return AgentReport("retry", "did not exit after SIGKILL; left running")
     if run.req.sandbox is not None and run.stop is None:  # bwrap could not start the agent

@@ -35,6 +35,17 @@ class DropCaps:
 
 
 @dataclass(frozen=True, slots=True)
+class RayPlacement:
+    """Where a run goes when its executor is `ray`: the cluster, the namespace (one run ledger
+    per namespace), and the Ray resources it asks for (`CPU`, `GPU`, `memory` in bytes, custom
+    names such as `browser`); Ray starts it only on a node that has them free."""
+
+    address: str  # "auto", "HOST:PORT" (the head's GCS) or "ray://HOST:PORT" (Ray Client)
+    namespace: str
+    resources: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class LaunchRequest:
     """One attempt of one task, with everything resolved: the executor decides nothing."""
 
@@ -60,6 +71,7 @@ class LaunchRequest:
     # How the run is confined (bubblewrap, DESIGN §9); None runs it unconfined (`sandbox: none`).
     sandbox: Sandbox | None = None
     drop_limits: DropCaps = DropCaps()  # checked when out/ is copied into .mc/drops
+    placement: RayPlacement | None = None  # None: this machine (the local executor)
 
 
 @dataclass(frozen=True, slots=True)
