@@ -11,88 +11,96 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.main import JsonOpt, app, mission_context, out
+from cli.main import JsonOpt, app, err, mission_context, out
+from cli.reading import read
 from reconciler.commands import approvals as approve_ops
-from state.records import ApprovalRow
+from reconciler.commands import approve_checks
+from specs.errors import MCError
 
 
 @app.command()
 def approve(
-    target: Annotated[str, typer.Argument(help="Kind/name, e.g. Agent/writer or Task/deploy.")],
+    targets: Annotated[
+        list[str], typer.Argument(help="Kind/name, e.g. Agent/writer or Task/deploy (several).")
+    ],
     deny: Annotated[
         bool, typer.Option("--deny", help="Record a deny (final until it changes).")
     ] = False,
+    request_changes: Annotated[
+        str | None,
+        typer.Option(
+            "--request-changes",
+            metavar="FEEDBACK",
+            help="For a task in REVIEW: send it back to its agent with FEEDBACK (a rework"
+            " round, up to the task's max_rework).",
+        ),
+    ] = None,
     reason: Annotated[str, typer.Option("--reason", help="Why, for the audit log.")] = "",
 ) -> None:
-    """Approve (or deny) the target's current content with a signed commit.
+    """Approve (or deny, or request changes on) each target's current content with a signed
+    commit.
 
     Writes approvals/<name>.yaml naming the target's digest and commits it signed with your
     git signing key (SSH or GPG). It counts only if that key belongs to an approver declared
-    in the applied mission.yaml; a later change to the target voids it."""
-    done = approve_ops.approve(mission_context(), target, deny, reason)
-    verb = "Denied" if deny else "Approved"
-    out.print(
-        f"{verb} {target} at {done.digest[:19]}… in signed commit {done.commit[:12]} ({done.path})."
-    )
+    in the applied mission.yaml; a later change to the target voids it. Warns first about an
+    approval that will not count (an undeclared key, a second decision on the same content)."""
+    if deny and request_changes is not None:
+        raise MCError("--deny and --request-changes exclude each other")
+    decision = "deny" if deny else "approve" if request_changes is None else "request_changes"
+    words = request_changes if request_changes is not None else reason
+    ctx = mission_context()
+    checked = approve_checks.preflight(ctx, targets, decision, words)
+    verb = {"approve": "Approved", "deny": "Denied", "request_changes": "Requested changes on"}
+    for item in checked:
+        for warning in item.warnings:
+            err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+        done = approve_ops.approve(ctx, item.target, decision, words)
+        out.print(
+            f"{verb[decision]} {item.target} at {done.digest[:19]}… in signed commit"
+            f" {done.commit[:12]} ({done.path})."
+        )
     out.print("`mc apply` (or `mc serve`) takes it into account.")
 
 
 @app.command()
 def approvals(as_json: JsonOpt = False) -> None:
     """Pending approvals (plan actions and tasks) and every decision with its evidence."""
-    report = approve_ops.approvals(mission_context())
+    body = read("approvals")
     if as_json:
-        sys.stdout.write(json.dumps(_approvals_json(report), indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps(body, indent=2, default=str) + "\n")
         return
     table = Table("target", "action", "risk", "digest", "why", title="Pending (plan)")
-    for p in report.pending:
-        table.add_row(p.key, p.action, p.risk, (p.digest or "")[:19], escape(p.reason))
+    for p in body["pending"]:
+        table.add_row(
+            escape(p["target"]),
+            p["action"],
+            p["risk"],
+            (p["digest"] or "")[:19],
+            escape(p["reason"]),
+        )
     out.print(table)
     tasks = Table("task", "state", "reason", title="Tasks waiting for a person")
-    for t in report.waiting_tasks:
-        tasks.add_row(t["task"], t["state"], escape(t["reason"] or ""))
+    for t in body["tasks"]:
+        tasks.add_row(escape(t["task"]), t["state"], escape(t["reason"] or ""))
     out.print(tasks)
-    out.print(_decisions_table(report.decided))
+    out.print(_decisions_table(body["decided"]))
 
 
-def _approvals_json(report: approve_ops.ApprovalsReport) -> dict[str, Any]:
-    pending = [
-        {
-            "target": p.key,
-            "action": p.action,
-            "digest": p.digest,
-            "risk": p.risk,
-            "reason": p.reason,
-            "since": p.since.isoformat(),
-        }
-        for p in report.pending
-    ]
-    decided = [
-        {
-            "id": d.id,
-            "target": d.target,
-            "digest": d.digest,
-            "approver": d.approver,
-            "decision": d.decision,
-            "channel": d.channel,
-            "status": d.status,
-            "reason": d.reason,
-            "evidence": d.evidence,
-            "at": d.at.isoformat(),
-        }
-        for d in report.decided
-    ]
-    return {"pending": pending, "tasks": report.waiting_tasks, "decided": decided}
-
-
-def _decisions_table(decided: Sequence[ApprovalRow]) -> Table:
+def _decisions_table(decided: Sequence[dict[str, Any]]) -> Table:
     table = Table(
         "target", "decision", "approver", "channel", "status", "why / evidence", title="Decisions"
     )
     for d in decided:
-        ev = d.evidence.get("commit") or d.evidence.get("message_id") or ""
-        why = d.reason or f"commit {str(ev)[:12]} key {d.evidence.get('key', '')}"
-        table.add_row(d.target, d.decision, d.approver or "-", d.channel, d.status, escape(why))
+        ev = d["evidence"].get("commit") or d["evidence"].get("message_id") or ""
+        why = d["reason"] or f"commit {str(ev)[:12]} key {d['evidence'].get('key', '')}"
+        table.add_row(
+            escape(d["target"]),
+            d["decision"],
+            escape(d["approver"] or "-"),
+            d["channel"],
+            d["status"],
+            escape(why),
+        )
     return table
 
 
@@ -100,22 +108,24 @@ def _decisions_table(decided: Sequence[ApprovalRow]) -> Table:
 def explain(
     target: Annotated[str, typer.Argument(help="Kind/name, e.g. Agent/writer or Task/deploy.")],
 ) -> None:
-    """The policy decision for a resource and the rule that made it."""
-    found = approve_ops.explain(mission_context(), target)
-    if found.action is None:
+    """The policy decision for a resource and the rule that made it; for a task, also why it
+    is not running (the scheduler's own answer: dependency, approval, agent, budget, …)."""
+    found = read("explain", {"target": target})
+    a = found["action"]
+    if a is None:
         out.print(f"{target}: no change planned (the state matches HEAD).")
     else:
-        a = found.action
         out.print(
-            f"{target}: {a.change.__class__.__name__.replace('Resource', '').lower()}"
-            f" → risk {a.decision.risk} by {a.decision.rule}; status {a.status}"
+            f"{target}: {a['change']} → risk {a['risk']} by {a['rule']}; status {a['status']}"
         )
-        if a.decision.approvals_needed:
-            have = ", ".join(a.approved_by) or "none yet"
-            out.print(f"  approvals: {len(a.approved_by)}/{a.decision.approvals_needed} ({have})")
-        note = a.note or a.decision.note
-        if note:
-            out.print(f"  note: {escape(note)}")
-    if found.dispatch is not None:
-        risk, rule = found.dispatch
-        out.print(f"dispatch: risk {risk} by {rule}")
+        if a["approvals_needed"]:
+            have = ", ".join(a["approved_by"]) or "none yet"
+            out.print(f"  approvals: {len(a['approved_by'])}/{a['approvals_needed']} ({have})")
+        if a["note"]:
+            out.print(f"  note: {escape(a['note'])}")
+    if found["dispatch"] is not None:
+        out.print(f"dispatch: risk {found['dispatch']['risk']} by {found['dispatch']['rule']}")
+    if found["why"] is not None:
+        why = found["why"]
+        until = f" (until {why['until'][:19].replace('T', ' ')})" if why["until"] else ""
+        out.print(f"why not running: {why['category']}: {escape(why['detail'])}{until}")

@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from cli.render import money
 from reconciler.engine.engine import Engine
 from reconciler.tasks.lifecycle import TaskState
 
@@ -38,10 +39,10 @@ def render_engine(engine: Engine) -> Group:
     running = Table("run", "task", "agent", "attempt", title="Running", expand=False)
     for flight in list(world.in_flight.values())[:12]:
         running.add_row(flight.run_id, flight.task, flight.agent, str(flight.attempt))
-    spend = Text(f"Spent today: ${world.mission_spent_today:.4f}")
+    spend = Text(f"Spent today: {money(world.mission_spent_today)}")
     cap = world.mission.budget.daily_usd
     if cap is not None:
-        spend.append(f" of ${cap:.2f}")
+        spend.append(f" of {money(cap)}")
     return Group(states, spend, running)
 
 

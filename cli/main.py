@@ -33,6 +33,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # a docstring's line breaks are not kept in `--help`
 )
 out = Console(highlight=False, soft_wrap=True)  # never break paths or ids mid-word
 err = Console(stderr=True, highlight=False)
@@ -108,7 +109,14 @@ def validate(rev: RevOpt = "HEAD", worktree: WorktreeOpt = False) -> None:
     for doc in desired.docs.values():
         counts[doc.kind] = counts.get(doc.kind, 0) + 1
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-    out.print(f"[green]Valid.[/] {summary}")
+    where = f"commit {desired.commit[:12]} ({rev})" if desired.commit else "the work tree"
+    out.print(f"[green]Valid.[/] {summary} (checked {where})")
+    if desired.dirty_paths:
+        shown = ", ".join(desired.dirty_paths[:5]) + (" …" if len(desired.dirty_paths) > 5 else "")
+        out.print(
+            f"[yellow]Note:[/] uncommitted changes were not checked: {escape(shown)}"
+            " (commit them, or check them with --worktree)"
+        )
 
 
 @app.command()
@@ -130,9 +138,11 @@ def plan(
     try:
         report = ops.make_plan(ctx, None if worktree else rev, trust_anew)
         found, dirty = report.plan, list(report.desired.dirty_paths)
-    except StateLocked as locked:
+    except StateLocked:  # `mc apply` or `mc serve` holds the state: it makes the plan
+        from cli.reading import read
+
         params = {"worktree": "1"} if worktree else {"rev": rev}
-        body = through_serve(ctx, "plan", params, locked)
+        body = read("plan", {**params, "trust_anew": "1" if trust_anew else None})
         found, dirty = plan_from_json(body), body.get("uncommitted", [])
     if out_file is not None:
         if found.commit is None:
@@ -218,13 +228,12 @@ def _confirm(plan: Plan, auto_approve: bool) -> bool:
 @app.command()
 def status(as_json: JsonOpt = False) -> None:
     """Mission, applied commit, tasks by state, agents and pending approvals."""
-    ctx = mission_context()
-    try:
-        report = status_ops.status(ctx)
-    except StateLocked as locked:
-        report = status_ops.status_from_json(through_serve(ctx, "status", {}, locked))
+    from cli.reading import read
+
+    body = read("status")
+    report = status_ops.status_from_json(body)
     if as_json:
-        sys.stdout.write(json.dumps(render.status_json(report), indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps(body, indent=2, default=str) + "\n")
     else:
         render.print_status(out, report)
 
@@ -238,45 +247,15 @@ def events(
     as_json: JsonOpt = False,
 ) -> None:
     """The audit log: what happened, who did it, and from which commit."""
-    ctx = mission_context()
-    when = _since(since, ctx.clock())
-    try:
-        found = status_ops.events(ctx, when, limit)
-    except StateLocked as locked:
-        params = {"limit": str(limit), **({"since": when.isoformat()} if when else {})}
-        served = through_serve(ctx, "events", params, locked)
-        found = [status_ops.event_from_json(e) for e in served]
+    from cli.reading import read
+
+    when = _since(since, mission_context().clock())
+    params = {"limit": str(limit), "since": when.isoformat() if when else None}
+    found = [status_ops.event_from_json(e) for e in read("events", params)]
     if as_json:
         sys.stdout.write(json.dumps([render.event_json(e) for e in found], indent=2) + "\n")
     else:
         render.print_events(out, found)
-
-
-def through_serve(
-    ctx: MissionContext, view: str, params: dict[str, str], locked: StateLocked
-) -> Any:
-    """Read a view from the `mc serve` that holds the state (else the lock error stands)."""
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    served = ctx.served_by(locked.pid)  # never the token to an unchecked serve.json
-    if served is None:
-        raise locked
-    url = served[1].rstrip("/") + f"/api/cli/{view}?" + urllib.parse.urlencode(params)
-    token = os.environ.get("MC_DASHBOARD_TOKEN")
-    request = urllib.request.Request(
-        url, headers={"Authorization": f"Bearer {token}"} if token else {}
-    )
-    err.print(f"[dim](read through `mc serve`, pid {served[0]}, at {served[1]})[/]")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        detail = json.loads(exc.read() or b"{}").get("detail", str(exc))
-        raise MCError("\n".join(detail) if isinstance(detail, list) else str(detail)) from None
-    except (OSError, ValueError) as exc:
-        raise MCError(f"`mc serve` at {served[1]} did not answer: {exc}") from None
 
 
 def _since(value: str | None, now: datetime) -> datetime | None:
@@ -310,9 +289,23 @@ def _register() -> None:
     import cli.doctor
     import cli.governance
     import cli.serve
+    import cli.tasks
     import cli.trust
     import cli.work
     import cli.workflows  # noqa: F401
+
+
+def _flags_without_type() -> None:
+    """`--help` shows no `<bool>` type beside flags (Typer 0.29 prints one for every flag):
+    a flag takes no value, so its type column stays empty."""
+    import typer.core
+
+    shown = typer.core.TyperOption.display_type_rich
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    typer.core.TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
 
 
 def run() -> None:
@@ -322,6 +315,7 @@ def run() -> None:
     # cycles, slowly (measured: a third of a warm 10k-task plan). `serve` restores the default.
     gc.set_threshold(200_000, 50, 50)
     _register()
+    _flags_without_type()
     try:
         app(standalone_mode=True)
     except MCError as exc:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, assert_never
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from cli.ansi import Styler
 from reconciler.commands.status import StatusReport, event_to_json, status_to_json
@@ -38,6 +39,28 @@ STATUS_TEXT = {
 }
 
 
+def money(value: Any) -> str:
+    """One money format for every table: dollars with 2 decimals (`$0.16`); '-' for none.
+    JSON keeps the full precision (a decimal string)."""
+    if value is None or value == "":
+        return "-"
+    return f"${Decimal(str(value)):,.2f}"
+
+
+def when(iso: str | None) -> str:
+    """An ISO timestamp as tables show it: to the second, without the 'T'."""
+    if not iso:
+        return "-"
+    return iso.replace("T", " ")[:19]
+
+
+def id_column(header: str, values: Sequence[str] = ()) -> Column:
+    """A column of ids or names (run ids by default): never wrapped or cut, whatever the
+    terminal width; the other columns wrap instead."""
+    widest = max((len(v) for v in values), default=18)
+    return Column(header, no_wrap=True, min_width=max(widest, len(header)), overflow="ignore")
+
+
 def _value(v: Any) -> str:
     return json.dumps(v, default=str, ensure_ascii=False)
 
@@ -59,6 +82,10 @@ def _action_lines(action: PlannedAction, s: Styler) -> list[str]:
         tail += " " + s(text, *style)
     if action.status == "needs_approval":
         tail += f" {len(action.approved_by)}/{decision.approvals_needed} approvals"
+        if action.approved_by:
+            tail += f" (given by {', '.join(action.approved_by)})"
+    elif action.approved_by:
+        tail += " " + s(f"approved by {', '.join(action.approved_by)}", "green")
     symbol, colour = SYMBOL[verb_of(change)]
     if isinstance(change, UpdateResource) and change.replace:
         symbol, colour = "-/+", "red"
@@ -239,7 +266,7 @@ def print_converged(console: Console, converged: Converged) -> None:
     if converged.recovered:
         console.print(f"[yellow]Recovered {converged.recovered} run(s) left by a stopped mc.[/]")
     counts = "  ".join(f"{k}: {v}" for k, v in sorted(summary["tasks"].items()))
-    console.print(f"Tasks: {counts or 'none'}   spent today: ${summary['spent_today']}")
+    console.print(f"Tasks: {counts or 'none'}   spent today: {money(summary['spent_today'])}")
     if converged.interrupted:
         console.print("[yellow]Stopped.[/] Running agents were stopped; `mc apply` carries on.")
     elif any(summary["tasks"].get(s) for s in ATTENTION):

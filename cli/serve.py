@@ -3,6 +3,7 @@ loads the web stack)."""
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import os
 import signal
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
     from reconciler.serve.metrics import Metrics
 
 
+class LogChoice(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
 def _loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -38,10 +44,19 @@ def serve(
         float, typer.Option("--resync", help="Seconds between full drift checks.")
     ] = 60.0,
     trust_anew: TrustAnewOpt = False,
+    log_format: Annotated[
+        LogChoice,
+        typer.Option(
+            "--log-format",
+            help="One line per reconcile, dispatch, finished run and error: text or json.",
+        ),
+    ] = LogChoice.text,
 ) -> None:
     """Watch the repo, reconcile on each commit and on timers, run the agents, and serve the
-    read-only dashboard, JSON API, /metrics and /healthz. Stops cleanly on SIGTERM/SIGINT."""
+    read-only dashboard, JSON API, /metrics and /healthz. Logs one line per reconcile,
+    dispatch, finished run and error on stdout. Stops cleanly on SIGTERM/SIGINT."""
     from api.telegram.launch import start_if_configured
+    from reconciler.serve.log_lines import printer
     from reconciler.serve.loop import ReconcileLoop, announce, watch_git, withdraw
     from reconciler.serve.metrics import Metrics
 
@@ -49,7 +64,13 @@ def serve(
     token = _dashboard_token(host)
     ctx = mission_context()
     metrics = Metrics()
-    loop = ReconcileLoop(ctx, metrics=metrics, resync_s=resync, trust_anew=trust_anew)
+    loop = ReconcileLoop(
+        ctx,
+        metrics=metrics,
+        resync_s=resync,
+        trust_anew=trust_anew,
+        log=printer(log_format.value, _write_line),
+    )
     if trust_anew:
         out.print(
             "--trust-anew: while no mission is applied, the approvers HEAD declares are trusted"
@@ -83,6 +104,11 @@ def serve(
         for thread in threads:
             thread.join(timeout=5)
     out.print("Stopped; state is consistent and `mc apply` or `mc serve` carries on.")
+
+
+def _write_line(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()  # a log read through a pipe (systemd, docker) shows each line at once
 
 
 def _tune_for_a_long_life() -> None:

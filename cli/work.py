@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -14,31 +14,10 @@ from rich.table import Table
 
 from cli.ansi import terminal_safe
 from cli.main import JsonOpt, app, mission_context, out
-from reconciler.commands import work as ops
-from reconciler.commands.context import MissionContext
+from cli.reading import read
+from cli.render import id_column, money, when
+from reconciler.commands import reads
 from reconciler.runtime.nofollow import NOT_REGULAR, read_part
-from state.errors import StateLocked
-from state.records import RunRow
-
-
-def _run_json(r: RunRow) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "task": r.task,
-        "attempt": r.attempt,
-        "agent": r.agent,
-        "state": r.state,
-        "status": r.status,
-        "error_class": r.error_class,
-        "error": r.error,
-        "exit_code": r.exit_code,
-        "pid": r.pid,
-        "started_at": r.started_at.isoformat(),
-        "ended_at": r.ended_at.isoformat() if r.ended_at else None,
-        "cost_usd": str(r.cost_usd),
-        "tokens": r.tokens,
-        "workspace": r.workspace,
-    }
 
 
 def _clip(text: str, width: int) -> str:
@@ -59,53 +38,39 @@ def runs(
     if workflow_runs:
         _workflow_runs(as_json)
         return
-    found = ops.runs(mission_context(), task, limit)
+    found = read("runs", {"task": task, "limit": str(limit)})
     if as_json:
-        sys.stdout.write(json.dumps([_run_json(r) for r in found], indent=2) + "\n")
+        sys.stdout.write(json.dumps(found, indent=2) + "\n")
         return
-    table = Table("run", "task", "attempt", "agent", "state", "status", "cost", "error")
+    table = Table(id_column("run"), "task", "attempt", "agent", "state", "status", "cost", "error")
     for r in found:
         table.add_row(
-            r.id,
-            escape(r.task),
-            str(r.attempt),
-            r.agent,
-            r.state,
-            r.status or "-",
-            f"${r.cost_usd:.4f}",
-            escape(_clip(r.error or "", 80)),
+            r["id"],
+            escape(r["task"]),
+            str(r["attempt"]),
+            r["agent"],
+            r["state"],
+            r["status"] or "-",
+            money(r["cost_usd"]),
+            escape(_clip(r["error"] or "", 80)),
         )
     out.print(table)
 
 
 def _workflow_runs(as_json: bool) -> None:
-    from reconciler.commands.workflow_runs import workflow_runs
-
-    found = workflow_runs(mission_context())
+    found = read("workflow-runs")
     if as_json:
-        rows = [
-            {
-                "name": r.name,
-                "workflow": r.workflow,
-                "status": r.status,
-                "inputs": r.inputs,
-                "outputs": r.outputs,
-                "workflow_digest": r.workflow_digest,
-                "created_at": r.created_at.isoformat(),
-            }
-            for r in found
-        ]
-        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps(found, indent=2, default=str) + "\n")
         return
     table = Table("workflow run", "workflow", "status", "inputs", "started")
     for r in found:
-        inputs = ", ".join(f"{k}={v}" for k, v in r.inputs.items())
+        inputs = ", ".join(f"{k}={v}" for k, v in r["inputs"].items())
         table.add_row(
-            r.name,
-            r.workflow,
-            r.status,
+            escape(r["name"]),
+            escape(r["workflow"]),
+            r["status"],
             escape(inputs[:60]),
-            r.created_at.isoformat(timespec="seconds"),
+            when(r["created_at"]),
         )
     out.print(table)
 
@@ -113,28 +78,20 @@ def _workflow_runs(as_json: bool) -> None:
 @app.command()
 def agents(as_json: JsonOpt = False) -> None:
     """Agents: effective status (quarantines included), load, spend today, recent failures."""
-    found = ops.agents(mission_context())
+    found = read("agents")
     if as_json:
-        rows = [
-            {
-                **a.__dict__,
-                "spent_today": str(a.spent_today),
-                "daily_cap": str(a.daily_cap) if a.daily_cap is not None else None,
-            }
-            for a in found
-        ]
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        sys.stdout.write(json.dumps(found, indent=2) + "\n")
         return
     table = Table("agent", "status", "load", "spent today", "recent failures", "why")
     for a in found:
-        cap = f" / ${a.daily_cap:.2f}" if a.daily_cap is not None else ""
+        cap = f" / {money(a['daily_cap'])}" if a["daily_cap"] is not None else ""
         table.add_row(
-            a.name,
-            a.status,
-            f"{a.running}/{a.concurrency}",
-            f"${a.spent_today:.4f}{cap}",
-            f"{a.recent_failures}/{a.recent_runs}",
-            escape(a.reason or ""),
+            escape(a["name"]),
+            a["status"],
+            f"{a['running']}/{a['concurrency']}",
+            f"{money(a['spent_today'])}{cap}",
+            f"{a['recent_failures']}/{a['recent_runs']}",
+            escape(a["reason"] or ""),
         )
     out.print(table)
 
@@ -155,15 +112,8 @@ def logs(
 ) -> None:
     """Print a run's captured stdout/stderr (secrets redacted, size-capped). Terminal escape
     sequences are removed and other control characters shown escaped, unless --raw."""
-    ctx = mission_context()
-    run_id: str | None
-    try:
-        run = ops.find_run(ctx, target)
-        run_id, where = run.id, Path(run.workspace) if run.workspace else None
-    except StateLocked:  # `mc apply` is driving: read the newest attempt straight from disk
-        run_id, where = None, ops.latest_workspace(ctx, target)
-        if where is None:
-            raise
+    run = read("run", {"target": target})
+    run_id, where = run["id"], Path(run["workspace"]) if run["workspace"] else None
     if where is None:
         raise typer.Exit(0)
     names = {"stdout": ["stdout.log"], "stderr": ["stderr.log"]}.get(
@@ -174,19 +124,14 @@ def logs(
     while True:
         for f in files:
             offsets[f] = _print_from(f, offsets[f], label=len(files) > 1, raw=raw)
-        if not follow or _finished(ctx, target, run_id, where):
+        if not follow or _finished(run_id):
             break
         time.sleep(0.25)
 
 
-def _finished(ctx: MissionContext, target: str, run_id: str | None, where: Path) -> bool:
-    """A run has ended when the state says so or, while the state is busy, once its
-    result.json is written."""
-    try:
-        run = ops.find_run(ctx, run_id or target)
-    except StateLocked:
-        return (where / "result.json").exists()
-    return run.ended_at is not None or (run_id is None and run.workspace != str(where))
+def _finished(run_id: str) -> bool:
+    """A run has ended when the state (or the process holding it) says so."""
+    return bool(reads.read(mission_context(), "run", {"target": run_id}).body["ended_at"])
 
 
 LOG_READ_LIMIT = 10 * 1024 * 1024 + 64 * 1024  # the pump's log cap, plus mc's own notes
@@ -225,8 +170,7 @@ def memory(
     as_json: JsonOpt = False,
 ) -> None:
     """An agent's key/value memory, as handed to it in task.json."""
-    found = ops.memory(mission_context(), agent)
-    values = found.get(f"agent:{agent}", {})
+    values = read("memory", {"agent": agent})
     if as_json:
         sys.stdout.write(json.dumps(values, indent=2, default=str) + "\n")
         return
@@ -242,22 +186,18 @@ def drops(
     as_json: JsonOpt = False,
 ) -> None:
     """Files a task's agent left in out/, kept content-addressed under .mc/drops/."""
-    found = ops.drops(mission_context(), task)
+    found = read("drops", {"task": task})
     if as_json:
-        rows = [
-            {
-                "run_id": d.run_id,
-                "path": d.path,
-                "sha256": d.sha256,
-                "size": d.size,
-                "media_type": d.media_type,
-                "file": str(f),
-            }
-            for d, f in found
-        ]
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        sys.stdout.write(json.dumps(found, indent=2) + "\n")
         return
-    table = Table("path", "media type", "size", "sha256", "run", "stored at")
-    for d, f in found:
-        table.add_row(escape(d.path), d.media_type, str(d.size), d.sha256[:16], d.run_id, str(f))
+    table = Table("path", "media type", "size", "sha256", id_column("run"), "stored at")
+    for d in found:
+        table.add_row(
+            escape(d["path"]),
+            d["media_type"],
+            str(d["size"]),
+            d["sha256"][:16],
+            d["run_id"],
+            escape(d["file"]),
+        )
     out.print(table)

@@ -11,6 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.main import JsonOpt, actor, app, mission_context, out
+from cli.reading import note, read
+from reconciler.commands import reads
 from reconciler.commands import workflow_runs as runs_ops
 from reconciler.tasks.lifecycle import TaskState as S
 
@@ -54,13 +56,13 @@ def run_workflow(
 @app.command()
 def workflows(as_json: JsonOpt = False) -> None:
     """Applied workflows: their steps, inputs and how many workflow runs each has."""
-    found = runs_ops.workflows(mission_context())
+    found = read("workflows")
     if as_json:
-        rows = [{"name": n, "spec": s, "runs": c} for n, s, c in found]
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        sys.stdout.write(json.dumps(found, indent=2) + "\n")
         return
     table = Table("workflow", "steps", "inputs", "workflow runs")
-    for wf_name, spec, count in found:
+    for row in found:
+        wf_name, spec, count = row["name"], row["spec"], row["runs"]
         steps = " → ".join(s["id"] for s in spec["steps"])
         inputs = ", ".join(f"{k}{'*' if v['required'] else ''}" for k, v in spec["inputs"].items())
         table.add_row(wf_name, escape(steps), escape(inputs), str(count))
@@ -74,43 +76,33 @@ def run_status(
     as_json: JsonOpt = False,
 ) -> None:
     """Draw a workflow run's DAG with each step's state."""
-    status = runs_ops.run_status(mission_context(), name)
-    run = status.run
+    body = read("run-status", {"name": name})
     if as_json:
-        body = {
-            "name": run.name,
-            "workflow": run.workflow,
-            "status": run.status,
-            "inputs": run.inputs,
-            "outputs": run.outputs,
-            "workflow_digest": run.workflow_digest,
-            "steps": [s.__dict__ for s in status.steps],
-        }
         sys.stdout.write(json.dumps(body, indent=2, default=str) + "\n")
         return
-    colour = RUN_STYLE.get(run.status, "cyan")
-    inputs = ", ".join(f"{k}={v}" for k, v in run.inputs.items())
+    colour = RUN_STYLE.get(body["status"], "cyan")
+    inputs = ", ".join(f"{k}={v}" for k, v in body["inputs"].items())
     out.print(
-        f"Workflow run [bold]{escape(run.name)}[/] of {escape(run.workflow)}:"
-        f" [{colour}]{run.status}[/]"
+        f"Workflow run [bold]{escape(body['name'])}[/] of {escape(body['workflow'])}:"
+        f" [{colour}]{body['status']}[/]"
     )
-    out.print(f"[dim]inputs: {escape(inputs)}   pinned {run.workflow_digest[:19]}[/]")
-    depth: dict[str, int] = {}
-    for step in status.steps:  # steps are validated acyclic; a few passes settle the depths
-        depth[step.id] = 0
-    for _ in status.steps:
-        for step in status.steps:
-            depth[step.id] = max([depth[d] + 1 for d in step.depends_on] + [0])
+    out.print(f"[dim]inputs: {escape(inputs)}   pinned {body['workflow_digest'][:19]}[/]")
+    steps = body["steps"]
+    depth: dict[str, int] = {s["id"]: 0 for s in steps}
+    for _ in steps:  # steps are validated acyclic; a few passes settle the depths
+        for step in steps:
+            depth[step["id"]] = max([depth[d] + 1 for d in step["depends_on"]] + [0])
     for stage in sorted(set(depth.values())):
         label = f"stage {stage + 1}"
-        for step in [s for s in status.steps if depth[s.id] == stage]:
-            icon, style = ICON.get(step.state, ("·", "white"))
-            arrows = f" ◀─ {', '.join(step.depends_on)}" if step.depends_on else ""
-            extra = f" (rework {step.rework})" if step.rework else ""
-            shown = step.state != S.DONE or (step.reason or "").startswith("skipped")
-            reason = f"  [dim]{escape((step.reason or '')[:70])}[/]" if shown else ""
+        for step in [s for s in steps if depth[s["id"]] == stage]:
+            icon, style = ICON.get(step["state"], ("·", "white"))
+            arrows = f" ◀─ {', '.join(step['depends_on'])}" if step["depends_on"] else ""
+            extra = f" (rework {step['rework']})" if step["rework"] else ""
+            why = step["reason"] or ""
+            shown = step["state"] != S.DONE or why.startswith("skipped")
+            reason = f"  [dim]{escape(why[:70])}[/]" if shown else ""
             out.print(
-                f"  {label:<8} [{style}]{icon} {escape(step.id):<14} {step.state:<14}[/]"
+                f"  {label:<8} [{style}]{icon} {escape(step['id']):<14} {step['state']:<14}[/]"
                 f"{escape(arrows)}{extra}{reason}"
             )
             label = ""
@@ -118,9 +110,18 @@ def run_status(
 
 @app.command()
 def retry(
-    target: Annotated[str, typer.Argument(help="WORKFLOW_RUN, or WORKFLOW_RUN.STEP for one step.")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="A task (NAME or Task/NAME), a workflow run (RUN or WorkflowRun/RUN),"
+            " or one step (RUN.STEP)."
+        ),
+    ],
 ) -> None:
-    """Send FAILED or BLOCKED steps of a workflow run back to the queue (recorded as an event).
-    The GitOps way: bump spec.retry_nonce in the workflow run's file and commit."""
-    names = runs_ops.retry(mission_context(), target, actor())
-    out.print(f"Requeued {', '.join(names)}. `mc apply` (or `mc serve`) carries on.")
+    """Send a FAILED or BLOCKED task, or the FAILED/BLOCKED steps of a workflow run, back to
+    the queue with fresh attempts (recorded as a `retry.requested` event). While `mc apply` or
+    `mc serve` holds the state, the request goes through it. The GitOps way stays a spec
+    change: bump spec.retry_nonce (workflow runs) or change the task's spec, and commit."""
+    done = reads.retry(mission_context(), target, actor())
+    note(done.source)
+    out.print(f"{done.body[0].upper()}{done.body[1:]}. `mc apply` (or `mc serve`) carries on.")

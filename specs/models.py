@@ -17,7 +17,6 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from specs.agent_code import check_command, check_globs
-
 from specs.fields import (
     ENV_NAME_PATTERN,
     Decision,
@@ -280,6 +279,20 @@ class TaskSpec(Strict):
     retry: RetryPolicy = RetryPolicy()
     timeout: Duration | None = None
     budget: TaskBudget = TaskBudget()
+    max_rework: int | None = Field(
+        default=None,
+        ge=0,
+        le=20,
+        description="Rounds of requested changes at review before the task fails (default 2)",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_rework(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Left out when unset, so adding the field changed no existing task's digest."""
+        data: dict[str, Any] = handler(self)
+        if data.get("max_rework", 0) is None:
+            del data["max_rework"]
+        return data
 
     @model_validator(mode="after")
     def _agent_or_requires(self) -> TaskSpec:
@@ -340,7 +353,10 @@ TARGET_PATTERN = r"^(Mission|Agent|Task|Workflow|WorkflowRun)/[a-z0-9]([-a-z0-9.
 class ApprovalSpec(Strict):
     target: Annotated[str, Field(pattern=TARGET_PATTERN, description="Kind/name")]
     digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
-    decision: Literal["approve", "deny"] = "approve"
+    decision: Literal["approve", "deny", "request_changes"] = Field(
+        default="approve",
+        description="request_changes: a task in REVIEW goes back to its agent with `reason`",
+    )
     reason: str = ""
 
 

@@ -100,6 +100,7 @@ class ApprovalDesk:
         req = PostedRequest(
             rid, item.target, item.digest, item.risk, link.chat_id, link.clock(), text
         )
+        req.action = item.action
         req.shown_votes = item.approved_by
         self.requests.add(req)
         link.chat().post_request(
@@ -159,6 +160,9 @@ class ApprovalDesk:
                 self._close(req, f"⛔ {decision} by {verdict.approver}: {verdict.refused.reason}")
             return answer
         assert req is not None and verdict.approver is not None and verdict.item is not None
+        if decision == "request_changes" and verdict.item.action != "review":
+            why = "changes can be requested only on a task waiting in REVIEW"
+            return self.link.refuse(who, f"{decision} {rid}", why, req.target)
         row = approval_row(req, verdict.approver, decision, comment, who, self.link.clock())
         try:
             await self.link.submit(RecordApproval(row))
@@ -213,6 +217,12 @@ def _outcome(item: Awaiting, approver: str, decision: str) -> tuple[str, bool]:
     """The line shown under the request, and whether it settles the request."""
     if decision == "deny":
         return f"🚫 denied by {approver} via Telegram — final until the content changes", True
+    if decision == "request_changes":
+        return (
+            f"✏️ changes requested by {approver} via Telegram; the task goes back to its agent"
+            " with the feedback",
+            True,
+        )
     votes = len({*item.approved_by, approver})
     if votes >= item.needed:
         return (

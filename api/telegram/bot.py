@@ -17,10 +17,12 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    MessageHandler,
     TypeHandler,
+    filters,
 )
 
-from api.telegram.chat_commands import ChatCommands
+from api.telegram.chat_commands import ChatCommands, person_of
 from api.telegram.config import BotConfig, BotSettings
 from api.telegram.core import BotCore
 from api.telegram.outbox import Outbox, Outgoing
@@ -35,6 +37,7 @@ COMMANDS = {
     "pending": "Approval requests waiting",
     "approve": "ID [comment] — approve a request",
     "deny": "ID REASON — deny a request",
+    "changes": "ID FEEDBACK — send a task in review back to its agent",
     "pause": "[reason] — pause the mission (approvers)",
     "resume": "Lift the pause (approvers)",
     "quarantine": "AGENT [reason] — quarantine an agent (approvers)",
@@ -61,15 +64,21 @@ def build_application(config: BotConfig, settings: BotSettings) -> App:
     return app
 
 
-def keyboard(rid: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton("✅ Approve", callback_data=f"approve:{rid}"),
-                InlineKeyboardButton("🚫 Deny", callback_data=f"deny:{rid}"),
-            ]
-        ]
-    )
+def keyboard(rid: str, review: bool = False) -> InlineKeyboardMarkup:
+    """Approve / Deny, and Request changes for a task's review."""
+    row = [
+        InlineKeyboardButton("✅ Approve", callback_data=f"approve:{rid}"),
+        InlineKeyboardButton("🚫 Deny", callback_data=f"deny:{rid}"),
+    ]
+    if review:
+        row.append(InlineKeyboardButton("✏️ Request changes", callback_data=f"changes:{rid}"))
+    return InlineKeyboardMarkup([row])
+
+
+CHANGES_HOW = (
+    "Reply to this request message with what should change: the task goes back to its agent"
+    " with your words as feedback (or /changes {rid} FEEDBACK)"
+)
 
 
 def request_message(req: PostedRequest) -> str:
@@ -85,7 +94,7 @@ class TelegramMessenger:
     def post_request(
         self, req: PostedRequest, on_sent: Callable[[int], None], on_failed: Callable[[], None]
     ) -> None:
-        markup, text = keyboard(req.id), request_message(req)
+        markup, text = keyboard(req.id, req.action == "review"), request_message(req)
 
         def sent(message: Message) -> None:
             on_sent(message.message_id)
@@ -101,7 +110,7 @@ class TelegramMessenger:
 
     def edit_request(self, req: PostedRequest, buttons: bool) -> None:
         message_id, text = req.message_id, request_message(req)
-        markup = keyboard(req.id) if buttons else None
+        markup = keyboard(req.id, req.action == "review") if buttons else None
         self.outbox.offer(
             Outgoing(
                 f"edit of request {req.id}",
@@ -140,6 +149,8 @@ class Handlers:
         for name, handler in self.commands.handlers().items():
             app.add_handler(CommandHandler(name, handler))
         app.add_handler(CallbackQueryHandler(self.button))
+        replies = filters.REPLY & filters.TEXT & ~filters.COMMAND
+        app.add_handler(MessageHandler(replies, self.changes_reply))
         app.add_error_handler(self.on_error)
 
     async def set_commands(self, app: App) -> None:
@@ -164,7 +175,9 @@ class Handlers:
             return
         decision, _, rid = (query.data or "").partition(":")
         who = Person(query.from_user.id, query.from_user.username, _chat_of(query.message))
-        if decision not in ("approve", "deny") or not rid:
+        if decision == "changes" and rid:
+            text = CHANGES_HOW.format(rid=rid)  # the feedback comes as a reply
+        elif decision not in ("approve", "deny") or not rid:
             text = "Refused: not a button of this bot"
         elif who.chat_id != self.chat_id:
             text = self.core.link.refuse(who, f"{decision} {rid}", "buttons count only in the chat")
@@ -175,6 +188,22 @@ class Handlers:
             await query.answer(text[:200], show_alert=text.startswith("Refused"))
         except TelegramError as exc:
             log.info("telegram: could not answer a button press: %s", exc)
+
+    async def changes_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A text reply to a posted request: request changes with the text as feedback."""
+        message = update.effective_message
+        target = message.reply_to_message if message is not None else None
+        if message is None or target is None or not message.text:
+            return
+        req = self.core.approvals.requests.by_message(_chat_of(target), target.message_id)
+        if req is None:
+            return  # a reply to something else: not ours to read
+        who = person_of(update)
+        if who.chat_id != self.chat_id:
+            text = self.core.link.refuse(who, f"changes {req.id}", "only in the mission's chat")
+        else:
+            text = await self.core.approvals.decide(who, req.id, "request_changes", message.text)
+        self.messenger.reply(who.chat_id, text, message.message_id)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("telegram: handler failed: %r", context.error)

@@ -32,6 +32,7 @@ class ChatCommands:
             "pending": self.pending,
             "approve": self.approve,
             "deny": self.deny,
+            "changes": self.changes,
             "pause": self.pause,
             "resume": self.resume,
             "quarantine": self.quarantine,
@@ -61,9 +62,16 @@ class ChatCommands:
     async def deny(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._decide(update, context.args or [], "deny")
 
+    async def changes(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._decide(update, context.args or [], "request_changes")
+
     async def _decide(self, update: Update, args: list[str], decision: str) -> None:
-        if not args or (decision == "deny" and len(args) < 2):
-            usage = "/approve ID [comment]" if decision == "approve" else "/deny ID REASON"
+        if not args or (decision != "approve" and len(args) < 2):
+            usage = {
+                "approve": "/approve ID [comment]",
+                "deny": "/deny ID REASON",
+                "request_changes": "/changes ID FEEDBACK",
+            }[decision]
             self._reply(update, f"Usage: {usage} (ids: /pending)")
             return
         comment = " ".join(args[1:]) or f"/{decision} in Telegram"

@@ -16,6 +16,7 @@ HELP = """Mission Control bot
 /pending — approval requests waiting, with their ids
 /approve ID [comment] — approve a request (approvers)
 /deny ID REASON — deny a request (approvers)
+/changes ID FEEDBACK — send a task in review back to its agent (approvers; or reply to the request)
 /pause [reason] — pause the mission until /resume or a commit changes its mode (approvers)
 /resume — lift the pause (approvers)
 /quarantine AGENT [reason] — stop an agent's work until its spec changes (approvers)

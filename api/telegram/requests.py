@@ -40,6 +40,7 @@ class PostedRequest:
     closed: bool = False
     shown_votes: tuple[str, ...] = field(default=())
     outcomes: list[str] = field(default_factory=list)  # appended below the body, oldest first
+    action: str = ""  # what awaits: create | update | … | dispatch | review ("" if restored)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -71,6 +72,17 @@ class Requests:
 
     def get(self, rid: str) -> PostedRequest | None:
         return self._by_id.get(rid)
+
+    def by_message(self, chat_id: int, message_id: int) -> PostedRequest | None:
+        """The request posted as this message (a reply to it asks for changes)."""
+        return next(
+            (
+                r
+                for r in self._by_id.values()
+                if r.chat_id == chat_id and r.message_id == message_id
+            ),
+            None,
+        )
 
     def latest(self, key: tuple[str, str]) -> PostedRequest | None:
         return self._latest.get(key)

@@ -61,15 +61,23 @@ def target_digest(ctx: MissionContext, target: str) -> str:
     return applied.digest
 
 
-def approve(ctx: MissionContext, target: str, deny: bool, reason: str) -> Approved:
-    """Write approvals/<file>.yaml for the target's digest and commit it signed."""
+DECISIONS = {
+    "approve": ("ok", "Approve"),
+    "deny": ("deny", "Deny"),
+    "request_changes": ("changes", "Request changes on"),
+}
+
+
+def approve(ctx: MissionContext, target: str, decision: str, reason: str) -> Approved:
+    """Write approvals/<file>.yaml for the target's digest and commit it signed. `decision`:
+    approve | deny | request_changes (its `reason` is the feedback the agent gets)."""
     if not _git(ctx, "config", "user.signingkey", check=False):
         raise MCError(SIGNING_HELP)
     digest = target_digest(ctx, target)
     who = re.sub(
         r"[^a-z0-9]+", "-", (_git(ctx, "config", "user.name", check=False) or "me").lower()
     )
-    name = _name(target, digest, who.strip("-") or "me", deny, ctx.clock())
+    name = _name(target, digest, who.strip("-") or "me", decision, ctx.clock())
     rel = f"approvals/{name}.yaml"
     doc = {
         "apiVersion": "mc/v1",
@@ -78,14 +86,14 @@ def approve(ctx: MissionContext, target: str, deny: bool, reason: str) -> Approv
         "spec": {
             "target": target,
             "digest": digest,
-            "decision": "deny" if deny else "approve",
+            "decision": decision,
             "reason": reason,
         },
     }
     path = ctx.repo.root / rel
     path.parent.mkdir(exist_ok=True)
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    verb = "Deny" if deny else "Approve"
+    verb = DECISIONS[decision][1]
     _git(ctx, "add", "--", rel)
     try:
         _git(ctx, "commit", "-S", "-m", f"{verb} {target} ({digest[:19]})", "--", rel)
@@ -96,8 +104,9 @@ def approve(ctx: MissionContext, target: str, deny: bool, reason: str) -> Approv
     return Approved(rel, digest, _git(ctx, "rev-parse", "HEAD") or "")
 
 
-def _name(target: str, digest: str, who: str, deny: bool, now: datetime) -> str:
-    base = f"{'deny' if deny else 'ok'}-{target.replace('/', '-').replace('.', '-').lower()}"
+def _name(target: str, digest: str, who: str, decision: str, now: datetime) -> str:
+    prefix = DECISIONS[decision][0]
+    base = f"{prefix}-{target.replace('/', '-').replace('.', '-').lower()}"
     # a new file every time: approving the same content again (say, after a review) must be
     # a new signed commit, not a rewrite of an older file that leaves nothing to commit
     tag = hashlib.sha256(f"{target}{digest}{who}{now.isoformat()}".encode()).hexdigest()[:8]

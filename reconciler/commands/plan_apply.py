@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.commands.context import MissionContext
+from reconciler.commands.reads import WriteQueue, holding
 from reconciler.plan.actions import Plan
 from reconciler.plan.apply import ApplyResult, StalePlan, check_fresh
 from reconciler.plan.codec import plan_from_json, plan_to_json
@@ -16,6 +17,8 @@ from reconciler.plan.pipeline import CommitPlan, UntrustedHead, plan_commit
 from specs.desired import Desired
 from specs.errors import MCError
 from state.store import State
+
+HOLDER = "mc apply"  # how reads answered by this command name their source
 
 if TYPE_CHECKING:  # the execution engine loads only when a command drives the work
     from reconciler.engine.until_idle import Converged, Progress
@@ -69,7 +72,7 @@ def apply_saved(
         check_fresh(plan, head, state.reader.serial())  # refuse before taking the write lock
     assert plan.commit is not None
     desired = ctx.repo.desired(plan.commit)
-    with ctx.write_state() as state:
+    with ctx.write_state() as state, holding(ctx, state, HOLDER) as queue:
         # The file is only checksummed: trust nothing in it that planning would not produce
         # again now, so an edited status ("apply" for an unapproved action) is refused.
         again = plan_commit(state.reader, ctx.repo, desired, ctx.clock(), trust_anew)
@@ -79,7 +82,7 @@ def apply_saved(
                 " (approvals changed, or the file was edited); run `mc plan` again"
             )
         result = again.apply(state, ctx.clock(), actor)
-        return Applied(plan, result, _drive(ctx, state, drive))
+        return Applied(plan, result, _drive(ctx, state, drive, queue))
 
 
 def apply_now(
@@ -93,7 +96,7 @@ def apply_now(
     Raises UntrustedHead, before asking or writing, when git history does not back HEAD's
     approvers and no Mission is applied (`trust_anew` trusts them anyway)."""
     desired = ctx.repo.desired("HEAD")
-    with ctx.write_state() as state:
+    with ctx.write_state() as state, holding(ctx, state, HOLDER) as queue:
         found = plan_commit(state.reader, ctx.repo, desired, ctx.clock(), trust_anew)
         plan = found.plan
         if plan.trust is not None and plan.trust.refused:
@@ -101,12 +104,21 @@ def apply_now(
         if plan.actions and not confirm(plan):
             return Applied(plan, None)
         result = found.apply(state, ctx.clock(), actor) if plan.actions else None
-        return Applied(plan, result, _drive(ctx, state, drive))
+        return Applied(plan, result, _drive(ctx, state, drive, queue))
 
 
-def _drive(ctx: MissionContext, state: State, drive: Drive | None) -> Converged | None:
+def _drive(
+    ctx: MissionContext, state: State, drive: Drive | None, queue: WriteQueue
+) -> Converged | None:
     if drive is None:
         return None
     from reconciler.engine.until_idle import converge
 
-    return converge(ctx.repo, state, ctx.clock, drive.progress, drive.should_stop)
+    return converge(
+        ctx.repo,
+        state,
+        ctx.clock,
+        drive.progress,
+        drive.should_stop,
+        between_ticks=lambda: queue.drain(state, ctx),
+    )

@@ -1,22 +1,42 @@
-"""Read-outs for `mc runs`, `agents`, `logs`, `memory` and `drops`; called by cli/work.py."""
+"""Read-outs for `mc runs`, `agents`, `logs`, `memory` and `drops` over one reader; served by
+read_views.py (locally, or by the process holding the state)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from reconciler.commands.context import MissionContext
 from reconciler.engine.launch import Paths
+from reconciler.repo.source import MissionRepo
 from specs.errors import MCError
 from state.errors import StateLocked
 from state.records import DropRow, RunRow
+from state.store import StateReader
 
 
-def runs(ctx: MissionContext, task: str | None, limit: int) -> list[RunRow]:
-    with ctx.read_state() as state:
-        return state.reader.runs(task=task, limit=limit)
+def run_json(r: RunRow) -> dict[str, Any]:
+    """The `mc runs --json` shape of one run (money as a full-precision decimal string)."""
+    return {
+        "id": r.id,
+        "task": r.task,
+        "attempt": r.attempt,
+        "agent": r.agent,
+        "state": r.state,
+        "status": r.status,
+        "error_class": r.error_class,
+        "error": r.error,
+        "exit_code": r.exit_code,
+        "pid": r.pid,
+        "started_at": r.started_at.isoformat(),
+        "ended_at": r.ended_at.isoformat() if r.ended_at else None,
+        "cost_usd": str(r.cost_usd),
+        "tokens": r.tokens,
+        "workspace": r.workspace,
+    }
 
 
 @dataclass(frozen=True)
@@ -33,13 +53,12 @@ class AgentReport:
     recent_runs: int
 
 
-def agents(ctx: MissionContext) -> list[AgentReport]:
+def agents(reader: StateReader, today: date) -> list[AgentReport]:
+    """Each applied agent: effective status, load, spend today, recent failures."""
     from reconciler.engine.mirror import load_world
 
-    today = ctx.clock().date()
-    with ctx.read_state() as state:
-        world = load_world(state.reader, today)
-        running = state.reader.runs(states=["LAUNCHING", "RUNNING"])
+    world = load_world(reader, today)
+    running = reader.runs(states=["LAUNCHING", "RUNNING"])
     if world is None:
         return []
     busy: dict[str, int] = {}
@@ -62,13 +81,12 @@ def agents(ctx: MissionContext) -> list[AgentReport]:
     ]
 
 
-def find_run(ctx: MissionContext, target: str) -> RunRow:
+def find_run(reader: StateReader, target: str) -> RunRow:
     """A run by id, or the latest run of a task by name."""
-    with ctx.read_state() as state:
-        run = state.reader.run(target)
-        if run is None:
-            latest = state.reader.runs(task=target, limit=1)
-            run = latest[0] if latest else None
+    run = reader.run(target)
+    if run is None:
+        latest = reader.runs(task=target, limit=1)
+        run = latest[0] if latest else None
     if run is None:
         raise MCError(f"no run or task with runs named {target!r} (see `mc runs`)")
     return run
@@ -94,16 +112,15 @@ def run_ended(ctx: MissionContext, run_id: str) -> bool | None:
     return run is None or run.ended_at is not None
 
 
-def memory(ctx: MissionContext, agent: str) -> dict[str, dict[str, Any]]:
-    with ctx.read_state() as state:
-        found = state.reader.memory(f"agent:{agent}")
-        if not found and state.reader.resource("Agent", agent) is None:
-            raise MCError(f"unknown agent {agent!r} (see `mc agents`)")
-        return found
+def memory(reader: StateReader, agent: str) -> dict[str, Any]:
+    """An agent's memory (key -> value); MCError for an agent never applied."""
+    found = reader.memory(f"agent:{agent}")
+    if not found and reader.resource("Agent", agent) is None:
+        raise MCError(f"unknown agent {agent!r} (see `mc agents`)")
+    return found.get(f"agent:{agent}", {})
 
 
-def drops(ctx: MissionContext, task: str) -> list[tuple[DropRow, Path]]:
-    paths = Paths(ctx.repo.root, ctx.repo.mc_dir)
-    with ctx.read_state() as state:
-        found = state.reader.drops(task)
-    return [(d, paths.drop_file(d.sha256)) for d in found]
+def drops(reader: StateReader, repo: MissionRepo, task: str) -> list[tuple[DropRow, Path]]:
+    """A task's content drops and where each is stored under .mc/drops/."""
+    paths = Paths(repo.root, repo.mc_dir)
+    return [(d, paths.drop_file(d.sha256)) for d in reader.drops(task)]

@@ -36,9 +36,12 @@ def converge(
     should_stop: Callable[[], bool] = lambda: False,
     rng: random.Random | None = None,
     max_seconds: float | None = None,
+    between_ticks: Callable[[], bool] | None = None,
 ) -> Converged | None:
     """Tick until every task is settled (DONE, FAILED, BLOCKED, NEEDS_APPROVAL, REVIEW,
-    CANCELED) or waits on something only a person can change; sleep through retry backoff."""
+    CANCELED) or waits on something only a person can change; sleep through retry backoff.
+    `between_ticks` carries out writes queued by other commands (`mc retry` while `mc apply`
+    holds the state); True when it wrote, and the engine takes the writes in."""
     executor = LocalExecutor()
     engine = Engine(state, Paths(repo.root, repo.mc_dir), executor, clock, rng or random.Random())
     recovered = engine.recover()
@@ -50,6 +53,8 @@ def converge(
     deadline = time.monotonic() + max_seconds if max_seconds else None
     try:
         while True:
+            if between_ticks is not None and between_ticks():
+                engine.reload()
             report = engine.tick()
             ticks += 1
             if progress is not None:

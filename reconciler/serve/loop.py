@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from reconciler.commands.context import MissionContext
-from reconciler.commands.status import event_to_json, status_to_json, status_with
+from reconciler.commands.holder import HolderSocket
+from reconciler.commands.read_views import Readers, answer
 from reconciler.engine.engine import Engine
 from reconciler.engine.launch import Paths
-from reconciler.plan.codec import plan_to_json
 from reconciler.plan.pipeline import UntrustedHead, plan_commit
 from reconciler.runtime.local import LocalExecutor
+from reconciler.serve.log_lines import Record, reconcile_record, records_of
 from reconciler.serve.requests import (
     ACTOR,
     RecordApproval,
@@ -47,7 +48,7 @@ from state.store import State, StateReader
 
 GIT_TRIGGERS = ("HEAD", "packed-refs")
 ERROR_PAUSE_S = 1.0  # after a failed tick: a fault that repeats must not spin the loop
-Stage = Literal["reconcile", "tick", "request"]
+Stage = Literal["reconcile", "tick", "request", "log"]
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ class ReconcileLoop:
     metrics: ServeMetrics | None = None
     resync_s: float = 60.0
     trust_anew: bool = False  # no Mission applied: trust HEAD's approvers, not history's
+    holder_name: str = "mc serve"  # how reads answered through the holder socket name us
+    log: Callable[[Record], None] | None = None  # one line per reconcile, dispatch, run, error
     status: ServeStatus = field(init=False)
     _commit_seen: threading.Event = field(default_factory=threading.Event)
     _reader_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -94,6 +97,8 @@ class ReconcileLoop:
         self._reconcile_now = False
         self._last_fault: tuple[str, str, str | None] | None = None  # (stage, reason, commit)
         self.requests = RequestQueue()
+        self.holder: HolderSocket | None = None
+        self._log_seq = 0  # the last audit event the log has shown
 
     # --- the dashboard's view -------------------------------------------------------------
 
@@ -113,24 +118,11 @@ class ReconcileLoop:
         return self.status.as_dict()
 
     def cli_view(self, view: str, params: Mapping[str, str]) -> Any:
-        """What `mc status|events|plan` show, computed here while serve holds the state."""
-        with self.open_reader() as (reader, _):
-            if view == "status":
-                return status_to_json(status_with(reader, self.ctx.repo))
-            if view == "events":
-                since = datetime.fromisoformat(params["since"]) if params.get("since") else None
-                limit = int(params.get("limit", "100"))
-                return [event_to_json(e) for e in reader.events(since=since, limit=limit)]
-            if view == "plan":
-                rev = None if params.get("worktree") else params.get("rev", "HEAD")
-                report = plan_commit(
-                    reader, self.ctx.repo, self.ctx.repo.desired(rev), self.ctx.clock()
-                )
-                return {
-                    **plan_to_json(report.plan),
-                    "uncommitted": list(report.desired.dirty_paths),
-                }
-        raise MCError(f"unknown view {view!r}")
+        """A read command's answer (commands/read_views.py), computed here while serve holds
+        the state: for the holder socket and the dashboard's /api/cli/ routes."""
+        with self.open_reader() as (reader, dash):
+            now = self.ctx.clock()
+            return answer(view, params, Readers(reader, dash, self.ctx.repo, now, self.trust_anew))
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -140,8 +132,17 @@ class ReconcileLoop:
         paths = Paths(self.ctx.repo.root, self.ctx.repo.mc_dir)
         self.engine = Engine(self.state, paths, self.executor, self.ctx.clock, random.Random())
         self.engine.recover()
+        last = self.state.reader.events(limit=1)
+        self._log_seq = last[-1].seq if last else 0
+        # other `mc` commands read (and queue `mc retry`) through this while we hold the state
+        self.holder = HolderSocket(
+            self.ctx.repo.mc_dir, self.holder_name, self.cli_view, self.submit
+        )
+        self.holder.start()
 
     def close(self) -> None:
+        if self.holder is not None:
+            self.holder.close()
         if self.engine is not None and self.engine.world is not None:
             self.engine.stop()
         self.executor.shutdown()
@@ -199,11 +200,14 @@ class ReconcileLoop:
                 self._commit_seen.clear()
                 self._reconcile_now = False
                 self._guarded("reconcile", self.reconcile_head)
+                self._guarded("log", self._tail_log)
                 next_resync = time.monotonic() + self.resync_s
             if self.engine.world is None:
                 self.executor.wait(min(1.0, max(next_resync - time.monotonic(), 0.0)))
                 continue
             report = self._guarded("tick", self.engine.tick)
+            if report is None or report.busy:
+                self._guarded("log", self._tail_log)
             if report is None:
                 self._guarded("tick", self.engine.reload)  # drop a view the fault left half-done
                 self.executor.wait(ERROR_PAUSE_S)
@@ -245,8 +249,21 @@ class ReconcileLoop:
         self.status.last_error = self.status.last_error_commit = None
         self._last_fault = None
         self.status.reconciles += 1
+        took = time.monotonic() - started
         if self.metrics is not None:
-            self.metrics.observe_reconcile(time.monotonic() - started)
+            self.metrics.observe_reconcile(took)
+        if self.log is not None:
+            self.log(reconcile_record(now, desired.commit, len(found.plan.actions), took))
+
+    def _tail_log(self) -> None:
+        """Log what the audit log gained since the last look (dispatches, runs, errors)."""
+        if self.log is None or self.state is None:
+            return
+        found = self.state.reader.events(after_seq=self._log_seq, limit=10_000)
+        if found:
+            self._log_seq = found[-1].seq
+        for record in records_of(found):
+            self.log(record)
 
     def _bad_commit(self, exc: MCError, now: datetime) -> None:
         try:

@@ -1,5 +1,5 @@
-"""Bot requests only the serve loop may write; queued by api/telegram, carried out here for
-serve/loop.py.
+"""Requests only the serve loop may write, queued by the Telegram bot (api/telegram) and by
+other `mc` commands through the holder socket (`mc retry`); carried out here for serve/loop.py.
 
 DuckDB has one writer; the loop owns it. A request is queued, the loop is woken, and the
 caller waits on the returned future for the outcome (a one-line message, or an MCError).
@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import assert_never
 
+from reconciler.commands.holder import RetryRequest
+from reconciler.commands.reads import requeued
+from reconciler.commands.workflow_runs import retry_target
 from specs.errors import MCError
 from state.records import ApprovalRow, NewEvent
 from state.store import State
@@ -50,7 +53,7 @@ class RecordEvents:
     events: tuple[NewEvent, ...]
 
 
-Request = RecordApproval | SetMode | Quarantine | RecordEvents
+Request = RecordApproval | SetMode | Quarantine | RecordEvents | RetryRequest
 
 
 class RequestQueue:
@@ -90,6 +93,8 @@ def carry_out(request: Request, state: State, mission: str | None, now: datetime
         case RecordEvents(events=events):
             state.writer.append_events(list(events), now)
             return f"{len(events)} event(s) recorded"
+        case RetryRequest(target=target, actor=actor):
+            return requeued(retry_target(state, target, actor, now))
         case _:
             assert_never(request)
 

@@ -57,6 +57,7 @@ def step_task_spec(run: str, workflow: str, step: WorkflowStep) -> TaskSpec:
         retry=step.retry or RetryPolicy(),
         timeout=step.timeout,
         budget=TaskSpec.model_fields["budget"].get_default(call_default_factory=True),
+        max_rework=step.max_rework,
     )
 
 

@@ -3,3 +3,4 @@ isolation comes from tests/conftest.py."""
 
 from helpers.starter import applied_repo as applied_repo
 from helpers.starter import mission_repo as mission_repo
+from helpers.exec_repo import repo as repo

@@ -1,0 +1,187 @@
+"""`mc tasks` and `mc task NAME` (and `mc explain Task/x`): tasks with why each is not running,
+as JSON-ready dicts built from one reader; read_views.py serves them to the CLI, locally or
+through the process that holds the state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from reconciler.engine.approval_gates import gate
+from reconciler.engine.mirror import TaskRec, World, load_world
+from reconciler.engine.why import Why, why
+from specs.errors import MCError
+from state.dashboard import DashboardReader, TaskFilter
+from state.records import Event, RunRow
+from state.store import StateReader
+
+REWORK_EVENTS = ("task.changes_requested", "workflow.rework")
+RECENT_EVENTS = 20
+MAX_LIST = 10_000
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """`mc tasks` filters: state, agent (assigned, else declared), label `k=v` or `k`."""
+
+    state: str | None = None
+    agent: str | None = None
+    label: str | None = None
+    limit: int = 500
+
+
+def why_json(found: Why) -> dict[str, Any]:
+    """The blocking condition: `category`, `detail`, `until` (ISO time or null)."""
+    return {
+        "category": found.category,
+        "detail": found.detail,
+        "until": found.until.isoformat() if found.until else None,
+    }
+
+
+def task_list(reader: StateReader, dash: DashboardReader, q: TaskQuery, now: datetime) -> Any:
+    """Tasks matching the query, most recently changed first, each with why it waits."""
+    key, sep, value = (q.label or "").partition("=")
+    filt = TaskFilter(
+        state=q.state.upper() if q.state else None,
+        agent=q.agent,
+        label_key=key or None,
+        label_value=value if sep else None,
+    )
+    page = dash.task_page(filt, limit=min(max(q.limit, 1), MAX_LIST), offset=0)
+    world = load_world(reader, now.date()) if page.rows else None
+    rows = []
+    for t in page.rows:
+        rec = world.tasks.get(t.name) if world is not None else None
+        rows.append(
+            {
+                "name": t.name,
+                "state": t.state,
+                "agent": t.agent,
+                "attempts": t.attempts,
+                "reason": t.reason,
+                "updated_at": t.updated_at.isoformat(),
+                "title": t.title,
+                "labels": t.labels,
+                "workflow_run": t.workflow_run,
+                "why": why_json(why(world, rec, now)) if world and rec else None,
+            }
+        )
+    return {"tasks": rows, "total": page.total}
+
+
+def task_detail(reader: StateReader, dash: DashboardReader, name: str, now: datetime) -> Any:
+    """Everything `mc task NAME` shows; MCError when no such task exists."""
+    world = load_world(reader, now.date())
+    rec = world.tasks.get(name) if world is not None else None
+    if world is None or rec is None:
+        raise MCError(f"no task {name!r} (see `mc tasks`)")
+    found = why(world, rec, now)
+    runs = reader.runs(task=name, limit=50)
+    subject = f"Task/{name}"
+    recent = dash.event_page(subject=subject, limit=RECENT_EVENTS)
+    return {
+        "name": name,
+        "title": rec.spec.title,
+        "state": rec.state.value,
+        "reason": rec.reason,
+        "agent": rec.agent or rec.spec.agent,
+        "attempts": len(runs),
+        "labels": rec.labels,
+        "workflow_run": rec.step.run if rec.step else None,
+        "spec": _spec_summary(rec),
+        "why": why_json(found),
+        "approvals": _approvals(world, rec, found, now),
+        "runs": [_run(r) for r in runs],
+        "cost_usd": str(sum((r.cost_usd for r in runs), Decimal(0))),
+        "depends_on": [_neighbour(world, d) for d in rec.depends_on],
+        "dependents": [
+            _neighbour(world, t.name) for t in world.tasks.values() if name in t.depends_on
+        ],
+        "feedback": rec.feedback,
+        "rework": rework_rounds(dash, subject),
+        "events": [_event(e) for e in recent],
+    }
+
+
+def rework_rounds(dash: DashboardReader, subject: str) -> list[dict[str, Any]]:
+    """Each round of requested changes (a reviewer's, or a workflow verifier's), oldest first:
+    {round, feedback, by, at}."""
+    found: list[Event] = []
+    for kind in REWORK_EVENTS:
+        found += dash.event_page(subject=subject, kind=kind, limit=100)
+    rounds = []
+    for e in sorted(found, key=lambda e: e.seq):
+        rounds.append(
+            {
+                "round": e.data.get("round"),
+                "feedback": e.data.get("feedback"),
+                "by": e.data.get("by") or e.data.get("verifier"),
+                "at": e.time.isoformat(),
+            }
+        )
+    return rounds
+
+
+def _spec_summary(rec: TaskRec) -> dict[str, Any]:
+    spec = rec.spec
+    return {
+        "agent": spec.agent,
+        "requires": list(spec.requires),
+        "depends_on": list(spec.depends_on),
+        "priority": spec.priority,
+        "risk": spec.risk,
+        "approval": spec.approval,
+        "max_attempts": spec.retry.max_attempts,
+        "max_rework": spec.max_rework,
+        "timeout": spec.timeout,
+        "prompt": spec.prompt,
+    }
+
+
+def _approvals(world: World, rec: TaskRec, found: Why, now: datetime) -> dict[str, Any]:
+    g = found.approvals or gate(world, rec, now)
+    return {
+        "gated": g.gated,
+        "risk": g.risk,
+        "rule": g.rule,
+        "needed": g.needed,
+        "given_by": sorted(g.approved_by),
+        "denied": g.denied,
+        "changes_requested_by": g.changes.approver if g.changes else None,
+        "approvers": sorted(world.approvers),
+    }
+
+
+def _neighbour(world: World, name: str) -> dict[str, Any]:
+    rec = world.tasks.get(name)
+    return {"name": name, "state": rec.state.value if rec else None}
+
+
+def _run(r: RunRow) -> dict[str, Any]:
+    duration = (r.ended_at - r.started_at).total_seconds() if r.ended_at else None
+    return {
+        "id": r.id,
+        "attempt": r.attempt,
+        "agent": r.agent,
+        "state": r.state,
+        "status": r.status,
+        "error": r.error,
+        "cost_usd": str(r.cost_usd),
+        "started_at": r.started_at.isoformat(),
+        "ended_at": r.ended_at.isoformat() if r.ended_at else None,
+        "duration_s": duration,
+    }
+
+
+def _event(e: Event) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "time": e.time.isoformat(),
+        "actor": e.actor,
+        "kind": e.kind,
+        "data": e.data,
+    }
