@@ -17,7 +17,7 @@ from datetime import datetime
 from reconciler.engine.candidates import Candidates, next_wake
 from reconciler.engine.enact import Enact
 from reconciler.engine.launch import Paths
-from reconciler.engine.mirror import World, load_world
+from reconciler.engine.mirror import InFlight, World, load_world
 from reconciler.engine.outcome_rules import why_stale
 from reconciler.engine.recovery import Orphan, adopt, end_unadopted, find_orphans, orphan_events
 from reconciler.engine.views import decide
@@ -61,6 +61,7 @@ class Engine:
         self._candidates = Candidates()
         self._wake_at: datetime | None = None
         self._orphans: list[Orphan] = []
+        self._unrecorded: list[Outcome] = []  # ended runs a failed write left unrecorded
 
     @property
     def world(self) -> World | None:
@@ -120,20 +121,46 @@ class Engine:
         now = self._clock()
         enact = Enact(world, self._paths, now, self._rng, self._stopping)
         outcomes = self._finished_runs(world, now)
+        flights = {run_id: (f, f.stale) for run_id, f in world.in_flight.items()}
         for outcome in outcomes:
             enact.run_finished(outcome)
         report = TickReport(finished=len(outcomes))
         self._schedule(world, enact, now, report, bool(outcomes))
-        self._commit(enact)
+        try:
+            self._commit(enact)
+        except Exception:
+            self._keep_unrecorded(world, outcomes, flights)
+            raise
+        self._unrecorded = []
         self._launch(enact)
         report.wake_at = self._wake_at
         return report
 
     def _finished_runs(self, world: World, now: datetime) -> list[Outcome]:
-        """How runs ended (recovered orphans first), each checked at the trust boundary: a
-        value the state cannot store fails its run instead of the tick's one transaction
-        (which would take every other outcome down with it, and again on each recovery)."""
-        return [checked_outcome(o) for o in self._ended_runs(world, now)]
+        """How runs ended (those a failed write left unrecorded first, then recovered orphans),
+        each checked at the trust boundary: a value the state cannot store fails its run
+        instead of the tick's one transaction (which would take every other outcome down with
+        it, and again on each recovery)."""
+        ended = [checked_outcome(o) for o in self._ended_runs(world, now)]
+        return [*self._unrecorded, *ended]
+
+    def _keep_unrecorded(
+        self,
+        world: World,
+        outcomes: list[Outcome],
+        flights: dict[str, tuple[InFlight, str | None]],
+    ) -> None:
+        """The tick's write failed (a full disk, an I/O error): nothing of it is in the state,
+        and the executor will not report these runs' ends again. Keep them in flight as they
+        were and offer their outcomes again next tick, so they are recorded once the state can
+        be written; the runs this tick would have started were never spawned. The caller
+        reloads the mirror from the state (serve does after any failed tick)."""
+        self._unrecorded = outcomes
+        world.in_flight.clear()
+        for run_id, (flight, stale) in flights.items():
+            flight.stale = stale  # a stop decided in the lost batch is decided (and sent) again
+            world.in_flight[run_id] = flight
+        self._dirty = True
 
     def _ended_runs(self, world: World, now: datetime) -> list[Outcome]:
         outcomes = adopt(world, self._orphans, now) if self._orphans else []
@@ -176,7 +203,7 @@ class Engine:
         """One transaction for the batch, then the cancels it asked for."""
         if not enact.batch.empty():
             enact.workflow_runs()
-            if self._orphans:
+            if self._orphans:  # adopted this tick: their outcomes are kept if the write fails
                 enact.batch.events.extend(orphan_events(self._orphans))
                 self._orphans = []
             write_batch(self._state.db, enact.batch, enact.now)

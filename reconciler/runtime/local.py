@@ -10,6 +10,7 @@ This class only keeps the table of live runs and the lock and wake-ups around it
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -23,6 +24,8 @@ from .spawn import LaunchFailed, spawn_run
 from .supervise import COST_POLL_S, Supervisor, next_due, watch_run
 from .types import ExecutorError, LaunchRequest, Outcome, RunHandle
 from .workspace import DEFAULT_INHERITED_ENV
+
+_log = logging.getLogger(__name__)
 
 
 class LocalExecutor:
@@ -131,7 +134,7 @@ class LocalExecutor:
                 del self._runs[run.handle.run_id]
             outcomes, self._finished = self._finished, []
             self._dirty = False
-        return outcomes + [outcome_of(run) for run in done]
+        return outcomes + [collected(run) for run in done]
 
     def wait(self, timeout: float) -> None:
         """Sleep until a pipe closes, a process exits, a deadline is due, or timeout passes."""
@@ -183,7 +186,7 @@ class LocalExecutor:
             self._runs.clear()
         self._stop_cost_watch()
         self._pump.stop()  # closes pipes a straggler still held, so the logs are final
-        outcomes = [outcome_of(run) for run in done]
+        outcomes = [collected(run) for run in done]
         with self._cond:
             self._finished.extend(outcomes)
 
@@ -203,3 +206,24 @@ class LocalExecutor:
             if all(run.finishable for run in self._runs.values()) or now >= give_up_at:
                 return
             self._cond.wait(min(0.05, give_up_at - now))
+
+
+def collected(run: LiveRun) -> Outcome:
+    """The run's Outcome (collect.py); should collecting it raise (an I/O error reading its
+    files or storing its drops: the machine, not the agent), the run is a temporary failure
+    saying so, instead of an exception that would lose every outcome of this poll."""
+    try:
+        return outcome_of(run)
+    except Exception as exc:
+        _log.exception("collecting run %s failed", run.handle.run_id)
+        reason = one_line(f"mc could not collect the run's result: {type(exc).__name__}: {exc}")
+        return Outcome(
+            run.handle.run_id,
+            "retry",
+            reason,
+            run.returncode,
+            stdout_path=run.paths.stdout_log,
+            stderr_path=run.paths.stderr_log,
+            started_at=run.started_at,
+            ended_at=run.ended_at or time.time(),
+        )
