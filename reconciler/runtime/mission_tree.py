@@ -1,7 +1,7 @@
-"""The applied mission tree a sandboxed agent reads: one commit exported with `git archive`
-into `.mc/trees/<commit>/` once (a temp dir renamed into place, made read-only, then reused);
-spawn calls `open_tree` before a sandboxed run and binds the descriptor it returns,
-engine/launch.py names the path.
+"""The applied mission tree a sandboxed agent reads: one commit's files, as git stores them
+(repo/tree_files.py), exported into `.mc/trees/<commit>/` once (a temp dir renamed into place,
+made read-only, then reused); spawn calls `open_tree` before a sandboxed run and binds the
+descriptor it returns, engine/launch.py names the path.
 
 The export holds the commit's files only: never `.git`, and never a committed `.mc/`.
 
@@ -21,11 +21,19 @@ import os
 import shutil
 import stat
 import subprocess
-import tarfile
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from reconciler.repo.git import git_argv, git_env
+from reconciler.repo.git import GitError, git_argv, git_env
+from reconciler.repo.tree_files import (
+    EXECUTABLE,
+    GITLINK,
+    SYMLINK,
+    TreeEntry,
+    stream_blobs,
+    tree_entries,
+)
 
 from .nofollow import PlantedLink, open_dir_at, open_dirs, split_at_control
 from .sandbox import MissionTree
@@ -141,23 +149,44 @@ def _exists_at(dir_fd: int, name: str) -> bool:
 
 
 def _export(repo: Path, commit: str, dest: Path) -> None:
-    argv = git_argv(repo, "archive", "--format=tar", commit)
-    with subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=git_env()
-    ) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        try:
-            with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
-                for member in archive:
-                    if member.name.split("/", 1)[0] not in _LEFT_OUT:
-                        archive.extract(member, dest, filter="tar")
-        except tarfile.TarError as exc:
-            proc.kill()
-            problem = proc.stderr.read().decode(errors="replace").strip() or str(exc)
-            raise TreeExportError(_one_line(f"git archive {commit}: {problem}")) from exc
-        error = proc.stderr.read().decode(errors="replace")
-        if proc.wait(timeout=_GIT_TIMEOUT_S) != 0:
-            raise TreeExportError(_one_line(f"git archive {commit}: {error.strip()}"))
+    """Write the commit's files into `dest` as git stores them (repo/tree_files.py: not `git
+    archive`, whose attributes could rewrite a file an agent runs)."""
+    try:
+        entries = [e for e in tree_entries(repo, commit) if e.path.split("/")[0] not in _LEFT_OUT]
+        for entry in entries:
+            if entry.mode == GITLINK:  # a submodule: an empty folder, as `git archive` makes
+                _inside(dest, entry.path).mkdir(parents=True, exist_ok=True)
+        files = [e for e in entries if e.mode != GITLINK]
+        stream_blobs(repo, files, lambda entry, chunks: _write_entry(dest, entry, chunks))
+    except GitError as exc:
+        raise TreeExportError(_one_line(f"exporting {commit} with git: {exc}")) from None
+
+
+def _inside(dest: Path, path: str) -> Path:
+    """dest/path, refusing a path that could leave dest (a crafted tree object)."""
+    parts = path.split("/")
+    if any(p in ("", ".", "..") for p in parts) or "\0" in path:
+        raise GitError(f"unsafe path in the tree: {path!r}")
+    target = dest.joinpath(*parts)
+    top, parent = os.path.realpath(dest), os.path.realpath(target.parent)
+    if parent != top and not parent.startswith(top + os.sep):
+        raise GitError(f"{path!r} would be written through a link out of the export")
+    return target
+
+
+def _write_entry(dest: Path, entry: TreeEntry, chunks: Iterator[bytes]) -> None:
+    target = _inside(dest, entry.path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if entry.mode == SYMLINK:
+        os.symlink(os.fsdecode(b"".join(chunks)), target)
+        return
+    mode = 0o755 if entry.mode == EXECUTABLE else 0o644
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(target, flags, mode)
+    with os.fdopen(fd, "wb") as out:
+        for chunk in chunks:
+            out.write(chunk)
+    os.chmod(target, mode, follow_symlinks=False)  # the umask must not change what git says
 
 
 def _make_read_only(top: Path) -> None:

@@ -73,7 +73,7 @@ def test_an_export_is_made_once_and_reused(repo: Path) -> None:
 
 
 def test_an_unknown_commit_is_an_error_and_leaves_nothing(repo: Path) -> None:
-    with pytest.raises(TreeExportError, match="git archive"):
+    with pytest.raises(TreeExportError, match=f"exporting {'0' * 40} with git"):
         export(repo, "0" * 40)
     assert list((repo / ".mc" / "trees").iterdir()) == []
 
