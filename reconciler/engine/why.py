@@ -127,12 +127,12 @@ def _held(world: World, view: TaskView, now: datetime) -> Why:
 
 def _from_reason(reason: str, now: datetime) -> Why:
     """A scheduler Block reason (or a stored BLOCKED reason): its category is its prefix."""
-    category, _, _ = reason.partition(":")
+    category, _, rest = reason.partition(": ")
     if category == BUDGET:
         tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time())
-        return Why(BUDGET, f"{reason} (budgets reset at 00:00 UTC)", tomorrow)
+        return Why(BUDGET, f"{rest} (budgets reset at 00:00 UTC)", tomorrow)
     if category in (DEPENDENCY, PAUSED, SECRET):
-        return Why(category, reason)
+        return Why(category, rest)
     return Why(PERSON, f"{reason}; `mc retry` requeues it once fixed")
 
 
