@@ -25,7 +25,7 @@ def bot(
     from reconciler.serve.loop import ReconcileLoop, watch_git
 
     ctx = mission_context()
-    loop = ReconcileLoop(ctx, resync_s=resync)
+    loop = ReconcileLoop(ctx, resync_s=resync, holder_name="mc bot")
     loop.open()
     stop = threading.Event()
     try:

@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from cli.render import money
+from cli.render import id_column, money
 from reconciler.engine.engine import Engine
 from reconciler.tasks.lifecycle import TaskState
 
@@ -36,7 +36,7 @@ def render_engine(engine: Engine) -> Group:
     for state in STATE_ORDER:
         if counts.get(state):
             states.append(f"{state} {counts[state]}  ", style=STATE_STYLE.get(state, ""))
-    running = Table("run", "task", "agent", "attempt", title="Running", expand=False)
+    running = Table(id_column("run"), "task", "agent", "attempt", title="Running", expand=False)
     for flight in list(world.in_flight.values())[:12]:
         running.add_row(flight.run_id, flight.task, flight.agent, str(flight.attempt))
     spend = Text(f"Spent today: {money(world.mission_spent_today)}")
