@@ -9,11 +9,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from reconciler.commands.context import MissionContext
 from reconciler.engine.launch import Paths
 from reconciler.repo.source import MissionRepo
 from specs.errors import MCError
-from state.errors import StateLocked
 from state.records import DropRow, RunRow
 from state.store import StateReader
 
@@ -90,26 +88,6 @@ def find_run(reader: StateReader, target: str) -> RunRow:
     if run is None:
         raise MCError(f"no run or task with runs named {target!r} (see `mc runs`)")
     return run
-
-
-def latest_workspace(ctx: MissionContext, task: str) -> Path | None:
-    """The newest attempt directory of a task, found on disk: used while another process
-    (a running `mc apply`) holds the state and the run table cannot be read."""
-    base = ctx.repo.mc_dir / "work" / task
-    if not base.is_dir() or "/" in task or task.startswith("."):
-        return None
-    attempts = [p for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
-    return max(attempts, key=lambda p: int(p.name)) if attempts else None
-
-
-def run_ended(ctx: MissionContext, run_id: str) -> bool | None:
-    """Whether the run has ended; None when the state is busy (locked by a writer)."""
-    try:
-        with ctx.read_state() as state:
-            run = state.reader.run(run_id)
-    except StateLocked:
-        return None
-    return run is None or run.ended_at is not None
 
 
 def memory(reader: StateReader, agent: str) -> dict[str, Any]:
