@@ -60,7 +60,7 @@ def stream_blobs(
     """Call `take(entry, chunks)` for each entry in order with its blob's bytes in chunks of at
     most CHUNK (what `take` leaves unread is skipped), from one `git cat-file --batch`.
     Raises GitError when a blob is missing or git fails."""
-    argv = git_argv(root, "cat-file", "--batch")
+    argv = git_argv(root, "cat-file", "--batch", "--buffer")  # no flush per object
     with subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=git_env()
     ) as proc:

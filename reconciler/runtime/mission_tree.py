@@ -151,42 +151,53 @@ def _exists_at(dir_fd: int, name: str) -> bool:
 def _export(repo: Path, commit: str, dest: Path) -> None:
     """Write the commit's files into `dest` as git stores them (repo/tree_files.py: not `git
     archive`, whose attributes could rewrite a file an agent runs)."""
+    writer = _Writer(dest)
     try:
         entries = [e for e in tree_entries(repo, commit) if e.path.split("/")[0] not in _LEFT_OUT]
         for entry in entries:
             if entry.mode == GITLINK:  # a submodule: an empty folder, as `git archive` makes
-                _inside(dest, entry.path).mkdir(parents=True, exist_ok=True)
+                writer.folder(entry.path.split("/"))
         files = [e for e in entries if e.mode != GITLINK]
-        stream_blobs(repo, files, lambda entry, chunks: _write_entry(dest, entry, chunks))
+        stream_blobs(repo, files, writer.write)
     except GitError as exc:
         raise TreeExportError(_one_line(f"exporting {commit} with git: {exc}")) from None
 
 
-def _inside(dest: Path, path: str) -> Path:
-    """dest/path, refusing a path that could leave dest (a crafted tree object)."""
-    parts = path.split("/")
-    if any(p in ("", ".", "..") for p in parts) or "\0" in path:
-        raise GitError(f"unsafe path in the tree: {path!r}")
-    target = dest.joinpath(*parts)
-    top, parent = os.path.realpath(dest), os.path.realpath(target.parent)
-    if parent != top and not parent.startswith(top + os.sep):
-        raise GitError(f"{path!r} would be written through a link out of the export")
-    return target
+class _Writer:
+    """Writes entries under `dest`, refusing a path that could leave it (a crafted tree)."""
 
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.top = os.path.realpath(dest)
+        self.made: set[tuple[str, ...]] = {()}
 
-def _write_entry(dest: Path, entry: TreeEntry, chunks: Iterator[bytes]) -> None:
-    target = _inside(dest, entry.path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if entry.mode == SYMLINK:
-        os.symlink(os.fsdecode(b"".join(chunks)), target)
-        return
-    mode = 0o755 if entry.mode == EXECUTABLE else 0o644
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(target, flags, mode)
-    with os.fdopen(fd, "wb") as out:
-        for chunk in chunks:
-            out.write(chunk)
-    os.chmod(target, mode, follow_symlinks=False)  # the umask must not change what git says
+    def folder(self, parts: list[str]) -> Path:
+        """dest/parts (made if missing), checked once: no link on the way leads out of dest."""
+        if any(p in ("", ".", "..") or "\0" in p for p in parts):
+            raise GitError(f"unsafe path in the tree: {'/'.join(parts)!r}")
+        path = self.dest.joinpath(*parts)
+        if tuple(parts) not in self.made:
+            path.mkdir(parents=True, exist_ok=True)
+            real = os.path.realpath(path)
+            if real != self.top and not real.startswith(self.top + os.sep):
+                raise GitError(f"{'/'.join(parts)!r} would be written through a link out of it")
+            self.made.add(tuple(parts))
+        return path
+
+    def write(self, entry: TreeEntry, chunks: Iterator[bytes]) -> None:
+        *parents, name = entry.path.split("/")
+        if name in ("", ".", "..") or "\0" in name:
+            raise GitError(f"unsafe path in the tree: {entry.path!r}")
+        target = self.folder(parents) / name
+        if entry.mode == SYMLINK:
+            os.symlink(os.fsdecode(b"".join(chunks)), target)
+            return
+        mode = 0o755 if entry.mode == EXECUTABLE else 0o644
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        with os.fdopen(os.open(target, flags, mode), "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+            os.fchmod(out.fileno(), mode)  # the umask must not change what git says
 
 
 def _make_read_only(top: Path) -> None:
