@@ -16,12 +16,13 @@ from datetime import datetime
 
 from reconciler.engine.candidates import Candidates, next_wake
 from reconciler.engine.enact import Enact
-from reconciler.engine.launch import Paths
+from reconciler.engine.launch import Paths, ray_placement
 from reconciler.engine.mirror import InFlight, World, load_world
 from reconciler.engine.outcome_rules import why_stale
 from reconciler.engine.recovery import Orphan, adopt, end_unadopted, find_orphans, orphan_events
 from reconciler.engine.views import decide
 from reconciler.runtime.boundary import checked_outcome
+from reconciler.runtime.executors import RoutingExecutor
 from reconciler.runtime.types import Executor, Outcome
 from state.store import State
 from state.write_batch import write_batch
@@ -53,7 +54,11 @@ class Engine:
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
     ) -> None:
-        self._state, self._paths, self._executor = state, paths, executor
+        self._state, self._paths = state, paths
+        # Runs go where their request says (local, or a Ray cluster: runtime/executors.py).
+        self._executor = (
+            executor if isinstance(executor, RoutingExecutor) else RoutingExecutor(executor)
+        )
         self._clock, self._rng = clock, rng or random.Random()
         self._world: World | None = None
         self._stopping = False
@@ -73,8 +78,23 @@ class Engine:
     def recover(self) -> int:
         """Kill what a dead reconciler left running; the next tick records how each run ended
         (with the result its agent left, if it wrote a complete, valid one)."""
-        self._orphans = find_orphans(self._state)
+        self._orphans = find_orphans(self._state, self._reattach())
         return len(self._orphans)
+
+    def _reattach(self) -> set[str]:
+        """Runs of a dead reconciler that a Ray cluster still holds: taken over, not killed."""
+        world = load_world(self._state.reader, self._clock().date())
+        if world is None:
+            return set()
+        targets = [
+            p
+            for agent in world.agents.values()
+            if (p := ray_placement(world.mission.executor, agent.spec)) is not None
+        ]
+        if not targets:
+            return set()
+        ids = [run.id for run in self._state.reader.runs(states=["LAUNCHING", "RUNNING"])]
+        return self._executor.reattach(ids, targets)
 
     def load(self) -> bool:
         self._world = load_world(self._state.reader, self._clock().date())

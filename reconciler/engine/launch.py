@@ -17,9 +17,9 @@ from reconciler.engine.mirror import AgentRec, TaskRec, World
 from reconciler.repo.source import blob_ids
 from reconciler.runtime.mission_tree import head_commit, tree_path
 from reconciler.runtime.sandbox import Limits, MissionTree, Mount, Sandbox
-from reconciler.runtime.types import DropCaps, LaunchRequest, OutcomeStatus
+from reconciler.runtime.types import DropCaps, LaunchRequest, OutcomeStatus, RayPlacement
 from specs.fields import SecretRef, duration_seconds, size_bytes
-from specs.models import AgentLimits, AgentSpec, DropLimits
+from specs.models import AgentLimits, AgentSpec, DropLimits, ExecutorConfig
 from specs.time_math import add_seconds
 
 
@@ -124,7 +124,29 @@ def build_request(
         secret_values=secrets,
         sandbox=sandbox,
         drop_limits=drop_caps(world.mission.drops),
+        placement=ray_placement(world.mission.executor, agent.spec),
     )
+
+
+DEFAULT_NAMESPACE = "mc"
+_RAY_NAMES = {"num_cpus": "CPU", "num_gpus": "GPU"}
+
+
+def ray_placement(mission: ExecutorConfig, spec: AgentSpec) -> RayPlacement | None:
+    """The agent's executor (else the mission's) as a Ray placement; None for `local`. The
+    agent's `resources` become Ray resource requests (memory in bytes; CPU 1 unless given)."""
+    config: ExecutorConfig = getattr(spec, "executor", None) or mission
+    if config.kind != "ray":
+        return None
+    resources: dict[str, float] = {"CPU": 1.0}
+    asked: dict[str, float | str] = dict(getattr(spec, "resources", {}))
+    for key, amount in asked.items():
+        if key == "memory":
+            resources["memory"] = float(size_bytes(str(amount)))
+        else:
+            resources[_RAY_NAMES.get(key) or key] = float(amount)
+    namespace = getattr(config, "namespace", None) or DEFAULT_NAMESPACE
+    return RayPlacement(config.address or "auto", namespace, resources)
 
 
 def drop_caps(limits: DropLimits) -> DropCaps:

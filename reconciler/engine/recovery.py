@@ -10,6 +10,7 @@ MC_RUN_ID. Without one (missing, cut short, not the schema) it is abandoned and 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,12 +32,17 @@ ACTOR = "reconciler"
 class Orphan:
     run: RunRow
     was_alive: bool  # recovery had to kill it (said in the reason if it is abandoned)
+    attached: bool = False  # an executor took it over (a Ray run): it ends through poll()
 
 
-def find_orphans(state: State) -> list[Orphan]:
-    """Kill what still runs (pid + start time, or by MC_RUN_ID when no pid was recorded)."""
+def find_orphans(state: State, attached: Collection[str] = ()) -> list[Orphan]:
+    """Kill what still runs (pid + start time, or by MC_RUN_ID when no pid was recorded),
+    except the runs in `attached`, which an executor re-attached (they go on running)."""
     orphans = []
     for run in state.reader.runs(states=["LAUNCHING", "RUNNING"]):
+        if run.id in attached:
+            orphans.append(Orphan(run, False, attached=True))
+            continue
         if run.pid and run.proc_start:
             alive = kill_process_group(run.pid, run.proc_start, grace_s=2.0)
         else:
@@ -58,7 +64,8 @@ def adopt(world: World, orphans: list[Orphan], now: datetime) -> list[Outcome]:
             agent.running += 1
         if task is not None and task.run is None:
             task.run = run.id
-        outcomes.append(_outcome(world, orphan, now))
+        if not orphan.attached:
+            outcomes.append(_outcome(world, orphan, now))
     return outcomes
 
 

@@ -15,7 +15,7 @@ from reconciler.governance.confinement import (
 )
 from specs.models import PolicyRule
 
-AGENT_EXEC_FIELDS = ("spec.command", "spec.env", "spec.code_blobs")
+AGENT_EXEC_FIELDS = ("spec.command", "spec.env", "spec.code_blobs", "spec.executor")
 AGENT_EXEC = "default: agent command/env"
 SANDBOX_OFF = "default: sandbox turned off"
 AGENT_CONFINEMENT = "default: agent sandbox/mounts/network/limits"

@@ -416,6 +416,17 @@ class RayExecutor:
             if ready:
                 return
 
+    def ready(self) -> bool:
+        """Whether a task has ended (or something else waits for poll()), without blocking."""
+        with self._cond:
+            if self._woken or self._finished:
+                return True
+            refs = [f.ref for f in self._flights.values()]
+        if not refs:
+            return False
+        ready, _ = self._ray.wait(refs, num_returns=1, timeout=0)
+        return bool(ready)
+
     def wake(self) -> None:
         """Make a pending wait() return now."""
         with self._cond:
