@@ -12,9 +12,11 @@ from datetime import datetime
 from typing import assert_never
 
 from reconciler.engine import workflow_steps
+from reconciler.engine.budgets import RunBudget
 from reconciler.engine.launch import MissingSecret, Paths, build_request, per_run_cap
 from reconciler.engine.mirror import FAILURE_STATUSES, AgentRec, InFlight, TaskRec, World
 from reconciler.engine.outcome_rules import Settlement, settle, why_stale
+from reconciler.engine.review_rules import rework_verdict
 from reconciler.engine.run_bookkeeping import account, keep_drops, remember
 from reconciler.engine.scheduler import (
     AwaitApproval,
@@ -24,6 +26,7 @@ from reconciler.engine.scheduler import (
     Deny,
     Dispatch,
     Release,
+    Rework,
     Unblock,
 )
 from reconciler.engine.workflow_steps import SendBack, StepJudgement
@@ -56,8 +59,8 @@ class Enact:
         """Carry out one decision; True when it launched a run."""
         tasks = self.world.tasks
         match decision:
-            case Dispatch(task=name, agent=agent):
-                return self._dispatch(tasks[name], self.world.agents[agent])
+            case Dispatch(task=name, agent=agent, budget=budget):
+                return self._dispatch(tasks[name], self.world.agents[agent], budget)
             case Block(task=name, reason=reason):
                 target, why = S.BLOCKED, reason
             case Unblock(task=name, reason=reason):
@@ -72,6 +75,9 @@ class Enact:
                 target, why = S.FAILED, "denied (by an approver, or by policy)"
             case Complete(task=name):
                 target, why = S.DONE, "review approved"
+            case Rework(task=name, feedback=feedback, by=by):
+                self._rework(tasks[name], feedback, by)
+                return False
             case _:
                 assert_never(decision)
         self._move(tasks[name], target, why)
@@ -82,7 +88,28 @@ class Enact:
         self.batch.add_task(t.write())
         task.state, task.reason = target, why
 
-    def _dispatch(self, task: TaskRec, agent: AgentRec) -> bool:
+    def _rework(self, task: TaskRec, feedback: str, by: str) -> None:
+        """A reviewer asked for changes: the task goes back to its agent with their words as
+        `feedback` (a fresh set of attempts), or fails once its rework rounds are spent."""
+        verdict = rework_verdict(task.spec.max_rework, task.rework, feedback, by)
+        t = transition(
+            task.name, task.state, verdict.target, ACTOR, verdict.reason, self.now.isoformat()
+        )
+        data = {"round": verdict.round, "feedback": feedback, "by": by, "limit": verdict.limit}
+        if verdict.target == S.FAILED:
+            self.batch.add_task(t.write())
+            self.batch.events.append(
+                NewEvent(ACTOR, "task.failed", f"Task/{task.name}", {"reason": verdict.reason})
+            )
+        else:
+            self.batch.add_task(t.write(attempts=0, feedback=feedback, rework=verdict.round))
+            task.attempts, task.feedback, task.rework = 0, feedback, verdict.round
+            self.batch.events.append(
+                NewEvent(ACTOR, "task.changes_requested", f"Task/{task.name}", data)
+            )
+        task.state, task.reason = verdict.target, verdict.reason
+
+    def _dispatch(self, task: TaskRec, agent: AgentRec, budget: RunBudget) -> bool:
         """Queue the launch of the task's agent (True), or settle the task without one."""
         prepared = workflow_steps.prepare(self.world, task)
         if prepared.skip is not None:
@@ -94,7 +121,7 @@ class Enact:
         run_id = "r-" + uuid.uuid4().hex[:16]
         try:
             req = build_request(
-                self.world, task, agent, run_id, self.paths, self.now, prepared.prompt
+                self.world, task, agent, run_id, self.paths, self.now, prepared.prompt, budget
             )
         except MissingSecret as exc:
             self._move(task, S.BLOCKED, f"secret: {exc}")
@@ -118,7 +145,8 @@ class Enact:
         task.attempts, task.runs = task.attempts + 1, task.runs + 1
         agent.running += 1
         cap = per_run_cap(task, agent)
-        self.world.in_flight[run_id] = InFlight(run_id, task.name, agent.name, req.attempt, cap)
+        flight = InFlight(run_id, task.name, agent.name, req.attempt, cap, budget=budget)
+        self.world.in_flight[run_id] = flight
         self.launches.append(req)
         return True
 

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from reconciler.engine.budgets import BUDGET as BUDGET
+from reconciler.engine.budgets import RunBudget, Scope, admit, per_run
 from reconciler.tasks.lifecycle import GIVEN_UP, TaskState
 
 S = TaskState
 # A BLOCKED task's reason starts with its category: what may unblock it.
-BUDGET, DEPENDENCY, PAUSED, SECRET = "budget", "dependency", "paused", "secret"
+DEPENDENCY, PAUSED, SECRET = "dependency", "paused", "secret"
+NO_BUDGET = RunBudget(None, None, "none")  # no cap, no per-run cap, no estimate
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,9 @@ class TaskView:
     approved: bool = False
     denied: bool = False
     secrets_ready: bool = True  # every agent that could take it finds its secrets in mc's env
+    per_run_cap: Decimal | None = None  # the task's own budget.per_run_usd
+    estimated_usd: Decimal | None = None
+    changes: tuple[str, str] | None = None  # (by, feedback): a reviewer asked for changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +51,14 @@ class AgentView:
     status: str  # active | paused | draining | quarantined
     running: int = 0
     spent_today: Decimal = Decimal(0)
-    reserved: Decimal = Decimal(0)  # per-run caps of runs in flight
+    reserved: Decimal = Decimal(0)  # what its runs in flight reserved (engine/budgets.py)
     daily_cap: Decimal | None = None
     per_run_cap: Decimal | None = None
+    open_ended: bool = False  # a run of it in flight has no bound (started before any cap)
+
+    def scope(self) -> Scope:
+        return Scope(f"agent {self.name}", self.spent_today, self.reserved, self.daily_cap,
+                     self.open_ended)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +67,17 @@ class MissionView:
     spent_today: Decimal = Decimal(0)
     reserved: Decimal = Decimal(0)
     daily_cap: Decimal | None = None
+    open_ended: bool = False
+
+    def scope(self) -> Scope:
+        return Scope("mission", self.spent_today, self.reserved, self.daily_cap, self.open_ended)
 
 
 @dataclass(frozen=True, slots=True)
 class Dispatch:
     task: str
     agent: str
+    budget: RunBudget = NO_BUDGET  # what the run reserves and may spend
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +119,16 @@ class Complete:
     task: str
 
 
-Decision = Dispatch | Block | Unblock | AwaitApproval | Release | Deny | Complete
+@dataclass(frozen=True, slots=True)
+class Rework:
+    """A reviewer asked for changes to a task in REVIEW: back to its agent with their words."""
+
+    task: str
+    feedback: str
+    by: str
+
+
+Decision = Dispatch | Block | Unblock | AwaitApproval | Release | Deny | Complete | Rework
 
 
 def schedule(
@@ -129,8 +154,8 @@ def schedule(
     if mission.mode != "normal":
         return decisions
     load = {a.name: a.running for a in agents.values()}
-    reserved = {a.name: a.reserved for a in agents.values()}
-    mission_reserved = mission.reserved
+    scopes = {a.name: a.scope() for a in agents.values()}
+    mission_scope = mission.scope()
     # Pop tasks in dispatch order only while a slot is free anywhere: with 10k waiting and two
     # slots a tick costs O(n) to heapify, not a full sort.
     heap = [((-t.priority, t.created_at, t.name), t) for t in ready]
@@ -144,15 +169,15 @@ def schedule(
         if not candidates:
             continue
         agent = min(candidates, key=lambda a: (load[a.name] / a.concurrency, a.name))
-        over = _over_budget(agent, reserved[agent.name], mission, mission_reserved)
-        if over:
-            decisions.append(Block(task.name, over))
+        budget = _budget(task, agent, scopes[agent.name], mission_scope)
+        if isinstance(budget, str):
+            decisions.append(Block(task.name, budget))
             continue
         load[agent.name] += 1
         free -= 1
-        reserved[agent.name] += agent.per_run_cap or 0
-        mission_reserved += agent.per_run_cap or 0
-        decisions.append(Dispatch(task.name, agent.name))
+        scopes[agent.name] = scopes[agent.name].held(budget)
+        mission_scope = mission_scope.held(budget)
+        decisions.append(Dispatch(task.name, agent.name, budget))
     return decisions
 
 
@@ -182,6 +207,8 @@ def _gate(
     if task.state == S.REVIEW:
         if task.denied:
             return Deny(task.name)
+        if task.changes is not None:
+            return Rework(task.name, task.changes[1], task.changes[0])
         return Complete(task.name) if task.approved else None
     if task.state == S.BLOCKED and task.reason:
         if task.reason.startswith(DEPENDENCY) and not failed:
@@ -225,28 +252,16 @@ def _unavailable(task: TaskView, agents: Mapping[str, AgentView]) -> str | None:
     return f"{PAUSED}: " + ", ".join(f"agent {a.name} is {a.status}" for a in found)
 
 
-def _over_budget(
-    agent: AgentView, reserved: Decimal, mission: MissionView, mission_reserved: Decimal
-) -> str | None:
-    """Why a new run may not start: caps count money spent plus what runs in flight may spend."""
-    if agent.daily_cap is not None and agent.spent_today + reserved >= agent.daily_cap:
-        return (
-            f"{BUDGET}: agent {agent.name} at ${agent.spent_today + reserved:.2f}"
-            f" of its ${agent.daily_cap:.2f} daily cap"
-        )
-    if (
-        mission.daily_cap is not None
-        and mission.spent_today + mission_reserved >= mission.daily_cap
-    ):
-        return (
-            f"{BUDGET}: mission at ${mission.spent_today + mission_reserved:.2f}"
-            f" of its ${mission.daily_cap:.2f} daily cap"
-        )
-    return None
+def _budget(task: TaskView, agent: AgentView, own: Scope, mission: Scope) -> RunBudget | str:
+    """The run's reservation if it fits under the agent's and the mission's caps, else why not."""
+    return admit(per_run(task.per_run_cap, agent.per_run_cap), task.estimated_usd, (own, mission))
 
 
 def _budget_recovered(
     task: TaskView, agents: Mapping[str, AgentView], mission: MissionView
 ) -> bool:
-    eligible = _eligible(task, agents)
-    return any(_over_budget(a, a.reserved, mission, mission.reserved) is None for a in eligible)
+    """Some agent that could take the task has room in its caps for the task's run now."""
+    return any(
+        not isinstance(_budget(task, a, a.scope(), mission.scope()), str)
+        for a in _eligible(task, agents)
+    )

@@ -27,27 +27,43 @@ def decide(world: World, names: Iterable[str], now: datetime) -> list[Decision]:
     views = [task_view(world, world.tasks[n], now) for n in names]
     if not views:
         return []
+    agents, mission = scheduler_inputs(world)
+    return schedule(views, world.states(), agents, mission, now)
+
+
+def scheduler_inputs(world: World) -> tuple[dict[str, AgentView], MissionView]:
+    """The agents and mission as the scheduler sees them: load, spend, and what the runs in
+    flight reserved (engine/budgets.py); a run with no bound leaves its scopes nothing."""
     reserved: dict[str, Decimal] = {}
+    open_ended: set[str] = set()
     for flight in world.in_flight.values():
-        reserved[flight.agent] = reserved.get(flight.agent, Decimal(0)) + (flight.per_run_cap or 0)
+        hold = flight.budget.reserve if flight.budget is not None else flight.per_run_cap
+        if hold is None:
+            open_ended.add(flight.agent)
+        reserved[flight.agent] = reserved.get(flight.agent, Decimal(0)) + (hold or 0)
     agents = {
-        a.name: agent_view(a, reserved.get(a.name, Decimal(0))) for a in world.agents.values()
+        a.name: agent_view(a, reserved.get(a.name, Decimal(0)), a.name in open_ended)
+        for a in world.agents.values()
     }
     mission = MissionView(
         mode=world.mission.mode,
         spent_today=world.mission_spent_today,
         reserved=sum(reserved.values(), Decimal(0)),
         daily_cap=world.mission.budget.daily_usd,
+        open_ended=bool(open_ended),
     )
-    return schedule(views, world.states(), agents, mission, now)
+    return agents, mission
 
 
 def task_view(world: World, t: TaskRec, now: datetime) -> TaskView:
     spec = t.spec
     # Most tasks can never be gated; skipping the tally for them keeps a tick cheap at 10k+.
+    changes: tuple[str, str] | None = None
     if t.state == TaskState.REVIEW or not gate_free(world, t):
         g = gate(world, t, now)
         gated, approved, denied = g.gated, g.approved, g.denied
+        if g.changes is not None:
+            changes = (g.changes.approver, g.changes.reason)
     else:
         gated = approved = denied = False
     # Only a task blocked on a missing secret needs a look at mc's environment.
@@ -66,10 +82,13 @@ def task_view(world: World, t: TaskRec, now: datetime) -> TaskView:
         approved=approved,
         denied=denied,
         secrets_ready=not blocked_on_secret or _secrets_ready(world, t),
+        changes=changes,
+        per_run_cap=spec.budget.per_run_usd,
+        estimated_usd=spec.budget.estimated_usd,
     )
 
 
-def agent_view(a: AgentRec, reserved: Decimal) -> AgentView:
+def agent_view(a: AgentRec, reserved: Decimal, open_ended: bool = False) -> AgentView:
     return AgentView(
         name=a.name,
         capabilities=frozenset(a.spec.capabilities),
@@ -80,6 +99,7 @@ def agent_view(a: AgentRec, reserved: Decimal) -> AgentView:
         reserved=reserved,
         daily_cap=a.spec.budget.daily_usd,
         per_run_cap=a.spec.budget.per_run_usd,
+        open_ended=open_ended,
     )
 
 

@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from reconciler.engine.budgets import RunBudget
 from reconciler.engine.retry import next_attempt_at, retry_delay
 from reconciler.engine.scheduler import (
+    NO_BUDGET,
     AgentView,
     AwaitApproval,
     Block,
@@ -56,6 +58,16 @@ def agent(name: str = "w", **kw: Any) -> AgentView:
 
 def agents(*views: AgentView) -> dict[str, AgentView]:
     return {a.name: a for a in views}
+
+
+def capped(usd: str) -> RunBudget:
+    """A run holding (and limited to) its per-run cap under a daily cap."""
+    return RunBudget(D(usd), D(usd), "per_run")
+
+
+def rest(usd: str, scope: str = "agent w") -> RunBudget:
+    """A run with neither per-run cap nor estimate: it holds (and may spend) what is left."""
+    return RunBudget(D(usd), D(usd), "daily", scope)
 
 
 def run(
@@ -157,18 +169,20 @@ CASES: list[Any] = [
     ("agent-cap-reached", [task("t")], agents(agent(spent_today="1", daily_cap="1")), None, {},
      [Block("t", "budget: agent w at $1.00 of its $1.00 daily cap")]),
     ("agent-cap-below", [task("t")], agents(agent(spent_today="0.99", daily_cap="1")), None, {},
-     [Dispatch("t", "w")]),
+     [Dispatch("t", "w", rest("0.01"))]),
     ("agent-cap-reserved-counts", [task("t")],
      agents(agent(concurrency=2, running=1, spent_today="0.5", reserved="0.5", daily_cap="1")),
-     None, {}, [Block("t", "budget: agent w at $1.00 of its $1.00 daily cap")]),
+     None, {}, [Block("t", "budget: agent w at $1.00 of its $1.00 daily cap"
+                           " ($0.50 reserved by runs in flight)")]),
     ("mission-cap-reached", [task("t")], None,
      MissionView(spent_today=D("5"), daily_cap=D("5")), {},
      [Block("t", "budget: mission at $5.00 of its $5.00 daily cap")]),
     ("mission-cap-reserved-counts", [task("t")], None,
      MissionView(spent_today=D("4"), reserved=D("1.5"), daily_cap=D("5")), {},
-     [Block("t", "budget: mission at $5.50 of its $5.00 daily cap")]),
+     [Block("t", "budget: mission at $5.50 of its $5.00 daily cap"
+                 " ($1.50 reserved by runs in flight)")]),
     ("mission-cap-below", [task("t")], None, MissionView(spent_today=D("4.99"), daily_cap=D("5")),
-     {}, [Dispatch("t", "w")]),
+     {}, [Dispatch("t", "w", rest("0.01", "mission"))]),
     ("budget-recovered-unblock",
      [task("t", state="BLOCKED", reason="budget: agent w at $1.00 of its $1.00 daily cap")],
      agents(agent(spent_today="0", daily_cap="1")), None, {},
@@ -224,59 +238,133 @@ def test_schedule_is_a_pure_function_of_its_inputs() -> None:
     assert len([d for d in first if isinstance(d, Dispatch)]) == 2  # only `w` is named
 
 
-def test_reserved_per_run_caps_keep_the_total_within_one_run_of_the_cap() -> None:
-    """A run may start while spent + reserved < cap; each start reserves its per-run cap."""
+def test_a_run_starts_only_if_its_whole_reservation_fits() -> None:
+    """Each start reserves its per-run cap; spent + reserved + the next reservation <= cap."""
     tasks = [task(f"t{i}", age=100 - i) for i in range(5)]
     views = agents(agent(concurrency=5, daily_cap="1", per_run_cap="0.4"))
-    decisions = run(tasks, views)
+    why = (
+        "budget: agent w at $0.80 of its $1.00 daily cap ($0.80 reserved by runs in flight);"
+        " a run reserves $0.40"
+    )
+    assert run(tasks, views) == [
+        Dispatch("t0", "w", capped("0.4")),
+        Dispatch("t1", "w", capped("0.4")),
+        Block("t2", why),
+        Block("t3", why),
+        Block("t4", why),
+    ]
+
+
+def test_a_capped_scope_admits_one_run_without_cap_or_estimate() -> None:
+    """Measured case: concurrency 8, no per-run cap, a $1 cap: one run at a time, holding all
+    that is left (it may spend that much, then it is stopped)."""
+    tasks = [task(f"t{i}", age=100 - i) for i in range(8)]
+    decisions = run(tasks, agents(agent(concurrency=8, daily_cap="1")))
+    assert decisions[0] == Dispatch("t0", "w", rest("1"))
+    assert decisions[1:] == [
+        Block(f"t{i}", "budget: agent w at $1.00 of its $1.00 daily cap"
+                       " ($1.00 reserved by runs in flight)")
+        for i in range(1, 8)
+    ]  # fmt: skip
+
+
+def test_an_estimate_is_reserved_and_is_the_limit_under_a_cap() -> None:
+    """Measured case: estimated_usd 0.9 used to change nothing; now it is what a run holds."""
+    tasks = [task(f"t{i}", age=100 - i, estimated_usd=D("0.9")) for i in range(4)]
+    decisions = run(tasks, agents(agent(concurrency=4, daily_cap="1")))
+    assert decisions[0] == Dispatch("t0", "w", RunBudget(D("0.9"), D("0.9"), "estimate"))
+    assert [type(d) for d in decisions[1:]] == [Block] * 3
+
+
+def test_the_smaller_per_run_cap_wins_over_an_estimate() -> None:
+    tasks = [task("t", per_run_cap=D("0.2"), estimated_usd=D("0.9"))]
+    views = agents(agent(daily_cap="1", per_run_cap="0.5"))
+    assert run(tasks, views) == [Dispatch("t", "w", capped("0.2"))]
+
+
+def test_without_any_cap_a_run_reserves_nothing_and_is_limited_by_its_per_run_cap() -> None:
+    assert run([task("t")]) == [Dispatch("t", "w", NO_BUDGET)]
+    views = agents(agent(per_run_cap="0.3"))
+    assert run([task("t")], views) == [Dispatch("t", "w", RunBudget(D("0.3"), D("0.3"), "per_run"))]
+
+
+def test_an_open_ended_run_in_flight_leaves_a_capped_scope_nothing() -> None:
+    """A run that started before any cap applied has no bound: nothing is left to reserve."""
+    views = agents(agent(concurrency=2, running=1, daily_cap="5", open_ended=True))
+    [block] = run([task("t", per_run_cap=D("0.1"))], views)
+    assert block == Block(
+        "t", "budget: agent w at $0.00 of its $5.00 daily cap (a run in flight has no per-run"
+        " cap or estimate)"
+    )  # fmt: skip
+
+
+def test_the_rest_of_the_tightest_cap_is_held_in_every_scope() -> None:
+    tasks = [task("t1", requires=["x"], age=30), task("t2", requires=["x"], age=20)]
+    views = agents(agent("a", capabilities=["x"], daily_cap="1", spent_today="0.25"),
+                   agent("b", capabilities=["x"]))  # fmt: skip
+    decisions = run(tasks, views, MissionView(spent_today=D("0.25"), daily_cap=D("3")))
     assert decisions == [
-        Dispatch("t0", "w"),
-        Dispatch("t1", "w"),
-        Dispatch("t2", "w"),
-        Block("t3", "budget: agent w at $1.20 of its $1.00 daily cap"),
-        Block("t4", "budget: agent w at $1.20 of its $1.00 daily cap"),
+        Dispatch("t1", "a", rest("0.75", "agent a")),
+        Dispatch("t2", "b", rest("2.00", "mission")),  # 3 - 0.25 spent - 0.75 held by t1
     ]
 
 
 @pytest.mark.parametrize("level", ["agent", "mission"])
-def test_reserved_spend_never_exceeds_cap_plus_one_per_run_cap(level: str) -> None:
+def test_reservations_never_exceed_the_cap(level: str) -> None:
+    """Random caps, spend and per-run caps / estimates / neither: what the runs that start
+    reserve never takes a scope past its cap, each run's limit is its reservation, and a task
+    is blocked only when its reservation does not fit."""
     rng = random.Random(7)
-    for _ in range(300):
+    for _ in range(400):
         cap = D(rng.randint(1, 40)) / 4
-        per_run = D(rng.randint(1, 12)) / 4
         spent = D(rng.randint(0, 40)) / 8
+        per_run_cap = rng.choice([None, D(rng.randint(1, 12)) / 4])
+        estimate = rng.choice([None, D(rng.randint(0, 12)) / 4])
         n = rng.randint(1, 12)
-        tasks = [task(f"t{i:02}", age=100 - i) for i in range(n)]
+        tasks = [task(f"t{i:02}", age=100 - i, estimated_usd=estimate) for i in range(n)]
         if level == "agent":
             views = agents(agent(concurrency=20, spent_today=spent, daily_cap=cap,
-                                 per_run_cap=per_run))  # fmt: skip
+                                 per_run_cap=per_run_cap))  # fmt: skip
             mission = MissionView()
         else:
-            views = agents(agent(concurrency=20, per_run_cap=per_run))
+            views = agents(agent(concurrency=20, per_run_cap=per_run_cap))
             mission = MissionView(spent_today=spent, daily_cap=cap)
         decisions = run(tasks, views, mission)
-        started = sum(isinstance(d, Dispatch) for d in decisions)
+        started = [d.budget for d in decisions if isinstance(d, Dispatch)]
         blocked = [d for d in decisions if isinstance(d, Block)]
-        assert started + len(blocked) == n
-        if spent < cap:
-            assert started >= 1, "a run may start while spent < cap"
-            assert spent + started * per_run < cap + per_run  # at most one run over the cap
-            assert spent + (started - 1) * per_run < cap  # the last start was still under
-            assert started == n or spent + started * per_run >= cap  # none blocked needlessly
+        assert len(started) + len(blocked) == n
+        held = sum((b.reserve or D(0) for b in started), D(0))
+        assert not started or spent + held <= cap  # the bound, before anything is spent
+        assert all(b.limit == b.reserve and b.reserve is not None for b in started)
+        wants = per_run_cap or estimate
+        if wants is None:
+            assert len(started) == (1 if spent < cap else 0)  # one open run at a time
         else:
-            assert started == 0
+            assert len(started) == n or spent + held + wants > cap  # none blocked needlessly
         assert all(b.reason.startswith(f"budget: {level}") for b in blocked)
 
 
 def test_mission_cap_counts_every_agent() -> None:
     tasks = [task("t1", requires=["x"], age=30), task("t2", requires=["x"], age=20)]
-    views = agents(agent("a", capabilities=["x"], per_run_cap="3"),
-                   agent("b", capabilities=["x"], per_run_cap="3"))  # fmt: skip
+    views = agents(agent("a", capabilities=["x"], per_run_cap="1.5"),
+                   agent("b", capabilities=["x"], per_run_cap="1.5"))  # fmt: skip
     decisions = run(tasks, views, MissionView(daily_cap=D("2")))
     assert decisions == [
-        Dispatch("t1", "a"),
-        Block("t2", "budget: mission at $3.00 of its $2.00 daily cap"),
-    ]
+        Dispatch("t1", "a", capped("1.5")),
+        Block("t2", "budget: mission at $1.50 of its $2.00 daily cap"
+                    " ($1.50 reserved by runs in flight); a run reserves $1.50"),
+    ]  # fmt: skip
+
+
+def test_a_blocked_task_is_unblocked_only_when_its_reservation_fits() -> None:
+    blocked = task("t", state="BLOCKED", reason="budget: agent w at …", per_run_cap=D("0.5"))
+    fits = agents(agent(spent_today="0.5", daily_cap="1"))
+    short = agents(agent(spent_today="0.6", daily_cap="1"))
+    held = agents(agent(concurrency=2, running=1, reserved="0.2", spent_today="0.4",
+                        daily_cap="1"))  # fmt: skip
+    assert run([blocked], fits) == [Unblock("t", "budget available again")]
+    assert run([blocked], short) == []
+    assert run([blocked], held) == []
 
 
 def test_a_budget_block_does_not_use_up_the_slot() -> None:

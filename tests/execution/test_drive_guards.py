@@ -14,18 +14,21 @@ import pytest
 from helpers.exec_repo import ExecRepo, files_under
 
 from reconciler.commands import work as ops
-from reconciler.commands.context import MissionContext, utcnow
+from reconciler.commands.context import utcnow
 
 pytestmark = pytest.mark.timeout(60)
 
 
 SPENDER = 'result(status="done", output="spent", cost_usd=0.6)'
+SMALL_SPENDER = 'result(status="done", output="spent", cost_usd=0.4)'
 
 
 def test_a_daily_budget_blocks_the_run_after_the_cap_and_raising_it_unblocks(
     repo: ExecRepo,
 ) -> None:
-    """The rule: a run may start while spent + reserved < cap (so one run may overshoot)."""
+    """Without a per-run cap a run holds all that is left of the cap: b1 holds $1 and spends
+    $0.60; b2 holds the $0.40 left and reports $0.60 at its end: recorded as reported, a
+    `budget.overrun`, and a retry for when there is budget again (the day's budget ran out)."""
     repo.agent("spender", SPENDER, budget={"daily_usd": 1})
     for name in ("b1", "b2", "b3"):
         repo.task(name, agent="spender")
@@ -33,22 +36,34 @@ def test_a_daily_budget_blocks_the_run_after_the_cap_and_raising_it_unblocks(
 
     repo.apply()
 
-    assert [repo.task_row(n).state for n in ("b1", "b2", "b3")] == ["DONE", "DONE", "BLOCKED"]
+    assert [repo.task_row(n).state for n in ("b1", "b2", "b3")] == ["DONE", "BLOCKED", "BLOCKED"]
     blocked = repo.task_row("b3")
-    assert blocked.reason is not None and blocked.reason.startswith("budget")
     assert blocked.reason == "budget: agent spender at $1.20 of its $1.00 daily cap"
     assert repo.runs("b3") == []
+    [over] = repo.runs("b2")
+    assert (over.status, over.cost_usd) == ("retry", Decimal("0.6"))
+    assert over.error == "the $0.4 left of the agent spender daily cap exceeded: $0.6 reported"
+    [event] = repo.events("budget.overrun")
+    assert event.subject == f"Run/{over.id}"
+    assert event.data == {
+        "task": "b2",
+        "agent": "spender",
+        "cap_usd": "0.4",
+        "reported_usd": "0.6",
+        "scope": "agent spender daily cap",
+    }
     with repo.state() as state:
         assert sum(state.reader.spend_by_agent(utcnow().date()).values()) == Decimal("1.2")
-    agents = json.loads(repo.mc("agents", "--json").stdout)
-    assert Decimal(agents[0]["spent_today"]) == Decimal("1.2")
+    listed = repo.mc("agents", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert Decimal(json.loads(listed.stdout)[0]["spent_today"]) == Decimal("1.2")
 
     repo.agent("spender", SPENDER, budget={"daily_usd": 5})
     repo.commit("raise the cap")
     raised = repo.apply()
 
     assert raised.result is not None and len(raised.result.applied) == 1
-    assert repo.task_row("b3").state == "DONE"
+    assert [repo.task_row(n).state for n in ("b2", "b3")] == ["DONE", "DONE"]
     assert len(repo.runs("b3")) == 1
 
 
@@ -133,7 +148,8 @@ def test_the_loop_breaker_quarantines_an_agent_and_a_new_spec_lifts_it(repo: Exe
     assert repo.task_row("job6").state == "DONE"
     long = repo.task_row("long")
     assert (long.state, long.attempts, long.output) == ("DONE", 1, "fixed")
-    [lifted] = ops.agents(MissionContext.at(repo.root))
+    with repo.state() as state:
+        [lifted] = ops.agents(state.reader, utcnow().date())
     assert (lifted.status, lifted.reason, lifted.recent_failures) == ("active", None, 0)
 
 
@@ -234,7 +250,8 @@ def test_runs_in_flight_reserve_their_per_run_cap_until_they_report(repo: ExecRe
         for e in repo.events("task.transition")
         if e.subject == "Task/r3"
     ]
-    assert hops[0] == ("INBOX", "BLOCKED", "budget: agent frugal at $1.00 of its $1.00 daily cap")
+    held = "budget: agent frugal at $1.00 of its $1.00 daily cap ($1.00 reserved by runs in flight)"
+    assert hops[0] == ("INBOX", "BLOCKED", held)
     assert hops[1] == ("BLOCKED", "INBOX", "budget available again")
     [r3] = repo.runs("r3")
     [first_end] = sorted(r.ended_at for n in ("r1", "r2") for r in repo.runs(n) if r.ended_at)[:1]
@@ -244,8 +261,8 @@ def test_runs_in_flight_reserve_their_per_run_cap_until_they_report(repo: ExecRe
 def test_the_mission_cap_spans_agents_and_a_new_day_resets_it(repo: ExecRepo) -> None:
     """The mission's daily cap counts every agent's spend; spend is per UTC day."""
     repo.mission(budget={"daily_usd": 1})
-    repo.agent("left", SPENDER)
-    repo.agent("right", SPENDER)
+    repo.agent("left", SMALL_SPENDER, budget={"per_run_usd": 0.5})
+    repo.agent("right", SMALL_SPENDER, budget={"per_run_usd": 0.5})
     repo.task("x1", agent="left")
     repo.task("x2", agent="right")
     repo.task("x3", agent="left", depends_on=["x1", "x2"])  # starts after both spent
@@ -257,7 +274,9 @@ def test_the_mission_cap_spans_agents_and_a_new_day_resets_it(repo: ExecRepo) ->
     repo.apply(clock=yesterday)
 
     assert [repo.task_row(n).state for n in ("x1", "x2", "x3")] == ["DONE", "DONE", "BLOCKED"]
-    assert repo.task_row("x3").reason == "budget: mission at $1.20 of its $1.00 daily cap"
+    assert repo.task_row("x3").reason == (
+        "budget: mission at $0.80 of its $1.00 daily cap; a run reserves $0.50"
+    )
 
     again = repo.apply(clock=yesterday)  # still the same day: nothing moves
     assert again.converged is not None and repo.task_row("x3").state == "BLOCKED"
@@ -268,7 +287,7 @@ def test_the_mission_cap_spans_agents_and_a_new_day_resets_it(repo: ExecRepo) ->
     with repo.state() as state:
         by_day = state.reader.spend_since(yesterday().date())
     assert [(day, spent) for _, day, spent in by_day] == [
-        (yesterday().date(), Decimal("0.6")),
-        (yesterday().date(), Decimal("0.6")),
-        (utcnow().date(), Decimal("0.6")),
+        (yesterday().date(), Decimal("0.4")),
+        (yesterday().date(), Decimal("0.4")),
+        (utcnow().date(), Decimal("0.4")),
     ]
