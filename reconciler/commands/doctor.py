@@ -13,6 +13,7 @@ import importlib.metadata
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -161,14 +162,39 @@ def check_chromium() -> Check:
     return Check("chromium", "ok", False, purpose, None, path)
 
 
+RAY_CLUSTER_FILE = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+
+
 def check_ray() -> Check:
+    """Installed (its version, without importing it), and whether the cluster `address: auto`
+    would join (RAY_ADDRESS, else the one `ray start` left on this machine) answers on TCP."""
     purpose = "`executor: {kind: ray}` runs agents on a Ray cluster"
     try:
         version = importlib.metadata.version("ray")
     except importlib.metadata.PackageNotFoundError:
-        fix = "pip install ray (in mc's venv), only for `executor: {kind: ray}`"
+        fix = "pip install '.[ray]' (in mc's venv), only for `executor: {kind: ray}`"
         return Check("ray", "missing", False, purpose, None, "not installed", fix)
-    return Check("ray", "ok", False, purpose, version)
+    address = os.environ.get("RAY_ADDRESS") or _local_ray_address()
+    if address is None:
+        detail = "installed; no cluster here (RAY_ADDRESS unset, no `ray start` on this machine)"
+        return Check("ray", "ok", False, purpose, version, detail)
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=2.0):
+            pass
+    except (OSError, ValueError) as exc:
+        fix = "start the cluster (`ray start --head ...`) or fix RAY_ADDRESS"
+        why = f"cluster at {address} not reachable: {exc}"
+        return Check("ray", "broken", False, purpose, version, why, fix)
+    return Check("ray", "ok", False, purpose, version, f"cluster at {address} reachable")
+
+
+def _local_ray_address() -> str | None:
+    try:
+        text = RAY_CLUSTER_FILE.read_text().strip()
+    except OSError:
+        return None
+    return text or None
 
 
 # --- running programs --------------------------------------------------------------------------

@@ -4,12 +4,15 @@ and containment, resources place them, nothing listens beyond loopback."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
+import pytest
 from helpers.git import git
 from helpers.sandboxed import run_leader
 from ray_harness import LocalCluster, RayAgents, drive, interpreter, wait_for
 
+from reconciler.commands.doctor import check_ray
 from reconciler.runtime.mission_tree import tree_path
 from reconciler.runtime.ray_executor import RayExecutor
 from reconciler.runtime.sandbox import MissionTree, Mount, Sandbox
@@ -146,3 +149,19 @@ def test_the_agent_sees_the_applied_tree_and_not_the_control_plane(
         "git": "FileNotFoundError",
         "repo_is_tree": True,
     }
+
+
+def test_doctor_says_whether_the_cluster_answers(
+    ray_cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)
+    up = check_ray()
+    assert (up.status, up.detail) == ("ok", f"cluster at {ray_cluster.address} reachable")
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    address = f"127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()
+    monkeypatch.setenv("RAY_ADDRESS", address)
+    down = check_ray()
+    assert down.status == "broken" and not down.required
+    assert (down.detail or "").startswith(f"cluster at {address} not reachable")
