@@ -127,10 +127,14 @@ class World:
     approvals: dict[str, tuple[GivenApproval, ...]] = field(default_factory=dict)
     approvers: frozenset[str] = frozenset()
     proposed_rules: tuple[PolicyRule, ...] = ()  # of the last planned commit; gates use both
+    # Spent today by agents no longer declared: still the mission's (deleting an agent in a
+    # commit must not give its spend back to the mission's daily cap).
+    retired_spent_today: Decimal = Decimal(0)
 
     @property
     def mission_spent_today(self) -> Decimal:
-        return sum((a.spent_today for a in self.agents.values()), Decimal(0))
+        spent = sum((a.spent_today for a in self.agents.values()), Decimal(0))
+        return spent + self.retired_spent_today
 
     def states(self) -> dict[str, TaskState]:
         """Task states as dependents see them: a failed step that may `continue` counts as done."""
@@ -143,6 +147,7 @@ class World:
         self.day = today
         for agent in self.agents.values():
             agent.spent_today = Decimal(0)
+        self.retired_spent_today = Decimal(0)
         return True
 
 
@@ -249,6 +254,9 @@ def load_world(reader: StateReader, today: date) -> World | None:
         ),
         approvers=frozenset(a.name for a in mission.approvers),
         proposed_rules=_proposed_rules(reader),
+        retired_spent_today=sum(
+            (v for k, v in reader.spend_by_agent(today).items() if k not in agents), Decimal(0)
+        ),
     )
 
 

@@ -32,6 +32,8 @@ def account(
     agent = world.agents.get(flight.agent)
     if agent is not None:
         agent.spent_today += outcome.cost_usd
+    else:  # its agent was deleted while it ran: the spend is still the mission's
+        world.retired_spent_today += outcome.cost_usd
 
 
 def remember(world: World, batch: WriteBatch, outcome: Outcome, task: TaskRec, agent: str) -> None:

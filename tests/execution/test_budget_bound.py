@@ -261,3 +261,26 @@ def test_the_mission_cap_holds_across_agents_without_per_run_caps(repo: ExecRepo
     blocked = [repo.task_row(n) for n in names if not repo.runs(n)]
     assert len(blocked) == 4 and all(t.state == "BLOCKED" for t in blocked)
     assert all((t.reason or "").startswith("budget: mission at $") for t in blocked)
+
+
+def test_deleting_an_agent_does_not_give_its_spend_back_to_the_mission(repo: ExecRepo) -> None:
+    """An agent's spend today stays the mission's after a commit deletes the agent."""
+    repo.mission(budget={"daily_usd": 1})
+    repo.agent("first", LATE)
+    repo.agent("second", LATE)
+    repo.task("x1", agent="first", inputs={"cost": "0.6"})
+    repo.commit()
+    repo.apply()
+    assert repo.task_row("x1").state == "DONE"
+
+    repo.remove("agents/first.yaml")
+    repo.remove("tasks/x1.yaml")
+    repo.task("x2", agent="second", inputs={"cost": "0.6"}, budget={"estimated_usd": 0.6})
+    repo.commit("retire the first agent")
+    repo.apply()
+
+    assert repo.runs("x2") == []
+    assert repo.task_row("x2").reason == (
+        "budget: mission at $0.60 of its $1.00 daily cap; a run reserves $0.60"
+    )
+    assert spent_today(repo) == D("0.6")
