@@ -149,15 +149,15 @@ class Explanation:
 def explain(r: StateReader, repo: MissionRepo, target: str, now: datetime) -> Explanation:
     """The policy decision for a resource's planned change; for a task, also its dispatch
     risk and why it is not running."""
+    from reconciler.commands.task_views import engine_view
     from reconciler.engine.approval_gates import dispatch_risk
-    from reconciler.engine.mirror import load_world
     from reconciler.engine.why import why
 
     desired = repo.desired("HEAD")
     plan = plan_commit(r, repo, desired, now).plan
     dispatch, waiting = None, None
     if target.startswith("Task/"):
-        world = load_world(r, now.date())
+        world = engine_view(r, now)
         task = world.tasks.get(target[5:]) if world else None
         if world is not None and task is not None:
             dispatch, waiting = dispatch_risk(world, task), why(world, task, now)

@@ -11,10 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 from reconciler.engine.approval_gates import gate
-from reconciler.engine.mirror import TaskRec, World, load_world
+from reconciler.engine.launch import per_run_cap
+from reconciler.engine.mirror import InFlight, TaskRec, World, load_world
 from reconciler.engine.why import Why, why
 from specs.errors import MCError
-from state.dashboard import DashboardReader, TaskFilter
+from state.dashboard import IN_FLIGHT, DashboardReader, TaskFilter
 from state.records import Event, RunRow
 from state.store import StateReader
 
@@ -52,7 +53,7 @@ def task_list(reader: StateReader, dash: DashboardReader, q: TaskQuery, now: dat
         label_value=value if sep else None,
     )
     page = dash.task_page(filt, limit=min(max(q.limit, 1), MAX_LIST), offset=0)
-    world = load_world(reader, now.date()) if page.rows else None
+    world = engine_view(reader, now) if page.rows else None
     rows = []
     for t in page.rows:
         rec = world.tasks.get(t.name) if world is not None else None
@@ -75,7 +76,7 @@ def task_list(reader: StateReader, dash: DashboardReader, q: TaskQuery, now: dat
 
 def task_detail(reader: StateReader, dash: DashboardReader, name: str, now: datetime) -> Any:
     """Everything `mc task NAME` shows; MCError when no such task exists."""
-    world = load_world(reader, now.date())
+    world = engine_view(reader, now)
     rec = world.tasks.get(name) if world is not None else None
     if world is None or rec is None:
         raise MCError(f"no task {name!r} (see `mc tasks`)")
@@ -105,6 +106,26 @@ def task_detail(reader: StateReader, dash: DashboardReader, name: str, now: date
         "rework": rework_rounds(dash, subject),
         "events": [_event(e) for e in recent],
     }
+
+
+def engine_view(reader: StateReader, now: datetime) -> World | None:
+    """The mirror as the engine holds it: the applied state plus the runs in flight, which give
+    each agent its load and each task its run (load_world alone counts no load). Reservations
+    are the per-run caps; a run started without one counts as unbounded, as after a restart."""
+    world = load_world(reader, now.date())
+    if world is None:
+        return None
+    for run in reader.runs(states=list(IN_FLIGHT)):
+        task, agent = world.tasks.get(run.task), world.agents.get(run.agent)
+        cap = per_run_cap(task, agent) if task is not None and agent is not None else None
+        world.in_flight[run.id] = InFlight(
+            run.id, run.task, run.agent, run.attempt, cap, run.pid, run.proc_start
+        )
+        if agent is not None:
+            agent.running += 1
+        if task is not None and task.run is None:
+            task.run = run.id
+    return world
 
 
 def rework_rounds(dash: DashboardReader, subject: str) -> list[dict[str, Any]]:

@@ -26,6 +26,9 @@ def test_every_read_answers_while_mc_apply_drives_a_slow_agent(repo: ExecRepo) -
         wait_state(repo, "wf-1.s", "DONE")
 
         check_reads(repo, "mc apply", apply.pid)
+        waiting = repo.mc_json("task", "long-2")
+        assert waiting["why"]["category"] == "capacity", waiting["why"]
+        assert "slow 1/1" in waiting["why"]["detail"]
 
         retried = repo.mc("retry", "broken")
         assert retried.returncode == 0, retried.stderr

@@ -42,7 +42,12 @@ def test_request_changes_round_trip_until_max_rework_then_retry(
     repo.task("review-me", agent="summarizer", approval="after", max_rework=1)
     repo.commit("a task reviewed after the work")
     _ok(repo, "apply", "--auto-approve")
-    assert _task(repo, "review-me")["state"] == "REVIEW"
+    waiting = _task(repo, "review-me")
+    assert waiting["state"] == "REVIEW" and waiting["why"]["category"] == "review"
+    assert (
+        "0/1 given" in waiting["why"]["detail"]
+        and "approvers: alice, bob" in waiting["why"]["detail"]
+    )
     _sign_as(repo, alice)
 
     said = _ok(repo, "approve", "Task/review-me", "--request-changes", "use shorter sentences")

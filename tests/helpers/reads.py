@@ -60,13 +60,15 @@ else:
 def held_mission(repo: ExecRepo) -> tuple[Path, Path]:
     """Write and commit the mission; (started marker, release file) of the slow agent."""
     started, release = repo.scratch / "slow.started", repo.scratch / "slow.release"
-    repo.agent("slow", SLOW.format(started=str(started), release=str(release)), timeout="3m")
+    code = SLOW.format(started=str(started), release=str(release))
+    repo.agent("slow", code, timeout="3m", concurrency=1)
     repo.agent("quick", QUICK)
     repo.agent("flaky", FLAKY)
     repo.write_doc("mission.yaml", "Mission", "held", {})
     repo.task("quick-one", agent="quick")
     repo.task("broken", agent="flaky")
-    repo.task("long", agent="slow", depends_on=["quick-one"])
+    repo.task("long", agent="slow", depends_on=["quick-one"], priority=10)
+    repo.task("long-2", agent="slow", depends_on=["quick-one"])  # waits for the one slot
     repo.write_doc(
         "workflows/wf.yaml", "Workflow", "wf", {"steps": [{"id": "s", "agent": "quick"}]}
     )
