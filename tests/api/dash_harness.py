@@ -1,8 +1,9 @@
 """Helpers for the dashboard tests: a real mission applied by real agents, then served.
 
 `build_mission` writes a small mission repo (agents are Python scripts run with this
-interpreter), commits it with git and applies it in-process with `apply_now` + `Drive()`, so
-the state holds what a real apply leaves: a DONE task with content drops, a FAILED task, a
+interpreter), commits it with git and applies it in-process with `apply_now` and a `Drive`
+that stops once only a retry backoff is left, so the state holds what a real apply leaves:
+a DONE task with content drops, a FAILED task, a task waiting for its next retry, a
 task waiting for an approval, a workflow run with four steps, runs, logs, ledger, events.
 The state file is then closed and served read-only, or through cursors of one connection.
 """
@@ -26,6 +27,7 @@ from helpers.mission_repo import GitRepo
 
 from api.app import create_app
 from reconciler.commands.plan_apply import Drive
+from reconciler.engine.engine import Engine
 from reconciler.engine.launch import Paths
 from reconciler.serve.metrics import Metrics
 from state.dashboard import DashboardReader
@@ -69,6 +71,11 @@ REVIEWER = """
 result(status="done", output="draft for review: " + TASK["task"], cost_usd=0, tokens=1)
 """
 
+FLAKER = """
+print("the service is down, try later", file=sys.stderr)
+sys.exit(3)
+"""
+
 BREAKER = """
 print("boom <script>alert(3)</script>", file=sys.stderr)
 result(status="failed", error="<img src=x onerror=alert(4)> exploded")
@@ -98,6 +105,20 @@ class Mission:
         return Paths(self.root, self.root / ".mc")
 
 
+def until_only_backoff_is_left(retrying: str) -> Drive:
+    """Drive the work like `mc apply`, but stop once nothing runs and `retrying` waits for
+    its next attempt (an hour away) on two ticks in a row, instead of sleeping through it."""
+    quiet = [0]
+
+    def progress(engine: Engine) -> None:
+        world = engine.world
+        task = world.tasks.get(retrying) if world is not None else None
+        idle = world is not None and not world.in_flight
+        quiet[0] = quiet[0] + 1 if idle and task and task.next_attempt_at else 0
+
+    return Drive(progress=progress, should_stop=lambda: quiet[0] >= 2)
+
+
 def build_mission(root: Path) -> Mission:
     """Write, commit and apply the test mission; return once the work has settled."""
     repo = GitRepo(root)
@@ -121,6 +142,7 @@ def build_mission(root: Path) -> Mission:
     _agent(repo, "breaker", BREAKER, role="Always fails", capabilities=["break"])
     _agent(repo, "reviewer", REVIEWER, role="Drafts for review", budget={"daily_usd": 1})
     _agent(repo, "sleeper", REVIEWER, role="Paused", status="paused")
+    _agent(repo, "flaker", FLAKER, role="Fails, then retries later", capabilities=["flake"])
     _task(
         repo,
         "write-report",
@@ -134,6 +156,8 @@ def build_mission(root: Path) -> Mission:
     _task(repo, "risky", agent="writer", title="Risky change", prompt="x", risk="HIGH")
     _task(repo, "needs-review", agent="reviewer", title="Draft", prompt="d", approval="after")
     _task(repo, "prod-deploy", {"env": "prod"}, agent="reviewer", title="Deploy", prompt="p")
+    retry_later = {"max_attempts": 3, "initial_interval": "1h", "jitter": 0}
+    _task(repo, "flaky", agent="flaker", title="Flaky", prompt="f", retry=retry_later)
     _task(
         repo, "after-draft", agent="sleeper", title="After", prompt="a", depends_on=["needs-review"]
     )
@@ -157,7 +181,7 @@ def build_mission(root: Path) -> Mission:
     repo.write_doc("workflows/triage.yaml", "Workflow", "triage", {"steps": triage})
     repo.write_doc("runs/triage-run.yaml", "WorkflowRun", "triage-run", {"workflow": "triage"})
     repo.commit("the dashboard test mission")
-    repo.apply_now(Drive())
+    repo.apply_now(until_only_backoff_is_left("flaky"))
     # A changed agent command needs an approval (HIGH): it waits in `pending`.
     _agent(
         repo,
@@ -168,7 +192,7 @@ def build_mission(root: Path) -> Mission:
         command=[PY, "{repo}/agents/breaker.py", "--v2"],
     )
     repo.commit("change the breaker's command")
-    repo.apply_now(Drive())
+    repo.apply_now(until_only_backoff_is_left("flaky"))
     # An unsigned approval with the approver's words: recorded, rejected, its note kept.
     approval = {
         "target": "Task/risky",
@@ -177,7 +201,7 @@ def build_mission(root: Path) -> Mission:
     }
     repo.write_doc("approvals/ok-risky-unsigned.yaml", "Approval", "ok-risky-unsigned", approval)
     repo.commit("approve Task/risky, unsigned")
-    repo.apply_now(Drive())
+    repo.apply_now(until_only_backoff_is_left("flaky"))
     return Mission(root)
 
 

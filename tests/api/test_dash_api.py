@@ -41,11 +41,17 @@ def sse_frames(body: str) -> list[dict[str, Any]]:
 def test_overview_and_status(client: TestClient, mission: Mission) -> None:
     o = client.get("/api/overview").json()
     assert o["mission"] == "dash-tests" and o["mode"] == "normal"
-    assert o["tasks"]["DONE"] == 6 and o["tasks"]["FAILED"] == 2 and o["total_tasks"] == 15
+    assert o["tasks"]["DONE"] == 6 and o["tasks"]["FAILED"] == 2 and o["total_tasks"] == 16
     spend = o["mission_spend"]  # money is a decimal string, as in the CLI's --json
     assert spend["name"] == "mission"
     assert (Decimal(spend["spent"]), Decimal(spend["cap"])) == (Decimal("1.5"), Decimal(10))
-    assert {b["name"] for b in o["agent_spend"]} == {"writer", "breaker", "reviewer", "sleeper"}
+    assert {b["name"] for b in o["agent_spend"]} == {
+        "writer",
+        "breaker",
+        "reviewer",
+        "sleeper",
+        "flaker",
+    }
     # what `mc approvals` lists: the held plan action and both tasks waiting for a person
     assert [p["key"] for p in o["pending"]["actions"]] == ["Agent/breaker"]
     assert sorted(t["name"] for t in o["pending"]["tasks"]) == ["needs-review", "risky"]
@@ -167,7 +173,7 @@ def test_stream_delivers_what_a_writer_in_the_same_process_appends(
         assert events[0]["data"]["to"] == "INBOX" and events[1]["data"]["text"] == "<b>hi</b>"
         counts = [f["data"] for f in frames if f["event"] == "counts"]
         assert counts[0]["tasks"]["FAILED"] == 2 and counts[-1]["tasks"]["FAILED"] == 1
-        assert counts[-1]["tasks"]["INBOX"] == 5  # broken, after-draft and three triage steps
+        assert counts[-1]["tasks"]["INBOX"] == 6  # broken, flaky, after-draft, 3 triage steps
 
 
 def test_a_state_without_a_mission_renders_empty_pages(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def test_overview_counts_spend_pending_and_events(client: TestClient, mission: M
     # six writer runs at $0.25 against the mission's $2 and the writer's $5 daily budget
     assert "$1.50 / $10.00" in text and "$0.00 / no cap" in text
     assert re.search(r'<svg class="chart" id="spend-chart".*?</svg>', page, re.S)
-    assert page.count('class="bar-row"') == 5  # mission, breaker, reviewer, sleeper, writer
+    assert page.count('class="bar-row"') == 6  # the mission and its five agents
     assert "Agent/breaker" in text  # the pending approval
     assert f'<li data-seq="{last_seq}">' in page  # the newest event is listed
     assert "0123456789ab" in text and "up 1h" in text  # serve-loop facts
@@ -119,7 +119,7 @@ def test_tasks_filters(client: TestClient, query: str, expected: list[str] | Non
     page = client.get("/tasks" + query).text
     names = sorted(_task_names(page))
     if expected is None:
-        assert len(names) == 15 and "risky" in names and "demo-run.ship" in names
+        assert len(names) == 16 and "risky" in names and "demo-run.ship" in names
     else:
         assert names == expected
         total = client.get("/api/tasks" + query).json()["total"]

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from reconciler.commands.context import utcnow
 
 N = 10_000
-MISSION_TASKS = 15
+MISSION_TASKS = 16
 STATES = ["INBOX", "DONE", "FAILED", "IN_PROGRESS", "BLOCKED"]
 
 
