@@ -21,6 +21,7 @@ OUTCOME_FILL = {
     "done": "#16a34a",
     "running": "#2563eb",
     "failed": "#dc2626",
+    "retry": "#f59e0b",  # a temporary failure: tried again later
     "blocked": "#d97706",
     "abandoned": "#6b7280",
     "canceled": "#9ca3af",
