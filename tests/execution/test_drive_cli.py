@@ -266,16 +266,20 @@ def test_runs_json_shape(repo: ExecRepo) -> None:
 def test_the_state_lock_is_reported_while_apply_runs(
     sleeper_repo: tuple[ExecRepo, Path],
 ) -> None:
-    """While `mc apply` drives work it holds the state; a reader says so in one line."""
+    """While `mc apply` drives work it holds the state: a read is answered through it (and says
+    so); a second `mc apply` is refused in one line."""
     repo, marker = sleeper_repo
     first = repo.mc_background("apply", "--auto-approve")
     try:
         agent_pid(marker)
-        busy = repo.mc("runs", "--json")
+        read = repo.mc("runs", "--json")
+        busy = repo.mc("apply", "--auto-approve")
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=30)
     finally:
         reap(first)
+    assert read.returncode == 0 and json.loads(read.stdout)[0]["state"] == "RUNNING"
+    assert f"(from `mc apply`, pid {first.pid}, which holds the state)" in read.stderr
     assert busy.returncode == 1
     assert "locked" in busy.stderr and "Traceback" not in busy.stderr
     assert len(busy.stderr.strip().splitlines()) == 1
