@@ -61,6 +61,8 @@ class RunLedger:
         self._lock = threading.Lock()
         self._runs: dict[str, dict[str, Any]] = {}
         self._task: Any = None
+        self._me: Any = None
+        self._shapes: dict[str, Any] = {}  # the task with each set of options, made once
 
     def submit(
         self,
@@ -73,8 +75,12 @@ class RunLedger:
         ray = _ray()
         if self._task is None:
             self._task = ray.remote(_run_remote)
-        me = ray.get_runtime_context().current_actor
-        ref = self._task.options(**options).remote(job, secrets, me, *blobs)
+            self._me = ray.get_runtime_context().current_actor
+        shape = repr(sorted(options.items()))
+        task = self._shapes.get(shape)
+        if task is None:
+            task = self._shapes[shape] = self._task.options(**options)
+        ref = task.remote(job, secrets, self._me, *blobs)
         with self._lock:
             self._runs[job.req.run_id] = {
                 "ref": ref,
@@ -151,8 +157,9 @@ def _run_remote(
 @dataclass(eq=False)
 class _Flight:
     req: LaunchRequest
-    ref: Any
+    ref: Any  # the task's result; None until the ledger's submit answered
     launched_at: float  # wall clock
+    submit: Any = None  # the ledger's answer to submit: [the task's ref]
     stop: Stop | None = None
     started: float | None = None
     beat: float | None = None
@@ -189,6 +196,7 @@ class RayExecutor:
         self._trees: dict[str, Any] = {}
         self._drops: dict[str, Any] = {}
         self._next_status = 0.0
+        self._forgetting: Any = None  # the ledger's answer to the last forget
         actor = self._ray.remote(RunLedger).options(
             name=LEDGER_NAME,
             namespace=namespace,
@@ -271,8 +279,8 @@ class RayExecutor:
             )
             secrets = RunSecrets(dict(req.env), req.secret_values)
             options = task_options(req.placement)
-            refs = self._ray.get(self._ledger.submit.remote(job, secrets, options, blobs))
-            self._flights[req.run_id] = _Flight(req, refs[0], started)
+            submit = self._ledger.submit.remote(job, secrets, options, blobs)
+            self._flights[req.run_id] = _Flight(req, None, started, submit)  # not waited for
             return RunHandle(req.run_id, RAY_PID, 0)
 
     def _fail(self, outcome: Outcome) -> RunHandle:
@@ -324,21 +332,37 @@ class RayExecutor:
         with self._cond:
             self._drop_unclaimed()
             if self._to_forget:
-                self._ledger.forget.remote(self._to_forget)
+                self._forgetting = self._ledger.forget.remote(self._to_forget)
                 self._to_forget = []
             outcomes, self._finished = self._finished, []
             self._woken = False
             if self._flights:
-                refs = [f.ref for f in self._flights.values()]
-                ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
+                self._submitted()
+                refs = [f.ref for f in self._flights.values() if f.ref is not None]
+                ready = self._ray.wait(refs, num_returns=len(refs), timeout=0)[0] if refs else []
                 ready_set = set(ready)
                 for run_id, flight in list(self._flights.items()):
-                    if flight.ref in ready_set:
+                    if flight.ref is not None and flight.ref in ready_set:
                         del self._flights[run_id]
                         outcomes.append(self._outcome(flight))
                         self._to_forget.append(run_id)
                 self._backstops()
             return outcomes
+
+    def _submitted(self) -> None:
+        """Take the task refs of submits the ledger has answered (launch does not wait)."""
+        pending = {f.submit: f for f in self._flights.values() if f.ref is None}
+        if not pending:
+            return
+        ready, _ = self._ray.wait(list(pending), num_returns=len(pending), timeout=0)
+        for submit in ready:
+            flight = pending[submit]
+            try:
+                flight.ref = self._ray.get(submit)[0]
+            except self._ray.exceptions.RayError:  # the ledger died before submitting
+                flight.ref = submit  # poll() turns the same error into the outcome
+            if flight.stop is not None:  # canceled before the ledger had the task
+                self._ledger.cancel.remote(flight.req.run_id)
 
     def _outcome(self, flight: _Flight) -> Outcome:
         ex = self._ray.exceptions
@@ -405,7 +429,7 @@ class RayExecutor:
             with self._cond:
                 if self._woken or self._finished:
                     return
-                refs = [f.ref for f in self._flights.values()]
+                refs = [f.ref if f.ref is not None else f.submit for f in self._flights.values()]
                 left = give_up - time.monotonic()
                 if left <= 0:
                     return
@@ -421,7 +445,10 @@ class RayExecutor:
         with self._cond:
             if self._woken or self._finished:
                 return True
-            refs = [f.ref for f in self._flights.values()]
+            refs = [f.ref for f in self._flights.values() if f.ref is not None]
+            submitting = any(f.ref is None for f in self._flights.values())
+        if submitting:
+            return True  # poll() takes the answer
         if not refs:
             return False
         ready, _ = self._ray.wait(refs, num_returns=1, timeout=0)
@@ -457,18 +484,27 @@ class RayExecutor:
             for flight in self._flights.values():
                 if flight.stop is None:
                     self._stop(flight, Stop("cancel", "canceled", "canceled: executor shut down"))
-            refs = [f.ref for f in self._flights.values()]
+            submits = [f.submit for f in self._flights.values() if f.ref is None]
+        if submits:  # the ledger's answers first, so the cancels reach every task
+            self._ray.wait(submits, num_returns=len(submits), timeout=5.0)
+        with self._cond:
+            self._submitted()
+            refs = [f.ref for f in self._flights.values() if f.ref is not None]
         if refs:
             self._ray.wait(refs, num_returns=len(refs), timeout=grace_s + 5.0)
         with self._cond:
             self._finished.extend(self.poll())
 
     def forget_all(self) -> None:
-        """Tell the ledger to drop what this executor recorded (tests and clean exits)."""
+        """Tell the ledger to drop what this executor recorded, and wait until it has (tests
+        and clean exits; poll() does not wait)."""
         with self._cond:
             if self._to_forget:
-                self._ray.get(self._ledger.forget.remote(self._to_forget))
+                self._forgetting = self._ledger.forget.remote(self._to_forget)
                 self._to_forget = []
+            if self._forgetting is not None:
+                self._ray.get(self._forgetting)
+                self._forgetting = None
 
 
 def task_options(placement: RayPlacement | None) -> dict[str, Any]:

@@ -36,6 +36,9 @@ from reconciler.runtime.types import LaunchRequest, Outcome, RayPlacement
 HERE = Path(__file__).parent
 STORE_BYTES = 80 * 1024 * 1024
 START_TIMEOUT_S = 120.0
+# One token per test process: Ray's driver loads its token once and keeps it, so every
+# cluster this process joins (one per test module) is started with the same one.
+TOKEN = secrets.token_hex(32)
 
 
 def _free_ports(count: int) -> list[int]:
@@ -252,9 +255,7 @@ def wait_for(path: Path, within: float = 60.0) -> None:
 def ray_cluster() -> Iterator[LocalCluster]:
     """A fresh two-node loopback cluster for the test module; the driver joins it."""
     saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
-    cluster = LocalCluster(
-        Path(tempfile.mkdtemp(prefix="mcray", dir="/tmp")), secrets.token_hex(32)
-    )
+    cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="mcray", dir="/tmp")), TOKEN)
     os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=cluster.token)
     try:
         cluster.start()
