@@ -142,3 +142,16 @@ def test_approve_takes_several_targets_and_warns_about_approvals_that_will_not_c
     assert stranger.returncode == 0, stranger.stderr
     assert "is not declared by any approver in mission.yaml" in stranger.stderr
     assert "will not count" in stranger.stderr
+
+
+def test_the_text_plan_says_who_approved(repo: GovRepo, alice: Signer) -> None:
+    repo.commit("mission")
+    _ok(repo, "apply", "--auto-approve")
+    repo.agent("summarizer", version="v2")
+    repo.commit("a new command: HIGH")
+    repo.approve(alice, "Agent/summarizer")
+
+    shown = repo.mc("plan")
+
+    assert shown.returncode == 0, shown.stderr
+    assert "~ Agent/summarizer" in shown.stdout and "approved by alice" in shown.stdout
