@@ -15,6 +15,7 @@ socket whose peer process is the very pid that holds the DuckDB lock, so a socke
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -98,6 +99,7 @@ class _Server(socketserver.ThreadingUnixStreamServer):
 
 class _Handler(socketserver.StreamRequestHandler):
     server: _Server
+    timeout = 30.0  # a client that connects and says nothing does not keep a thread for good
 
     def handle(self) -> None:
         _, uid, _ = _CRED.unpack(
@@ -105,9 +107,13 @@ class _Handler(socketserver.StreamRequestHandler):
         )
         if uid != os.getuid():
             return  # another user: no answer at all
-        line = self.rfile.readline(MAX_REQUEST + 1)
+        try:
+            line = self.rfile.readline(MAX_REQUEST + 1)
+        except TimeoutError:
+            return
         reply = self.server.holder.handle(line)
-        self.wfile.write(json.dumps(reply, default=str).encode())
+        with contextlib.suppress(OSError):  # the client went away: nothing to tell it
+            self.wfile.write(json.dumps(reply, default=str).encode())
 
 
 class HolderSocket:

@@ -7,6 +7,7 @@ cli/ calls `read` and `retry`; the holders call `serve_holder`.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
@@ -16,6 +17,7 @@ from typing import Any
 
 from reconciler.commands.context import MissionContext
 from reconciler.commands.holder import (
+    SOCKET_NAME,
     HolderSocket,
     HolderUnavailable,
     RetryRequest,
@@ -30,6 +32,7 @@ from state.dashboard import DashboardReader
 from state.errors import StateLocked
 from state.store import State, StateReader
 
+log = logging.getLogger(__name__)
 ENDED = "the command holding the state ended before carrying this out; run it again"
 OpenReaders = Callable[[], AbstractContextManager[tuple[StateReader, DashboardReader]]]
 
@@ -147,9 +150,16 @@ def holding(ctx: MissionContext, state: State, holder: str) -> Iterator[WriteQue
     from state.dashboard import cursor_readers
 
     queue = WriteQueue()
-    sock = serve_holder(ctx, holder, cursor_readers(state.db), queue.submit)
+    try:
+        sock: HolderSocket | None = serve_holder(
+            ctx, holder, cursor_readers(state.db), queue.submit
+        )
+    except OSError as exc:  # reads then fail on the lock as before; the work goes on
+        log.warning("mc: cannot serve reads on %s: %s", ctx.repo.mc_dir / SOCKET_NAME, exc)
+        sock = None
     try:
         yield queue
     finally:
         queue.close()
-        sock.close()
+        if sock is not None:
+            sock.close()
