@@ -107,7 +107,7 @@ class Mission:
 
 def until_only_backoff_is_left(retrying: str) -> Drive:
     """Drive the work like `mc apply`, but stop once nothing runs and `retrying` waits for
-    its next attempt (an hour away) on two ticks in a row, instead of sleeping through it."""
+    its next attempt (minutes away) on two ticks in a row, instead of sleeping through it."""
     quiet = [0]
 
     def progress(engine: Engine) -> None:

@@ -1,7 +1,7 @@
 """The task page's answers (issue 15, item 4): sync with HEAD, timeline, links, denials, events.
 
 Over the state a real apply left (dash_harness): the breaker agent's new command waits for an
-approval (out of sync), `flaky` failed once and waits an hour for its retry, `prod-deploy`
+approval (out of sync), `flaky` failed once and waits minutes for its retry, `prod-deploy`
 was denied by a policy rule, `after-draft` depends on `needs-review`.
 """
 
