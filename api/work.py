@@ -18,6 +18,7 @@ from api.task_links import Links, denied_by, spec_yaml, task_links
 from api.timeline import Timeline, build_timeline
 from api.views import MAX_PAGE_SIZE, TASK_STATES, Readers, money
 from reconciler.commands.context import utcnow
+from reconciler.commands.task_views import rework_rounds
 from reconciler.engine.launch import Paths
 from reconciler.engine.mirror import FAILURE_STATUSES
 from reconciler.governance.confinement import unconfined_by
@@ -141,6 +142,8 @@ class TaskDetail:
     output: Any
     outputs: dict[str, Any] | None
     feedback: str | None
+    # requested changes (a reviewer's or a verifier's), oldest first: {round, feedback, by, at}
+    rework_rounds: list[dict[str, Any]]
     runs: list[Attempt]
     drops: list[DropView]  # one page of them: drops_offset, at most drops_limit
     drops_total: int
@@ -247,6 +250,7 @@ def task_detail(
         output=row.output if row else None,
         outputs=row.outputs if row else None,
         feedback=row.feedback if row else None,
+        rework_rounds=rework_rounds(r.dash, f"Task/{name}"),
         runs=[_attempt(paths, run) for run in runs],
         drops=[_drop_view(paths, d) for d in r.state.drops(name, limit=limit, offset=offset)],
         drops_total=r.state.drop_count(name),

@@ -36,6 +36,20 @@ def _feedback_seen_by(run: dict[str, Any], repo: GovRepo) -> Any:
     return json.loads((Path(workspace) / "task.json").read_text())["feedback"]
 
 
+def _api_rounds(repo: GovRepo) -> Any:
+    """The rework rounds /api/tasks/review-me serves (api/work.task_detail)."""
+    from api.views import Readers
+    from api.work import task_detail
+    from reconciler.engine.launch import Paths
+    from state.dashboard import DashboardReader
+
+    with repo.state() as state:
+        readers = Readers(state.reader, DashboardReader(state.db))
+        found = task_detail(readers, Paths(repo.root, repo.mc_dir), "review-me")
+    assert found is not None
+    return found.rework_rounds
+
+
 def test_request_changes_round_trip_until_max_rework_then_retry(
     repo: GovRepo, alice: Signer
 ) -> None:
@@ -60,6 +74,7 @@ def test_request_changes_round_trip_until_max_rework_then_retry(
         (1, "use shorter sentences", "alice")
     ]
     assert body["feedback"] == "use shorter sentences"
+    assert _api_rounds(repo) == body["rework"]  # the dashboard's task view shows the same
     first, second = sorted(body["runs"], key=lambda r: r["attempt"])
     assert _feedback_seen_by(first, repo) is None
     assert _feedback_seen_by(second, repo) == "use shorter sentences"
