@@ -29,5 +29,6 @@ Which file decides ...
     runs a dead reconciler left behind                engine/recovery.py
     a reconcile that raised (serve stays up)          serve/loop.py
     how an agent is confined                          runtime/sandbox.py, engine/launch.py
+    where a run goes (this machine or a Ray cluster)  engine/launch.py, runtime/executors.py
     how git is called (no repo file can steer it)     repo/git.py
 """

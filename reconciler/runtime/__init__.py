@@ -7,4 +7,9 @@ collect.py (an ended run → Outcome, through adapters.py and cost.py). pump.py 
 procs.py names and kills process groups; leftovers.py reads what an orphan left (recovery);
 sandbox.py builds the bubblewrap argv; workspace.py and logs.py are the attempt's files;
 drop_store.py copies out/ into `.mc/drops` (bounded); nofollow.py opens `.mc/…` without links.
+executors.py routes each run to the local executor or a Ray cluster (its `placement`). The Ray
+executor (`pip install '.[ray]'`) → ray_executor.py (the run ledger actor, poll/cancel/backstops,
+re-attach), ray_worker.py (what a Ray task does on the worker: materialise, run sandboxed, pack),
+ray_collect.py (a report recorded like a local run), ray_wire.py (what travels), ray_support.py
+(the one place ray is imported; keeping 127.0.0.1 as loopback).
 """

@@ -62,11 +62,15 @@ class RoutingExecutor:
         return outcomes
 
     def wait(self, timeout: float) -> None:
-        """Wait on the local runs, looking at the Ray runs every few ms."""
+        """Wait on the local runs, looking at the Ray runs every few ms (on the one cluster's
+        runs alone when nothing runs locally)."""
         if self._finished:
             return
         if not self._ray:
             self._local.wait(timeout)
+            return
+        if len(self._ray) == 1 and not self._local.running():  # Ray's own wait: no slicing
+            next(iter(self._ray.values())).wait(timeout)
             return
         give_up = time.monotonic() + max(timeout, 0.0)
         while (left := give_up - time.monotonic()) > 0:
