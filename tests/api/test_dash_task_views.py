@@ -80,6 +80,7 @@ def test_dependencies_and_dependents_link_both_ways(client: TestClient) -> None:
     after = client.get("/api/tasks/after-draft").json()["links"]
     assert after == {"depends_on": [{"name": "needs-review", "state": "REVIEW"}], "dependents": []}
     review = client.get("/tasks/needs-review").text
+    assert "Waits for a person: approval of its result (REVIEW)" in flat(review)
     dependents = re.search(r'<dd id="dependents">.*?</dd>', review, re.S)
     assert dependents and 'href="/tasks/after-draft"' in dependents[0]
     fix = client.get("/api/tasks/triage-run.fix").json()["links"]
