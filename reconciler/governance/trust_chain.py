@@ -13,6 +13,7 @@ again. Approval age does not matter here: the question is whether the set in for
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,6 +30,14 @@ BasisVerdict = Literal["chain", "refused", "anew"]
 # (approver set key, approval commits) -> commit -> the approver of that set whose key made
 # the commit's good signature, as git verified it against that set's keys only
 Signers = Callable[[str, frozenset[str]], Mapping[str, str]]
+# (commit of the content in force, approval commits) -> those of the approval commits that are
+# in that commit's history: written before the set in force was adopted, they approved an
+# earlier proposal and cannot approve leaving it (a removed approver restored byte for byte)
+Earlier = Callable[[str, frozenset[str]], frozenset[str]]
+
+
+def _none_earlier(anchor: str, commits: frozenset[str]) -> frozenset[str]:
+    return frozenset()
 
 
 @dataclass(frozen=True)
@@ -92,15 +101,21 @@ class TrustChain:
     head_digest: str
     root: str | None  # the commit whose set was trusted on first use
     truncated: bool = False  # history longer than mc reads: nothing can be derived
+    # a commit in HEAD's history that changed mission.yaml but does not descend from `root`:
+    # the first-parent line starts in a history of its own (an orphan branch merged with the
+    # real one as its second parent), so which approver set came first is not known
+    foreign: str | None = None
 
     @property
     def head_follows(self) -> bool:
-        return not self.truncated and (not self.links or self.links[-1].verdict != "broke")
+        if self.truncated or self.foreign is not None:
+            return False
+        return not self.links or self.links[-1].verdict != "broke"
 
     @property
     def breaking(self) -> Link | None:
         """The commit that set HEAD's approver set without the approval it needed."""
-        if self.head_follows or self.truncated or not self.links:
+        if self.head_follows or self.truncated or self.foreign or not self.links:
             return None
         return self.links[-1]
 
@@ -143,10 +158,12 @@ def derive_chain(
     approvals: Sequence[ChainApproval],
     signers: Signers,
     truncated: bool = False,
+    earlier: Earlier = _none_earlier,
 ) -> TrustChain:
     """Walk the versions (oldest first; the last is the planned one) and judge each change of
     the approver set against the set in force. `signers` answers who of a set signed which
-    approval commits (asked only for the approvals of a change being judged)."""
+    approval commits (asked only for the approvals of a change being judged); `earlier`, which
+    of them the content in force already had in its history (those do not count)."""
     assert versions, "the planned commit's mission is the last version"
     links: list[Link] = []
     anchor: MissionVersion | None = None  # the trusted content: its set and rules are in force
@@ -162,7 +179,13 @@ def derive_chain(
         if v.set_key == anchor.set_key:
             links.append(Link(v.commit, v.time, v.approvers, "restored", before))
             continue
-        link, approved = _judge(anchor, span, approvals, signers)
+        fresh, stale = _written_since(anchor, span, approvals, earlier)
+        link, approved = _judge(anchor, span, fresh, signers)
+        if stale and link.verdict == "broke" and anchor.commit:
+            why = f"; approvals of it older than commit {anchor.commit[:12]} (the set in force)"
+            link = dataclasses.replace(
+                link, reason=link.reason + why + " approved an earlier change"
+            )
         links.append(link)
         anchor = approved or anchor
     head = versions[-1]
@@ -196,6 +219,13 @@ def refusal(chain: TrustChain) -> str:
     """Why HEAD's approver set does not follow from history (one line)."""
     if chain.truncated:
         return "mission.yaml has more versions in history than mc reads; the chain is unknown"
+    if chain.foreign is not None:
+        root = chain.root[:12] if chain.root else "the work tree"
+        return (
+            f"commit {chain.foreign[:12]} changed mission.yaml in a history that does not"
+            f" descend from commit {root}, where the first-parent history starts (a history"
+            " merged in beside it): which approver set came first is unknown"
+        )
     link = chain.breaking
     assert link is not None
     where = f"commit {link.commit[:12]}" if link.commit else "the work tree"
@@ -229,6 +259,24 @@ def _follows_reason(chain: TrustChain) -> str:
     if followed:
         text += f"; {len(followed)} later change(s), each approved by the set before it"
     return text
+
+
+def _written_since(
+    anchor: MissionVersion,
+    span: Sequence[MissionVersion],
+    approvals: Sequence[ChainApproval],
+    earlier: Earlier,
+) -> tuple[list[ChainApproval], bool]:
+    """The approvals of the span's content that the content in force did not already have in
+    its history, and whether any were left out: one written before the set in force was
+    adopted approved an earlier change (dave added, then removed with approval: his return
+    needs approving again)."""
+    targets = {(f"Mission/{x.name}", x.digest) for x in span}
+    mine = [a for a in approvals if (a.target, a.digest) in targets]
+    if anchor.commit is None or not mine:
+        return mine, False
+    old = earlier(anchor.commit, frozenset(a.commit for a in mine))
+    return [a for a in mine if a.commit not in old], bool(old)
 
 
 def _spans(versions: Sequence[MissionVersion]) -> list[list[MissionVersion]]:
@@ -333,6 +381,7 @@ def chain_to_json(chain: TrustChain) -> dict[str, Any]:
         "trusted": list(chain.trusted),
         "root": chain.root,
         "truncated": chain.truncated,
+        "foreign": chain.foreign,
         "refusal": None if chain.head_follows else refusal(chain),
         "fix": None if chain.head_follows else fix(chain),
         "links": [

@@ -11,6 +11,7 @@ mission version (verified against that set's keys only, as signatures.py does fo
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -84,9 +85,45 @@ def _derive(
         raise RepoError(f"{repo.root}: no readable {MISSION_FILE} in the history of {commit}")
     cache.save()
     if commit is None or len({v.set_key for v in versions}) < 2:
-        return derive_chain(versions, (), _nobody, truncated)  # the set never changed
-    approvals = _approvals(repo, commit, versions, cache)
-    return derive_chain(versions, approvals, _VerifiedSigners(repo, versions), truncated)
+        chain = derive_chain(versions, (), _nobody, truncated)  # the set never changed
+    else:
+        approvals = _approvals(repo, commit, versions, cache)
+        signers = _VerifiedSigners(repo, versions)
+        chain = derive_chain(versions, approvals, signers, truncated, _Earlier(repo.root))
+    if commit is not None and chain.root is not None:
+        foreign = _foreign_mission_commit(repo.root, commit, chain.root)
+        chain = dataclasses.replace(chain, foreign=foreign) if foreign else chain
+    return chain
+
+
+def _foreign_mission_commit(root: Path, commit: str, first: str) -> str | None:
+    """A commit in `commit`'s history that changed mission.yaml without descending from
+    `first` (the first-parent line's first trusted version), or None. An orphan branch that
+    declares its own approvers and merges the real history as its *second* parent is a
+    fast-forward of it, yet its first-parent line starts at that orphan: the first approver
+    set of the real history must not be passed over."""
+    touching = _git(
+        root, "rev-list", "--full-history", commit, f"^{first}", "--", MISSION_FILE
+    ).split()
+    if not touching:
+        return None
+    descendants = set(_git(root, "rev-list", "--ancestry-path", f"{first}..{commit}").split())
+    return next((c.decode() for c in touching if c not in descendants), None)
+
+
+class _Earlier:
+    """Which approval commits a commit already has in its history (one `git rev-list` of the
+    commits touching approvals/ per commit asked about)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.known: dict[str, frozenset[str]] = {}
+
+    def __call__(self, anchor: str, commits: frozenset[str]) -> frozenset[str]:
+        if anchor not in self.known:
+            out = _git(self.root, "rev-list", "--full-history", anchor, "--", "approvals/")
+            self.known[anchor] = frozenset(out.decode().split())
+        return commits & self.known[anchor]
 
 
 def _nobody(set_key: str, commits: frozenset[str]) -> dict[str, str]:

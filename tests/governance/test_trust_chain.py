@@ -216,3 +216,74 @@ def test_serve_trust_anew_applies_the_untrusted_head_and_records_it(
     assert event.data["trusted"] == ["mallory"] and event.commit == takeover
     assert "trusting the approvers HEAD declares (mallory)" in event.data["reason"]
     assert "history alone would refuse it" in event.data["reason"]
+
+
+def test_an_orphan_history_merged_beside_the_real_one_is_refused(
+    repo: GovRepo, mallory: Signer
+) -> None:
+    """Mallory starts an orphan branch declaring herself the only approver, then merges the
+    real history into it as the *second* parent: the merge is a fast-forward of main (no force
+    push), but its first-parent line starts at her orphan. With the state lost, that is not a
+    first approver set to trust."""
+    root = repo.commit("mission")
+    repo.apply()
+    repo.git("checkout", "-q", "-b", "feature")  # a legit merged branch changing mission.yaml
+    repo.mission(description="reviewed on a branch")
+    repo.commit("describe it")
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--no-ff", "-m", "merge feature", "feature")
+    assert repo.mc_json("trust")["head_follows"] is True
+    main = repo.head()
+
+    repo.git("checkout", "-q", "--orphan", "evil")
+    repo.mission(approvers=[mallory])
+    repo.agent("summarizer", version="evil")
+    orphan = repo.commit("a history of my own")
+    repo.git("merge", "-q", "--allow-unrelated-histories", "-s", "ours", "-m", "merge", "main")
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--ff-only", "evil")  # main only moves forward
+    _lose_state(repo)
+
+    applied = repo.mc("apply", "--auto-approve", "--no-wait")
+
+    assert applied.returncode == 1, applied.stdout
+    said = flat(applied.stderr)
+    assert f"does not descend from commit {orphan[:12]}" in said
+    assert "--trust-anew" in said and "Traceback" not in applied.stderr
+    _applied_nothing(repo)
+    body = repo.mc_json("trust")
+    assert body["head_follows"] is False and body["root"] == orphan
+    assert body["foreign"] in {root, main, repo.git("rev-parse", "feature")}
+
+
+def test_an_approver_removed_with_approval_is_not_restored_by_the_old_approvals(
+    repo: GovRepo, alice: Signer, bob: Signer, dave: Signer
+) -> None:
+    """dave was added (alice and bob approved), then removed (approved again); an unsigned
+    commit restores the content that added him byte for byte. With the state lost, the old
+    approvals of that content approved the first change, not this one."""
+    repo.commit("mission")
+    repo.mission(approvers=[alice, bob, dave])
+    repo.commit("add dave")
+    repo.approve(alice, "Mission/governed", name="ok-alice-add")
+    repo.approve(bob, "Mission/governed", name="ok-bob-add")
+    repo.mission(approvers=[alice, bob])
+    removed = repo.commit("remove dave")
+    repo.approve(alice, "Mission/governed", name="ok-alice-remove")
+    repo.approve(bob, "Mission/governed", name="ok-bob-remove")
+    repo.mission(approvers=[alice, bob, dave])
+    back = repo.commit("dave is back, signed by nobody")
+
+    applied = repo.mc("apply", "--auto-approve", "--no-wait")
+
+    assert applied.returncode == 1, applied.stdout
+    said = flat(applied.stderr)
+    assert f"commit {back[:12]} set the approvers to (alice, bob, dave)" in said
+    assert f"approvals of it older than commit {removed[:12]}" in said
+    _applied_nothing(repo)
+
+    repo.approve(alice, "Mission/governed", name="ok-alice-back")  # approved anew: it counts
+    repo.approve(bob, "Mission/governed", name="ok-bob-back")
+    body = repo.mc_json("trust")
+    assert body["head_follows"] is True
+    assert body["links"][-1]["approved_by"] == ["alice", "bob"]
