@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import assert_never
 
 from reconciler.engine.approval_gates import Gate, gate
 from reconciler.engine.mirror import TaskRec, World
@@ -26,6 +27,7 @@ from reconciler.engine.scheduler import (
     Deny,
     Dispatch,
     Release,
+    Rework,
     TaskView,
     Unblock,
     schedule,
@@ -96,11 +98,16 @@ def _explain(world: World, task: TaskRec, decision: Decision, now: datetime) -> 
             return _from_reason(reason, now)
         case Unblock(reason=reason):
             return Why(READY, f"unblocks on the next tick ({reason})")
-        case AwaitApproval() | Release() | Complete():
+        case Release() | Complete():
+            return Why(READY, "approved; moves on at the next tick")
+        case Rework(by=by):
+            return Why(READY, f"{by} asked for changes; back to its agent at the next tick")
+        case AwaitApproval():
             return _approval(world, task, now)
         case Deny():
             return Why(DENIED, "denied (by an approver, or by policy); a changed spec may ask anew")
-    return _approval(world, task, now)
+        case _:
+            assert_never(decision)
 
 
 def _held(world: World, view: TaskView, now: datetime) -> Why:
