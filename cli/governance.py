@@ -21,7 +21,10 @@ from specs.errors import MCError
 @app.command()
 def approve(
     targets: Annotated[
-        list[str], typer.Argument(help="Kind/name, e.g. Agent/writer or Task/deploy (several).")
+        list[str],
+        typer.Argument(
+            metavar="TARGET", help="Kind/name, e.g. Agent/writer or Task/deploy (several)."
+        ),
     ],
     deny: Annotated[
         bool, typer.Option("--deny", help="Record a deny (final until it changes).")
@@ -40,7 +43,7 @@ def approve(
     """Approve (or deny, or request changes on) each target's current content with a signed
     commit.
 
-    Writes approvals/<name>.yaml naming the target's digest and commits it signed with your
+    Writes `approvals/NAME.yaml` naming the target's digest and commits it signed with your
     git signing key (SSH or GPG). It counts only if that key belongs to an approver declared
     in the applied mission.yaml; a later change to the target voids it. Warns first about an
     approval that will not count (an undeclared key, a second decision on the same content)."""
