@@ -87,6 +87,12 @@ SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "plan.denied": _decided,
     "plan.unapprovable": _decided,
     "reconcile.error": _errors,
+    "task.changes_requested": lambda d: (
+        f"round {d.get('round')} by {d.get('by')}: {d.get('feedback')}"
+    ),
+    "workflow.rework": lambda d: (
+        f"round {d.get('round')} by {d.get('verifier')}: {d.get('feedback')}"
+    ),
     "note": lambda d: _text(d.get("text", "")) or _pairs(d),
 }
 

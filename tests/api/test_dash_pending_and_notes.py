@@ -104,3 +104,17 @@ def test_the_approvers_reason_is_kept_end_to_end(repo: GitRepo) -> None:
     escaped = "checked the rollback plan with ops &lt;b&gt;twice&lt;/b&gt;"
     assert f'<td class="free approval-note">{escaped}</td>' in page
     assert escaped in task_page
+
+
+def test_requested_changes_show_round_by_round(repo: GitRepo) -> None:
+    feedback = "add a test for the <empty> input"
+    approve_ops.approve(repo.context(), "Task/draft", "request_changes", feedback)
+    repo.apply_now(until_only_backoff_is_left("none"))
+    assert repo.task_row("draft").state == "REVIEW"  # reworked by the agent, back for review
+    with TestClient(make_app_for(repo)) as c:
+        rounds = c.get("/api/tasks/draft").json()["rework_rounds"]
+        page = c.get("/tasks/draft").text
+    assert [(r["round"], r["by"], r["feedback"]) for r in rounds] == [(1, "alice", feedback)]
+    assert '<li data-round="1">' in page
+    assert "add a test for the &lt;empty&gt; input" in page
+    assert "round 1 by alice: add a test for the &lt;empty&gt; input" in page  # the event line
