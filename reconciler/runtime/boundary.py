@@ -63,9 +63,15 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
-def load_json(data: bytes | str, what: str, parse_float: Callable[[str], Any] = float) -> Any:
+def load_json(
+    data: bytes | str,
+    what: str,
+    parse_float: Callable[[str], Any] = float,
+    parse_int: Callable[[str], Any] = int,
+) -> Any:
     """Parse `data` strictly and check the value (check_value); raise Refused with a one-line
-    reason starting with `what` (a file name)."""
+    reason starting with `what` (a file name). `parse_int=Decimal` leaves the range of a
+    number to the caller (cost.json names its own limit)."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
         value = json.loads(
@@ -73,6 +79,7 @@ def load_json(data: bytes | str, what: str, parse_float: Callable[[str], Any] = 
             parse_constant=_no_constants,
             object_pairs_hook=_no_duplicates,
             parse_float=parse_float,
+            parse_int=parse_int,
         )
     except RecursionError:
         raise Refused(f"{what} is nested deeper than {MAX_DEPTH} levels") from None
@@ -162,7 +169,9 @@ def check_value(value: Any, top: str) -> None:
             check_text(item, _where(top, path))
         elif isinstance(item, int):
             if abs(item) > MAX_INT:
-                raise Refused(f"{_where(top, path)} is an integer out of range (64 bits)")
+                raise Refused(
+                    f"{_where(top, path)} is an integer out of range (64 bits: ±{MAX_INT})"
+                )
         elif isinstance(item, float | Decimal):
             if not (item.is_finite() if isinstance(item, Decimal) else math.isfinite(item)):
                 raise Refused(f"{_where(top, path)} is not a finite number")

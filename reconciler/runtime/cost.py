@@ -28,7 +28,7 @@ def cost_file(paths: WorkspacePaths) -> Decimal | str:
     if read.kind == "not_regular":
         return "cost.json is not a regular file (symlinks are not followed)"
     try:
-        doc = load_json(read.data, "cost.json", parse_float=Decimal)
+        doc = load_json(read.data, "cost.json", parse_float=Decimal, parse_int=Decimal)
         if not isinstance(doc, dict) or "cost_usd" not in doc:
             raise Refused('cost.json: cost_usd is missing (expected {"cost_usd": <number>})')
         value = doc["cost_usd"]
