@@ -95,11 +95,18 @@ def references(spec: Mapping[str, Any]) -> list[CodeRef]:
 
 
 def resolve(
-    refs: Sequence[CodeRef], tree: Mapping[str, str], paths: Sequence[str] | None = None
+    refs: Sequence[CodeRef],
+    tree: Mapping[str, str],
+    paths: Sequence[str] | None = None,
+    links: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, str], list[tuple[Loc, str, str | None]]]:
     """The files `refs` name in `tree` ({path: blob id}; `paths`: its keys sorted, when the
     caller resolves many agents) and the problems: a pattern that matches nothing (the agent
-    would fail to start) or too many files. The files come back sorted by path."""
+    would fail to start) or too many files. The files come back sorted by path.
+
+    `links` maps each symbolic link of `tree` that points inside the repo to the path it
+    points to (normalised): a named link takes the file (or every file under the folder) it
+    points to, so editing what the link leads to is a change of the agent's code too."""
     paths = sorted(tree) if paths is None else paths
     files: set[str] = set()
     problems: list[tuple[Loc, str, str | None]] = []
@@ -109,6 +116,14 @@ def resolve(
             hint = "commit the file, or correct the path: it is relative to the repo root"
             problems.append((ref.loc, f"{ref.shown} names no file in the mission repo", hint))
         files.update(found)
+    followed = [p for p in files if links and p in links]
+    while followed and links and len(files) <= MAX_CODE_FILES:
+        target = links[followed.pop()]
+        for found_path in matching(target, paths):
+            if found_path not in files:
+                files.add(found_path)
+                if found_path in links:
+                    followed.append(found_path)
     if len(files) > MAX_CODE_FILES and refs:
         where = refs[-1].loc[:2]
         msg = f"the agent's code names {len(files)} files; at most {MAX_CODE_FILES}"

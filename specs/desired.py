@@ -48,12 +48,14 @@ def build_desired(
     dirty: Sequence[str] = (),
     malformed_approvals: tuple[SpecProblem, ...] = (),
     tree: Mapping[str, str] | None = None,
+    links: Mapping[str, str] | None = None,
 ) -> Desired:
     """Index the documents and run every cross-document check; raise SpecError listing all.
 
     `tree` ({path: git blob id} of every file of the commit or work tree read) gives each
     Agent the blob ids of the files it runs (specs/agent_code.py) as `spec.code_blobs`, in
     its digest; None (no repo at hand, as in pure tests) leaves agents' code unresolved.
+    `links`: the tree's symbolic links that point inside the repo, to what they point to.
     """
     found: list[tuple[ParsedDoc | None, tuple[str | int, ...], str, str | None]] = []
     index: dict[str, ParsedDoc] = {}
@@ -67,7 +69,7 @@ def build_desired(
             continue
         index[doc.key] = doc
     if tree is not None:
-        found.extend(_with_code(index, tree))
+        found.extend(_with_code(index, tree, links or {}))
     found.extend(_check_placement(index))
     found.extend(_check_tasks(index))
     found.extend(_check_workflows(index))
@@ -109,7 +111,9 @@ def _check_placement(index: dict[str, ParsedDoc]) -> Found:
     return out
 
 
-def _with_code(index: dict[str, ParsedDoc], tree: Mapping[str, str]) -> Found:
+def _with_code(
+    index: dict[str, ParsedDoc], tree: Mapping[str, str], links: Mapping[str, str]
+) -> Found:
     """Replace each Agent naming code by one whose spec (and digest) holds the code's blob ids;
     a pattern matching no file, or a hand-written `code_blobs`, is a problem at its line."""
     out: Found = []
@@ -125,7 +129,7 @@ def _with_code(index: dict[str, ParsedDoc], tree: Mapping[str, str]) -> Found:
         if not refs:
             continue
         paths = sorted(tree) if paths is None else paths
-        blobs, problems = resolve(refs, tree, paths)
+        blobs, problems = resolve(refs, tree, paths, links)
         out.extend((doc, loc, msg, hint) for loc, msg, hint in problems)
         if not problems:
             spec = {**doc.spec, SYNTHETIC: blobs}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
+import posixpath
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from specs.loader import ParsedDoc, parse_file
 from specs.locate import locate
 
 APPROVALS_DIR = "approvals/"
+SYMLINK_MODE = "120000"
+LINK_ROUNDS = 8  # links to links (outside the folders first read) followed at most this deep
 SPEC_DIRS = ("mission.yaml", "agents", "tasks", "workflows", "runs", "approvals")
 
 
@@ -124,16 +127,35 @@ class MissionRepo:
     def tree_files(self, commit: str, under: Sequence[str] = ()) -> dict[str, str]:
         """{path: blob id} of every file in the commit (symlinks too; submodules are not
         files), or of those at or under the paths `under` names."""
+        return {path: sha for _mode, path, sha in self._tree_entries(commit, under)}
+
+    def _tree_entries(self, commit: str, under: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(mode, path, blob id) of the commit's files at or under `under` (all when empty)."""
         specs = ["--", *(f":(literal){p}" for p in under)] if under else []
         out = self._git("ls-tree", "-r", "-z", "--full-tree", commit, *specs) or ""
-        files = {}
+        entries = []
         for entry in out.split("\0"):
             if entry:
                 meta, path = entry.split("\t", 1)
-                _mode, kind, sha = meta.split()
+                mode, kind, sha = meta.split()
                 if kind == "blob":
-                    files[path] = sha
-        return files
+                    entries.append((mode, path, sha))
+        return entries
+
+    def _files_and_links(
+        self, commit: str | None, under: Sequence[str]
+    ) -> tuple[Mapping[str, str], dict[str, str]]:
+        """The files at or under `under` ({path: blob id}) and what each symbolic link among
+        them holds (its target, as written), in the commit or (None) the work tree."""
+        if commit is None:
+            files = self.worktree_blobs(under)
+            links = {p: os.readlink(self.root / p) for p in files if (self.root / p).is_symlink()}
+            return files, links
+        entries = self._tree_entries(commit, under)
+        linked = {path: sha for mode, path, sha in entries if mode == SYMLINK_MODE}
+        texts = self.read_blobs(sorted(set(linked.values())))
+        links = {p: os.fsdecode(texts[sha]) for p, sha in linked.items()}
+        return {path: sha for _mode, path, sha in entries}, links
 
     def worktree_blobs(self, under: Sequence[str] = ()) -> WorkTreeBlobs:
         """{path: blob id} of the work tree's files that a commit would hold (tracked, or
@@ -181,18 +203,38 @@ class MissionRepo:
             data = contents.get(texts[path]) or self.read_blobs([texts[path]])[texts[path]]
             return locate(data.decode("utf-8", "replace"), index, loc)
 
-        tree = self._code_tree(commit, docs)
-        return build_desired(commit, docs, locator, dirty, tuple(malformed), tree)
+        tree, links = self._code_tree(commit, docs)
+        return build_desired(commit, docs, locator, dirty, tuple(malformed), tree, links)
 
-    def _code_tree(self, commit: str | None, docs: list[ParsedDoc]) -> Mapping[str, str]:
+    def _code_tree(
+        self, commit: str | None, docs: list[ParsedDoc]
+    ) -> tuple[Mapping[str, str], dict[str, str]]:
         """The files agents' code is looked up in: none when no agent names code, else those
-        under the patterns' literal prefixes (the whole tree when one starts with a glob)."""
+        under the patterns' literal prefixes (the whole tree when one starts with a glob);
+        and the symbolic links among them that point inside the repo, with the files they
+        point to added (a link's blob is only its target's name: what the agent runs through
+        it is the file behind it)."""
         refs = [r for d in docs if d.kind == "Agent" for r in references(d.spec)]
         if not refs:
-            return {}
+            return {}, {}
         prefixes = {literal_prefix(r.pattern) for r in refs}
-        under = () if "" in prefixes else sorted(prefixes)
-        return self.tree_files(commit, under) if commit else self.worktree_blobs(under)
+        under: list[str] = [] if "" in prefixes else sorted(prefixes)
+        parts: list[Mapping[str, str]] = []
+        links: dict[str, str] = {}
+        read: list[str] = []
+        for _ in range(LINK_ROUNDS):
+            files, found = self._files_and_links(commit, under)
+            parts.append(files)
+            read += under
+            targets = {p: t for p, text in found.items() if (t := _inside(p, text)) is not None}
+            links.update(targets)
+            under = sorted({t for t in targets.values() if read and not _covered(t, read)})
+            if not under:
+                break
+        if commit is None:
+            paths = {p for part in parts for p in part}
+            return WorkTreeBlobs(self.root, paths), links
+        return {p: sha for part in parts for p, sha in part.items()}, links
 
     def _parse(
         self, blobs: list[Blob], contents: dict[str, bytes]
@@ -296,6 +338,19 @@ class WorkTreeBlobs(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self.paths)
+
+
+def _inside(link: str, target: str) -> str | None:
+    """The repo path a symbolic link at `link` points to, or None when it leads out of the
+    repo (an absolute target, or one climbing above the root): a system file, not code."""
+    if not target or target.startswith("/") or "\0" in target:
+        return None
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(link), target))
+    return None if joined in (".", "..") or joined.startswith("../") else joined
+
+
+def _covered(path: str, read: Sequence[str]) -> bool:
+    return any(path == top or path.startswith(top + "/") for top in read)
 
 
 def _is_file_or_link(path: Path) -> bool:

@@ -83,3 +83,28 @@ def test_a_declared_code_file_counts_like_the_script(repo: GovRepo) -> None:
     assert [c.path for c in getattr(action.change, "changes", ())] == [
         "spec.code_blobs.agents/helper.py"
     ]
+
+
+def test_a_script_behind_a_symbolic_link_counts_like_the_script(repo: GovRepo) -> None:
+    """The command names {repo}/agents/run.py, a link to real/collector.py (outside every
+    pattern): the link's blob is only the target's name, so without following it an unsigned
+    edit of real/collector.py ran unapproved. The file behind the link is the agent's code."""
+    command = repo.agent_program("collector", 'result(status="done", output="collector v1")')
+    repo.write("real/collector.py", repo.read(SCRIPT))
+    repo.remove(SCRIPT)
+    (repo.root / "agents/run.py").symlink_to("../real/collector.py")
+    repo.agent("collector", command=[command[0], "{repo}/agents/run.py"])
+    repo.commit("mission")
+    assert run_task(repo, "first") == "collector v1"
+    approved_digest = repo.applied_digest(TARGET)
+
+    repo.replace("real/collector.py", "collector v1", "collector v2")
+    repo.commit("the code behind the link, unsigned")
+
+    action = repo.action(TARGET)
+    assert (action.decision.risk, action.status) == ("HIGH", "needs_approval")
+    assert [c.path for c in getattr(action.change, "changes", ())] == [
+        "spec.code_blobs.real/collector.py"
+    ]
+    assert run_task(repo, "second") == "collector v1"  # the approved tree still runs
+    assert repo.applied_digest(TARGET) == approved_digest
