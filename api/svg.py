@@ -120,8 +120,33 @@ def layout_dag(steps: Sequence[tuple[str, str, str, Sequence[str]]]) -> Dag:
         y = PAD + row * (NODE_H + GAP_Y)
         nodes[sid] = DagNode(sid, task, state, stage, x, y, NODE_W, NODE_H)
     pairs = [(dep, sid) for sid, _, _, depends in steps for dep in depends if dep in nodes]
+
+    def jumps(a: str, b: str) -> int:  # a long jump runs along the gap above its row: on top
+        return 0 if nodes[b].stage - nodes[a].stage > 1 else 1
+
+    # ports top to bottom in the order the edges arrive, so edges meeting one side do not cross
+    outs = {
+        sid: sorted((t for s, t in pairs if s == sid), key=lambda t: (nodes[t].y, jumps(sid, t)))
+        for sid in nodes
+    }
+    ins = {
+        sid: sorted((s for s, t in pairs if t == sid), key=lambda s: (nodes[s].y, jumps(s, sid)))
+        for sid in nodes
+    }
     edges = [
-        DagEdge(dep, sid, route_edge(nodes[dep], nodes[sid], lane=i % LANES))
+        DagEdge(
+            dep,
+            sid,
+            route_edge(
+                nodes[dep],
+                nodes[sid],
+                lane=i % LANES,
+                ports=(
+                    _port(outs[dep].index(sid), len(outs[dep])),
+                    _port(ins[sid].index(dep), len(ins[sid])),
+                ),
+            ),
+        )
         for i, (dep, sid) in enumerate(pairs)
     ]
     width = PAD * 2 + (max(stage_of.values(), default=0) + 1) * (NODE_W + GAP_X) - GAP_X
@@ -151,16 +176,26 @@ def _row_gap_y(row_edge: int, lane: int) -> int:
     return PAD + row_edge * (NODE_H + GAP_Y) - GAP_Y // 2 + _lane_offset(lane, GAP_Y)
 
 
-def route_edge(source: DagNode, target: DagNode, lane: int = 0) -> tuple[Point, ...]:
+def _port(k: int, n: int) -> int:
+    """Offset from a box's middle of the k-th of n edges leaving (or entering) one side, so
+    edges sharing a box meet it at points of their own."""
+    step = NODE_H // (n + 1)
+    return (k + 1) * step - NODE_H // 2 if n > 1 else 0
+
+
+def route_edge(
+    source: DagNode, target: DagNode, lane: int = 0, ports: tuple[int, int] = (0, 0)
+) -> tuple[Point, ...]:
     """Orthogonal route from `source`'s right side to `target`'s left side (pure geometry).
 
     Out of the source into the column gap beside it; for neighbouring stages straight down
     or up that gap to the target's row. A longer jump crosses the columns in between along
     the horizontal gap between rows nearest the target (no box lies in a gap), and drops
     into the target's row in the column gap just before it. `lane` picks one of `LANES`
-    parallel tracks in each gap."""
-    y1 = source.y + source.h // 2
-    y2 = target.y + target.h // 2
+    parallel tracks in each gap; `ports` shift where it leaves the source and enters the
+    target (see `_port`)."""
+    y1 = source.y + source.h // 2 + ports[0]
+    y2 = target.y + target.h // 2 + ports[1]
     start, end = (source.x + source.w, y1), (target.x - ARROW_GAP, y2)
     out_x = _column_gap_x(source.stage, lane)
     if target.stage == source.stage + 1:
@@ -168,7 +203,7 @@ def route_edge(source: DagNode, target: DagNode, lane: int = 0) -> tuple[Point, 
             return (start, end)
         return (start, (out_x, y1), (out_x, y2), end)
     row = (target.y - PAD) // (NODE_H + GAP_Y)
-    channel = _row_gap_y(row + 1 if y2 < y1 else row, lane)  # the gap on the source's side
+    channel = _row_gap_y(row + 1 if target.y < source.y else row, lane)  # on the source's side
     in_x = _column_gap_x(target.stage - 1, lane)
     return (start, (out_x, y1), (out_x, channel), (in_x, channel), (in_x, y2), end)
 
