@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,6 +20,7 @@ from pydantic.json_schema import SkipJsonSchema
 from specs.agent_code import check_command, check_globs
 from specs.fields import (
     ENV_NAME_PATTERN,
+    SIZE_PATTERN,
     Decision,
     Duration,
     Money,
@@ -125,8 +127,34 @@ class TelegramConfig(Strict):
 
 
 class ExecutorConfig(Strict):
+    """Where agents run: `local` (this machine) or `ray` (a Ray cluster at `address`: "auto",
+    "HOST:PORT" of the head, or "ray://HOST:10001"; runs of one `namespace` share a ledger)."""
+
     kind: Literal["local", "ray"] = "local"
     address: str | None = None
+    namespace: Name | None = Field(default=None, description="Ray namespace (default: mc)")
+
+    @model_serializer(mode="wrap")
+    def _omit_no_namespace(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Left out when unset, so adding the field changed no existing mission's digest."""
+        data: dict[str, Any] = handler(self)
+        if data.get("namespace") is None:
+            data.pop("namespace", None)
+        return data
+
+
+RAY_RESOURCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
+
+
+def _check_resources(value: dict[str, float | str]) -> dict[str, float | str]:
+    """num_cpus / num_gpus / custom names: counts >= 0; memory: a size ("2Gi")."""
+    for key, amount in value.items():
+        if key == "memory":
+            if not isinstance(amount, str) or not re.fullmatch(SIZE_PATTERN, amount):
+                raise ValueError("resources.memory is a size such as '2Gi'")
+        elif isinstance(amount, str) or not 0 <= amount <= 1_000_000:
+            raise ValueError(f"resources.{key} must be a number from 0 to 1000000")
+    return value
 
 
 class DropLimits(Strict):
@@ -224,6 +252,17 @@ class AgentSpec(Strict):
         default="none", description="'host' lets the agent reach the network (API keys, …)"
     )
     limits: AgentLimits = AgentLimits()
+    executor: ExecutorConfig | None = Field(
+        default=None, description="Overrides the mission's executor for this agent"
+    )
+    resources: Annotated[
+        dict[Annotated[str, Field(pattern=RAY_RESOURCE_PATTERN)], float | str],
+        AfterValidator(_check_resources),
+    ] = Field(
+        default={},
+        description="Ray resource requests per run: num_cpus, num_gpus, memory ('2Gi'),"
+        " custom names such as browser: 1 (executor: ray)",
+    )
 
     @field_validator("command")
     @classmethod
@@ -241,9 +280,10 @@ class AgentSpec(Strict):
 
     @model_serializer(mode="wrap")
     def _omit_no_code(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """An agent naming no code dumps (and digests) as before these fields existed."""
+        """An agent naming no code, executor or resources dumps (and digests) as before these
+        fields existed."""
         data: dict[str, Any] = handler(self)
-        for key in ("code", "code_blobs"):
+        for key in ("code", "code_blobs", "executor", "resources"):
             if not data.get(key):
                 data.pop(key, None)
         return data

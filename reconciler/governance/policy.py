@@ -131,7 +131,8 @@ def default_verdict(s: Subject) -> RiskDecision:
       budget raised or removed) except its mode, its description and a lowered or newly
       set daily budget, which stay LOW so an operator never waits to stop or slow work;
     - a changed agent sandbox, mounts, network or limits is HIGH (what it can reach);
-    - a new agent, or a changed agent command or env, is HIGH (it decides what runs here);
+    - a new agent, or a changed agent command, env or executor, is HIGH (it decides what runs,
+      and where);
     - deleting a task with work in flight is HIGH;
     - everything else is LOW.
     """

@@ -306,7 +306,9 @@ def test_unapprovable_says_how_to_get_unstuck() -> None:
     assert action.note is not None
     assert "declares no approvers" in action.note
     assert "policy rule" in action.note
-    expected = "match: {kind: [Agent], fields: [spec.command, spec.env, spec.code_blobs]}"
+    expected = (
+        "match: {kind: [Agent], fields: [spec.command, spec.env, spec.code_blobs, spec.executor]}"
+    )
     assert expected + ", decide: LOW" in action.note
     assert plan.counts()["blocked"] == 1
 
