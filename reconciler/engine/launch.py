@@ -135,17 +135,16 @@ _RAY_NAMES = {"num_cpus": "CPU", "num_gpus": "GPU"}
 def ray_placement(mission: ExecutorConfig, spec: AgentSpec) -> RayPlacement | None:
     """The agent's executor (else the mission's) as a Ray placement; None for `local`. The
     agent's `resources` become Ray resource requests (memory in bytes; CPU 1 unless given)."""
-    config: ExecutorConfig = getattr(spec, "executor", None) or mission
+    config = spec.executor or mission
     if config.kind != "ray":
         return None
     resources: dict[str, float] = {"CPU": 1.0}
-    asked: dict[str, float | str] = dict(getattr(spec, "resources", {}))
-    for key, amount in asked.items():
+    for key, amount in spec.resources.items():
         if key == "memory":
             resources["memory"] = float(size_bytes(str(amount)))
         else:
             resources[_RAY_NAMES.get(key) or key] = float(amount)
-    namespace = getattr(config, "namespace", None) or DEFAULT_NAMESPACE
+    namespace = config.namespace or DEFAULT_NAMESPACE
     return RayPlacement(config.address or "auto", namespace, resources)
 
 
