@@ -46,6 +46,12 @@ from .types import ExecutorError, LaunchRequest, Outcome, RayPlacement, RunHandl
 
 LEDGER_NAME = "mc-ledger"
 RAY_PID = -1  # RunHandle.pid of a Ray run: a process elsewhere (0 would mean "never started")
+# Without bwrap's --die-with-parent nothing ends an agent when ray.cancel(force=True) or a
+# crash kills its worker process: it would run on, unwatched, on the worker.
+UNCONFINED = (
+    "sandbox: none cannot run on Ray (a forced cancel or a dead worker would leave the agent"
+    " running there unwatched); keep the sandbox, or use executor: local"
+)
 _STATUS_EVERY_S = 1.0  # how often poll() asks the ledger about beats
 _WAIT_SLICE_S = 0.05  # wait() checks wake() this often while tasks are out
 
@@ -261,6 +267,8 @@ class RayExecutor:
             started = time.time()
             if not req.command:
                 return self._fail(failed_outcome(req, "failed", "agent command is empty", started))
+            if req.sandbox is None:
+                return self._fail(failed_outcome(req, "failed", UNCONFINED, started))
             try:
                 tree, blobs, shas = self._materials(req)
             except (UnsafeTree, PlantedLink) as exc:

@@ -71,6 +71,14 @@ def test_a_failing_agent_fails_as_it_would_locally(
     assert "agent command not found" in (got[missing.run_id].error or "")
 
 
+def test_an_unconfined_agent_is_refused(ray_executor: RayExecutor, ray_agents: RayAgents) -> None:
+    req = ray_agents.request('result(status="done")', sandbox=None)
+    ray_executor.launch(req)
+    outcome = drive(ray_executor, {req.run_id})[req.run_id]
+    assert outcome.status == "failed"
+    assert (outcome.error or "").startswith("sandbox: none cannot run on Ray")
+
+
 def test_a_resource_tagged_run_waits_for_and_lands_on_the_node_with_it(
     ray_cluster: LocalCluster, ray_executor: RayExecutor, ray_agents: RayAgents, tmp_path: Path
 ) -> None:
