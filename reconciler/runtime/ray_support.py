@@ -25,6 +25,7 @@ INSTALL_HINT = "Ray is not installed: pip install '.[ray]' (in mc's venv), or us
 LOOPBACK = "127.0.0.1"
 _LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost"})
 _connect_lock = threading.Lock()
+_joined: list[str] = []  # the address this process joined (Ray allows one cluster per process)
 
 
 class RayUnavailable(MCError):
@@ -61,9 +62,9 @@ def keep_loopback() -> None:
     Idempotent; touches nothing but that one resolver."""
     import ray._private.services as services
 
-    current = services.resolve_ip_for_localhost
-    if getattr(current, "_mc_keeps_loopback", False):
-        return
+    current = getattr(services, "resolve_ip_for_localhost", None)
+    if current is None or getattr(current, "_mc_keeps_loopback", False):
+        return  # another Ray version: nothing of this name to correct
 
     def resolve(host: str) -> str:
         return LOOPBACK if host in _LOOPBACK_NAMES else str(current(host))
@@ -81,6 +82,11 @@ def connect(address: str, namespace: str) -> ModuleType:
     ray = import_ray()
     with _connect_lock:
         if ray.is_initialized():
+            if _joined and _joined[0] != address:
+                raise RayUnavailable(
+                    f"mc joins one Ray cluster per process; already joined {_joined[0]}, "
+                    f"so {address} cannot be used too"
+                )
             return ray
         kwargs: dict[str, Any] = {
             "address": address,
@@ -99,4 +105,5 @@ def connect(address: str, namespace: str) -> ModuleType:
             with contextlib.suppress(Exception):
                 ray.shutdown()
             raise RayUnavailable(f"cannot reach the Ray cluster at {address}: {exc}") from None
+        _joined[:] = [address]
     return ray

@@ -16,6 +16,7 @@ from ray_harness import LocalCluster, RayAgents, drive, interpreter
 from reconciler.commands.doctor import check_ray
 from reconciler.runtime.mission_tree import tree_path
 from reconciler.runtime.ray_executor import RayExecutor
+from reconciler.runtime.ray_support import RayUnavailable
 from reconciler.runtime.sandbox import MissionTree, Mount, Sandbox
 
 
@@ -179,3 +180,10 @@ def test_doctor_says_whether_the_cluster_answers(
     down = check_ray()
     assert down.status == "broken" and not down.required
     assert (down.detail or "").startswith(f"cluster at {address} not reachable")
+
+
+def test_a_second_cluster_in_one_process_is_refused_saying_why(
+    ray_executor: RayExecutor, namespace: str
+) -> None:
+    with pytest.raises(RayUnavailable, match="mc joins one Ray cluster per process"):
+        RayExecutor("127.0.0.1:1", namespace)
