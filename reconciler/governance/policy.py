@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,6 +69,21 @@ class Subject:
     changed: tuple[str, ...]  # changed field paths; every field for a create
     running: bool = False
     before: dict[str, Any] | None = None  # the applied spec, for an update
+    before_labels: dict[str, str] | None = None  # the applied labels, for an update
+    # rules match what the resource was (applied spec and labels) rather than what it becomes:
+    # a commit must not earn a lowering rule by giving itself the label or capability it names
+    as_applied: bool = False
+
+    @property
+    def rule_spec(self) -> dict[str, Any]:
+        """The spec a rule's criteria look at (see `as_applied`)."""
+        return self.before if self.as_applied and self.before is not None else self.spec
+
+    @property
+    def rule_labels(self) -> dict[str, str]:
+        """The labels a rule's criteria look at (see `as_applied`)."""
+        applied = self.before_labels if self.as_applied else None
+        return self.labels if applied is None else applied
 
     @property
     def turns_sandbox_off(self) -> bool:
@@ -99,13 +115,24 @@ RANK = {"LOW": 0, "HIGH": 1, "RED": 2, "DENY": 3}
 
 def stricter_classify(subject: Subject, rule_sets: Sequence[Sequence[PolicyRule]]) -> RiskDecision:
     """The strictest decision of several rule sets (the applied and the proposed policy): a
-    rule set that lowers a decision never wins over one that does not. Ties keep the first."""
+    rule set that lowers a decision never wins over one that does not. Ties keep the first.
+
+    An update is judged twice by each rule set: as it becomes and as it was (its applied
+    labels and spec matched by the rules), so relabelling an agent into a rule that lowers
+    its risk, in the same commit that changes its command, is not lowered by that rule."""
     decisions = [classify(subject, rules) for rules in rule_sets]
     best = decisions[0]
     for decision in decisions[1:]:
         if RANK[decision.risk] > RANK[best.risk]:
             note = "a rule of the proposed policy; it holds from the commit that adds it"
             best = RiskDecision(decision.risk, decision.rule, decision.note or note)
+    if subject.verb == "update" and subject.before is not None:
+        as_was = dataclasses.replace(subject, as_applied=True)
+        for rules in rule_sets:
+            decision = classify(as_was, rules)
+            if RANK[decision.risk] > RANK[best.risk]:
+                note = "judged as it was applied: a commit cannot earn a rule by relabelling"
+                best = RiskDecision(decision.risk, decision.rule, decision.note or note)
     return best
 
 
@@ -189,7 +216,7 @@ def matches(rule: PolicyRule, s: Subject) -> bool:
         and (not m.name or any(fnmatch.fnmatchcase(s.name, pattern) for pattern in m.name))
         and (not m.agent or _agent_of(s) in m.agent)
         and (not m.capability or bool(set(m.capability) & _capabilities_of(s)))
-        and all(s.labels.get(k) == v for k, v in m.labels.items())
+        and all(s.rule_labels.get(k) == v for k, v in m.labels.items())
         and (not m.fields or _touches_any(s.changed, m.fields))
         and (m.cost_over is None or _estimated_cost(s) > m.cost_over)
     )
@@ -215,17 +242,17 @@ def _touches(changed: Sequence[str], field: str) -> bool:
 def _agent_of(s: Subject) -> str | None:
     if s.kind == "Agent":
         return s.name
-    agent = s.spec.get("agent")
+    agent = s.rule_spec.get("agent")
     return agent if isinstance(agent, str) else None
 
 
 def _capabilities_of(s: Subject) -> set[str]:
     if s.kind == "Agent":
-        return set(s.spec.get("capabilities", []))
-    return set(s.spec.get("requires", []))
+        return set(s.rule_spec.get("capabilities", []))
+    return set(s.rule_spec.get("requires", []))
 
 
 def _estimated_cost(s: Subject) -> Decimal:
-    budget = s.spec.get("budget") or {}
+    budget = s.rule_spec.get("budget") or {}
     value = budget.get("estimated_usd") or budget.get("per_run_usd")
     return Decimal(str(value)) if value is not None else Decimal(0)

@@ -167,7 +167,14 @@ def _changes(desired: Desired, observed: Observed) -> list[tuple[Change, Subject
             )
             paths = tuple(c.path for c in diff)
             subject = Subject(
-                doc.kind, doc.name, "update", doc.spec, doc.labels, paths, before=applied.spec
+                doc.kind,
+                doc.name,
+                "update",
+                doc.spec,
+                doc.labels,
+                paths,
+                before=applied.spec,
+                before_labels=applied.labels,
             )
             replace = doc.kind == "WorkflowRun" and any(
                 c.path.startswith(("spec.inputs", "spec.workflow")) for c in diff

@@ -87,6 +87,23 @@ def rule_that_waives_itself(repo: GovRepo, keys: Keys, tmp: Path) -> None:
     repo.commit("trust every agent change")
 
 
+def relabel_into_a_lowering_rule(repo: GovRepo, keys: Keys, tmp: Path) -> None:
+    """The approvers let agents labelled `tier: sandbox` change freely; a commit gives the
+    summarizer that label while it changes the agent's command (v3)."""
+    match = {"kind": ["Agent"], "labels": {"tier": "sandbox"}}
+    free = {"name": "sandbox-agents-free", "match": match, "decide": "LOW"}
+    repo.mission(policy={"rules": [free]})
+    repo.commit("sandbox agents may change freely")
+    repo.approve(keys.alice, "Mission/governed", name="ok-free-sandbox")
+    assert repo.mc("apply", "--auto-approve").returncode == 0
+    assert "Mission/governed" not in repo.pending()
+    repo.agent("summarizer", version="v3")
+    repo.replace(
+        "agents/summarizer.yaml", "name: summarizer", "name: summarizer\n  labels: {tier: sandbox}"
+    )
+    repo.commit("relabel the summarizer and change its command")
+
+
 def future_dated_approval(repo: GovRepo, keys: Keys, tmp: Path) -> None:
     repo.approval_file("ok-alice-later", "Agent/summarizer")
     repo.git("add", "-A")
@@ -135,6 +152,8 @@ ATTACKS = [
            "Task/deploy-site", "plan.needs_approval", "rule 'deploys'"),
     Attack("a rule waives its own approval", rule_that_waives_itself, "Agent/summarizer",
            "plan.needs_approval", "default: agent command/env"),
+    Attack("a commit relabels an agent into a lowering rule", relabel_into_a_lowering_rule,
+           "Agent/summarizer", "plan.needs_approval", "default: agent command/env"),
     Attack("approval dated 2099", future_dated_approval, "Agent/summarizer", "approval.rejected",
            "is dated in the future"),
     Attack("approved content restored", restore_approved_content, "Agent/summarizer",
