@@ -91,24 +91,33 @@ def _derive(
         signers = _VerifiedSigners(repo, versions)
         chain = derive_chain(versions, approvals, signers, truncated, _Earlier(repo.root))
     if commit is not None and chain.root is not None:
-        foreign = _foreign_mission_commit(repo.root, commit, chain.root)
+        foreign = _foreign_mission_commit(repo.root, commit, chain.root, cache)
         chain = dataclasses.replace(chain, foreign=foreign) if foreign else chain
+        cache.save()
     return chain
 
 
-def _foreign_mission_commit(root: Path, commit: str, first: str) -> str | None:
-    """A commit in `commit`'s history that changed mission.yaml without descending from
-    `first` (the first-parent line's first trusted version), or None. An orphan branch that
-    declares its own approvers and merges the real history as its *second* parent is a
-    fast-forward of it, yet its first-parent line starts at that orphan: the first approver
-    set of the real history must not be passed over."""
+def _foreign_mission_commit(root: Path, commit: str, first: str, cache: ParseCache) -> str | None:
+    """A commit in `commit`'s history whose mission.yaml declares approvers but that does
+    not descend from `first` (the first-parent line's first trusted version), or None. An
+    orphan branch that declares its own approvers and merges the real history as its
+    *second* parent is a fast-forward of it, yet its first-parent line starts at that orphan:
+    the first approver set of the real history must not be passed over. (A branch merged
+    from before the first approvers, with none declared, is no rival.)"""
     touching = _git(
         root, "rev-list", "--full-history", commit, f"^{first}", "--", MISSION_FILE
     ).split()
     if not touching:
         return None
     descendants = set(_git(root, "rev-list", "--ancestry-path", f"{first}..{commit}").split())
-    return next((c.decode() for c in touching if c not in descendants), None)
+    outside = [c.decode() for c in touching if c not in descendants]
+    blobs = _cat([f"{c}:{MISSION_FILE}" for c in outside], root)
+    for sha in outside:
+        found = blobs.get(f"{sha}:{MISSION_FILE}")
+        docs = _parsed(MISSION_FILE, found, cache) if found else []
+        if any(d.kind == "Mission" and d.spec.get("approvers") for d in docs):
+            return sha
+    return None
 
 
 class _Earlier:

@@ -287,3 +287,25 @@ def test_an_approver_removed_with_approval_is_not_restored_by_the_old_approvals(
     body = repo.mc_json("trust")
     assert body["head_follows"] is True
     assert body["links"][-1]["approved_by"] == ["alice", "bob"]
+
+
+def test_a_branch_from_before_the_first_approvers_merged_later_still_follows(
+    repo: GovRepo,
+) -> None:
+    """A branch started while mission.yaml declared no approvers, merged after they were
+    declared, is no rival first set: with the state lost, the chain still follows."""
+    repo.mission(approvers=[])
+    start = repo.commit("mc init")
+    repo.git("checkout", "-q", "-b", "early", start)
+    repo.mission(approvers=[], description="written before anyone approved")
+    repo.commit("describe it")
+    repo.git("checkout", "-q", "main")
+    repo.mission()  # alice and bob
+    root = repo.commit("declare the approvers")
+    repo.git("merge", "-q", "-s", "ours", "-m", "merge early", "early")
+
+    body = repo.mc_json("trust")
+
+    assert body["head_follows"] is True and body["foreign"] is None
+    assert body["root"] == root
+    assert repo.mc("apply", "--auto-approve", "--no-wait").returncode == 0
