@@ -73,12 +73,13 @@ def fed(kind: str, collect: Callable[[], Outcome]) -> Outcome:
 
 
 def workspace() -> WorkspacePaths:
+    BASE.mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="ws-", dir=BASE)) / ".mc" / "work" / "t" / "1"
     (root / "out").mkdir(parents=True)
     return WorkspacePaths(root)
 
 
-BASE = tempfile.mkdtemp(prefix="mc-hostile-")
+BASE = Path(tempfile.gettempdir()) / f"mc-hostile-{os.getpid()}"  # made on first use
 
 
 def ended_run(paths: WorkspacePaths, protocol: AgentProtocol, code: int, stdout: int) -> Any:
