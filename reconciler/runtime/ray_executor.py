@@ -52,6 +52,9 @@ UNCONFINED = (
     "sandbox: none cannot run on Ray (a forced cancel or a dead worker would leave the agent"
     " running there unwatched); keep the sandbox, or use executor: local"
 )
+# Object-store copies kept for the next runs (a queued task holds its own reference).
+_TREES_KEPT = 4
+_DROPS_KEPT = 256
 _STATUS_EVERY_S = 1.0  # how often poll() asks the ledger about beats
 _WAIT_SLICE_S = 0.05  # wait() checks wake() this often while tasks are out
 
@@ -203,19 +206,24 @@ class RayExecutor:
         self._drops: dict[str, Any] = {}
         self._next_status = 0.0
         self._forgetting: Any = None  # the ledger's answer to the last forget
+        self._ledger_lost = False
+        self._ledger = self._open_ledger()
+        self._held: dict[str, tuple[list[Any], WorkerJob, RunSecrets]] = self._ray.get(
+            self._ledger.held.remote()
+        )
+
+    def _open_ledger(self) -> Any:
+        """The namespace's ledger: the running one, or a new one (detached: it outlives us)."""
         actor = self._ray.remote(RunLedger).options(
             name=LEDGER_NAME,
-            namespace=namespace,
+            namespace=self._namespace,
             lifetime="detached",
             get_if_exists=True,
             max_concurrency=16,
             num_cpus=0,
             max_restarts=0,
         )
-        self._ledger = actor.remote()
-        self._held: dict[str, tuple[list[Any], WorkerJob, RunSecrets]] = self._ray.get(
-            self._ledger.held.remote()
-        )
+        return actor.remote()
 
     def __enter__(self) -> RayExecutor:
         return self
@@ -285,6 +293,8 @@ class RayExecutor:
                 grace_s=self._grace_s,
                 beat_every_s=self._beat_every_s,
             )
+            if self._ledger_lost:
+                self._ledger, self._ledger_lost = self._open_ledger(), False
             secrets = RunSecrets(dict(req.env), req.secret_values)
             options = task_options(req.placement)
             submit = self._ledger.submit.remote(job, secrets, options, blobs)
@@ -311,7 +321,7 @@ class RayExecutor:
             if tree_ref is None:
                 ensure_tree(sandbox.tree)
                 tree_ref = self._ray.put(_tar(sandbox.tree.path))
-                self._trees[commit] = tree_ref
+                _keep_recent(self._trees, commit, tree_ref, _TREES_KEPT)
         refs: list[Any] = [tree_ref]
         shas = []
         for path in sandbox.read_only:
@@ -324,7 +334,7 @@ class RayExecutor:
                 if got.kind != "ok":
                     raise PlantedLink(path, "not a regular file within the drop caps")
                 ref = self._ray.put(got.data)
-                self._drops[sha] = ref
+                _keep_recent(self._drops, sha, ref, _DROPS_KEPT)
             refs.append(ref)
             shas.append(sha)
         return commit, refs, tuple(shas)
@@ -369,6 +379,7 @@ class RayExecutor:
                 flight.ref = self._ray.get(submit)[0]
             except self._ray.exceptions.RayError:  # the ledger died before submitting
                 flight.ref = submit  # poll() turns the same error into the outcome
+                self._ledger_lost = True  # the next launch makes a new one
             if flight.stop is not None:  # canceled before the ledger had the task
                 self._ledger.cancel.remote(flight.req.run_id)
 
@@ -382,11 +393,14 @@ class RayExecutor:
             return failed_outcome(req, stop.status, stop.message, flight.launched_at)
         except (ex.WorkerCrashedError, ex.NodeDiedError, ex.OwnerDiedError, ex.ObjectLostError,
                 ex.ActorDiedError, ex.RayActorError) as exc:  # fmt: skip
+            ledger_gone = isinstance(exc, ex.OwnerDiedError | ex.RayActorError)
+            self._ledger_lost = self._ledger_lost or ledger_gone  # the next launch makes one
             if flight.stop is not None:
                 return failed_outcome(
                     req, flight.stop.status, flight.stop.message, flight.launched_at
                 )
-            why = f"abandoned: the Ray worker running it died ({type(exc).__name__})"
+            who = "the run ledger that owned it" if ledger_gone else "the Ray worker running it"
+            why = f"abandoned: {who} died ({type(exc).__name__})"
             return failed_outcome(req, "abandoned", why, flight.launched_at)
         except ex.RayError as exc:
             why = f"the Ray task failed: {_first_line(exc)}"
@@ -530,6 +544,12 @@ def task_options(placement: RayPlacement | None) -> dict[str, Any]:
     if resources:
         options["resources"] = resources
     return options
+
+
+def _keep_recent(cache: dict[str, Any], key: str, ref: Any, limit: int) -> None:
+    cache[key] = ref
+    while len(cache) > limit:
+        del cache[next(iter(cache))]
 
 
 def _tar(top: Path) -> bytes:

@@ -64,6 +64,17 @@ def worker_base() -> Path:
     return Path(given) if given else Path(tempfile.gettempdir()) / f"mc-ray-{os.geteuid()}"
 
 
+def own_dir(path: Path) -> Path:
+    """`path`, made 0700 if missing; refused (OSError) unless it is a real directory of this
+    user that nobody else may write: in a shared /tmp another user could have made it first."""
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700, parents=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise PermissionError(f"{path} is not a private directory of uid {os.geteuid()}")
+    return path
+
+
 def run_job(
     job: WorkerJob,
     secrets: RunSecrets,
@@ -76,7 +87,7 @@ def run_job(
     doing; a bug or a broken worker disk raises, which the control plane sees as a failed
     Ray task and retries)."""
     started_at = time.time()
-    namespace_dir = worker_base() / job.namespace
+    namespace_dir = own_dir(worker_base()) / job.namespace
     run_dir = namespace_dir / "runs" / job.req.run_id
     try:
         req = _materialise(job, secrets, tree_tar, drop_blobs, namespace_dir, run_dir)

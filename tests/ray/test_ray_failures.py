@@ -13,7 +13,7 @@ from pathlib import Path
 from helpers.sandboxed import run_leader, run_processes
 from ray_harness import HERE, LocalCluster, RayAgents, drive, wait_for
 
-from reconciler.runtime.ray_executor import RayExecutor
+from reconciler.runtime.ray_executor import LEDGER_NAME, RayExecutor
 from reconciler.runtime.sandbox import Mount
 
 SLEEPER = """
@@ -145,3 +145,21 @@ def test_a_control_plane_restart_loses_nothing_and_records_nothing_twice(
     third = RayExecutor(ray_cluster.address, namespace, grace_s=0.5)
     assert run_id not in third.held()
     assert third.poll() == []
+
+
+def test_a_lost_ledger_abandons_its_runs_and_the_next_launch_makes_a_new_one(
+    ray_executor: RayExecutor, ray_agents: RayAgents, namespace: str, tmp_path: Path
+) -> None:
+    import ray
+
+    code, marks = _sleeper(ray_agents, tmp_path / "marks")
+    req = ray_agents.request(code, mounts=[Mount(marks, True)])
+    ray_executor.launch(req)
+    wait_for(marks / req.run_id)
+    ray.kill(ray.get_actor(LEDGER_NAME, namespace=namespace), no_restart=True)
+    outcome = drive(ray_executor, {req.run_id})[req.run_id]
+    assert outcome.status == "abandoned"
+    assert _gone(req.run_id)  # its task died with its owner, the agent with its task
+    again = ray_agents.request('result(status="done", output="after")')
+    ray_executor.launch(again)
+    assert drive(ray_executor, {again.run_id})[again.run_id].output == "after"
