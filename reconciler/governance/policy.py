@@ -27,6 +27,8 @@ MISSION_SETTINGS = "default: mission settings changed"
 # spend, or how long an approval counts — a commit nobody approved must not change those.
 MISSION_LOW_FIELDS = ("spec.mode", "spec.description")
 MISSION_BUDGET = "spec.budget.daily_usd"
+AGENT_BUDGET = "default: agent budget raised or removed"
+AGENT_CAPS = ("daily_usd", "per_run_usd")
 # What a rule must name in `match.fields` to lower the decision of each default.
 RULE_FIELDS = {
     AGENT_EXEC: AGENT_EXEC_FIELDS,
@@ -160,6 +162,7 @@ def default_verdict(s: Subject) -> RiskDecision:
     - a changed agent sandbox, mounts, network or limits is HIGH (what it can reach);
     - a new agent, or a changed agent command, env or executor, is HIGH (it decides what runs,
       and where);
+    - an agent's daily or per-run cap raised or removed is HIGH (lowered or newly set: LOW);
     - deleting a task with work in flight is HIGH;
     - everything else is LOW.
     """
@@ -180,6 +183,10 @@ def default_verdict(s: Subject) -> RiskDecision:
         return RiskDecision("HIGH", AGENT_CONFINEMENT)
     if s.kind == "Agent" and s.verb != "delete" and _touches_any(s.changed, AGENT_EXEC_FIELDS):
         return RiskDecision("HIGH", AGENT_EXEC)
+    if s.kind == "Agent" and s.verb == "update" and _touches(s.changed, "spec.budget"):
+        raised = [c for c in AGENT_CAPS if not _budget_lowered(s.before or {}, s.spec, c)]
+        if raised:
+            return RiskDecision("HIGH", AGENT_BUDGET, f"changes budget.{', budget.'.join(raised)}")
     if s.kind == "Task" and s.verb == "delete" and s.running:
         return RiskDecision("HIGH", "default: deleting a running task")
     return RiskDecision("LOW", "default: low risk")
@@ -199,12 +206,13 @@ def mission_guarded_changes(
     return tuple(out)
 
 
-def _budget_lowered(before: dict[str, Any], after: dict[str, Any]) -> bool:
-    """A daily cap set where there was none, or made smaller; removing one is raising it."""
-    old = (before.get("budget") or {}).get("daily_usd")
-    new = (after.get("budget") or {}).get("daily_usd")
+def _budget_lowered(before: dict[str, Any], after: dict[str, Any], cap: str = "daily_usd") -> bool:
+    """A cap set where there was none, made smaller, or left as it was; removing one is
+    raising it."""
+    old = (before.get("budget") or {}).get(cap)
+    new = (after.get("budget") or {}).get(cap)
     if new is None:
-        return False
+        return old is None
     return old is None or Decimal(str(new)) <= Decimal(str(old))
 
 

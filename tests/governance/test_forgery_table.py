@@ -18,7 +18,7 @@ import pytest
 from governance_harness import GovRepo, Signer
 from helpers.serve import served
 
-from reconciler.governance.policy import MISSION_SETTINGS
+from reconciler.governance.policy import AGENT_BUDGET, MISSION_SETTINGS
 
 
 @dataclass(frozen=True)
@@ -273,3 +273,22 @@ def test_serve_keeps_the_bot_where_the_approvers_put_it(
     assert mission is not None and mission.spec.get("telegram") is None
     rules = [e.data["rule"] for e in waiting.events("plan.needs_approval", "Mission/governed")]
     assert MISSION_SETTINGS in rules
+
+
+def test_an_agent_budget_raised_or_removed_waits_lowered_does_not(repo: GovRepo) -> None:
+    repo.agent("summarizer", budget={"daily_usd": 1, "per_run_usd": 0.1})
+    repo.commit("capped agent")
+    assert repo.mc("apply", "--auto-approve").returncode == 0
+
+    repo.agent("summarizer", budget={"daily_usd": 0.5, "per_run_usd": 0.05})
+    repo.commit("tighter")
+    assert repo.mc("apply", "--auto-approve").returncode == 0
+    assert repo.applied_digest("Agent/summarizer") == repo.digest("Agent/summarizer")
+
+    for budget in ({"daily_usd": 1000, "per_run_usd": 0.05}, {"daily_usd": 0.5}):
+        repo.agent("summarizer", budget=budget)
+        repo.commit(f"agent budget {budget}")
+        assert repo.mc("apply", "--auto-approve").returncode == 0
+        assert "Agent/summarizer" in repo.pending(), budget
+        rules = [e.data["rule"] for e in repo.events("plan.needs_approval", "Agent/summarizer")]
+        assert rules and rules[-1] == AGENT_BUDGET
