@@ -58,7 +58,9 @@ class CommitPlan:
         trust = self.plan.trust
         if trust is not None and trust.refused:
             raise UntrustedHead(trust)
-        result = apply_plan(self.plan, self.desired, state, now, actor, self.git_approvals)
+        result = apply_plan(
+            self.plan, self.desired, state, now, actor, self.git_approvals, self.observed.current
+        )
         if trust is not None:  # what this first apply trusted, and on what grounds
             kind = "trust.anew" if trust.verdict == "anew" else "trust.first_use"
             data = basis_to_json(trust) or {}
