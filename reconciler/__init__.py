@@ -19,6 +19,9 @@ Which file decides ...
     what a run reserves and may spend (daily caps)    engine/budgets.py, runtime/supervise.py
     are a task's approvals given (scheduler input)    engine/approval_gates.py
     a finished run's next task state                  engine/outcome_rules.py, workflow_steps.py
+    why a task is not running (mc task, explain)      engine/why.py (asks the scheduler)
+    a reviewer's request for changes                  engine/review_rules.py
+    how a read reaches the state's holder             commands/reads.py, commands/holder.py
     a step's prompt and `when` (never None)           tasks/prompts.py
     decisions -> one write batch, launches, cancels   engine/enact.py
     is HEAD applied                                   plan/pipeline.py (matches_applied)
