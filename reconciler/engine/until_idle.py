@@ -13,6 +13,7 @@ from reconciler.engine.engine import Engine
 from reconciler.engine.launch import Paths
 from reconciler.engine.mirror import World
 from reconciler.repo.source import MissionRepo
+from reconciler.runtime.executors import RoutingExecutor
 from reconciler.runtime.local import LocalExecutor
 from state.store import State
 
@@ -42,7 +43,7 @@ def converge(
     CANCELED) or waits on something only a person can change; sleep through retry backoff.
     `between_ticks` carries out writes queued by other commands (`mc retry` while `mc apply`
     holds the state); True when it wrote, and the engine takes the writes in."""
-    executor = LocalExecutor()
+    executor = RoutingExecutor(LocalExecutor())  # wait() wakes for Ray runs too
     engine = Engine(state, Paths(repo.root, repo.mc_dir), executor, clock, rng or random.Random())
     recovered = engine.recover()
     if not engine.load():

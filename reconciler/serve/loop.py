@@ -30,6 +30,7 @@ from reconciler.commands.read_views import Readers, answer
 from reconciler.engine.engine import Engine
 from reconciler.engine.launch import Paths
 from reconciler.plan.pipeline import UntrustedHead, plan_commit
+from reconciler.runtime.executors import RoutingExecutor
 from reconciler.runtime.local import LocalExecutor
 from reconciler.serve.log_lines import Record, reconcile_record, records_of
 from reconciler.serve.requests import (
@@ -90,7 +91,7 @@ class ReconcileLoop:
     def __post_init__(self) -> None:
         self.status = ServeStatus(self.ctx.clock())
         self.state: State | None = None
-        self.executor = LocalExecutor()
+        self.executor = RoutingExecutor(LocalExecutor())  # local and Ray runs alike
         self.engine: Engine | None = None
         self._reader_root: Any = None
         self._detected_at: float | None = None
