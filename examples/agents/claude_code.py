@@ -4,8 +4,9 @@ Use it with `protocol: claude-code`. The script replaces itself with
 `claude -p "<prompt>" --output-format json [extra args]`, so what mc reads on stdout is
 Claude Code's own JSON result: `result` becomes the task's output, `total_cost_usd` its
 cost, `usage` its tokens; only subtype `success` counts as done (`is_error: true` and
-`error_during_execution` are retried, a max-turns or max-budget stop fails for good). Arguments given after the script in
-the agent's `command` are passed on to `claude` (for example `--max-turns 20`).
+`error_during_execution` are retried, a max-turns or max-budget stop fails for good).
+Arguments given after the script in the agent's `command` are passed on to `claude` (for
+example `--max-turns 20`).
 
 The prompt holds the task's title, prompt, inputs, what upstream tasks produced (their
 output and the paths of their files) and any feedback on an earlier attempt. Claude Code

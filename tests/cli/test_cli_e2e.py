@@ -26,7 +26,8 @@ from state.store import State
 TASK = "tasks/summarize-readme.yaml"
 AGENT = "agents/summarizer.yaml"
 APPLY = ("apply", "--auto-approve", "--no-wait")
-ALICE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOESw61Kjh426R24qBOZqWzWJhYO0mWLsg28elZCtHsK alice"  # nobody holds its private key
+# a well-formed key whose private half was thrown away: nobody can sign with it
+ALICE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOESw61Kjh426R24qBOZqWzWJhYO0mWLsg28elZCtHsK alice"
 PLAN_KEYS = {
     "format",
     "commit",
