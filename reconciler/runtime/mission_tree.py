@@ -129,7 +129,7 @@ def _export_into(trees_fd: int, tree: MissionTree) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{tree.commit}.", dir=f"/proc/self/fd/{trees_fd}"))
     try:
         _export(tree.repo, tree.commit, tmp)
-        _make_read_only(tmp)
+        make_read_only(tmp)
         try:
             os.rename(tmp.name, tree.commit, src_dir_fd=trees_fd, dst_dir_fd=trees_fd)
         except OSError:  # something is there: another process's export (checked next, as any
@@ -200,7 +200,7 @@ class _Writer:
             os.fchmod(out.fileno(), mode)  # the umask must not change what git says
 
 
-def _make_read_only(top: Path) -> None:
+def make_read_only(top: Path) -> None:
     """Drop every write bit (links are left alone: their mode means nothing)."""
     for dirpath, dirnames, filenames in os.walk(top, topdown=False):
         for name in [*filenames, *dirnames]:

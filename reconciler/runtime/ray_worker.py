@@ -40,6 +40,7 @@ from typing import Any
 
 from .drop_store import DropsRefused, store_drops
 from .live_run import LiveRun
+from .mission_tree import make_read_only
 from .nofollow import read_part
 from .pump import OutputPump
 from .ray_wire import (
@@ -161,13 +162,7 @@ def _unpack_tree(tar: bytes, dest: Path) -> None:
     try:
         with tarfile.open(fileobj=io.BytesIO(tar), mode="r:") as archive:
             archive.extractall(tmp, filter="data")  # no links out, no devices, no absolute
-        for dirpath, dirnames, filenames in os.walk(tmp, topdown=False):
-            for name in [*filenames, *dirnames]:
-                path = Path(dirpath, name)
-                info = path.lstat()
-                if not stat.S_ISLNK(info.st_mode):
-                    path.chmod(stat.S_IMODE(info.st_mode) & ~0o222)
-        tmp.chmod(0o555)
+        make_read_only(tmp)
         with contextlib.suppress(OSError):  # another run put it there first
             os.rename(tmp, dest)
     finally:
