@@ -4,9 +4,11 @@ loads the web stack)."""
 from __future__ import annotations
 
 import enum
+import errno
 import ipaddress
 import os
 import signal
+import socket
 import sys
 import threading
 from types import FrameType
@@ -62,6 +64,8 @@ def serve(
 
     _tune_for_a_long_life()
     token = _dashboard_token(host)
+    # Bind before the state is opened: a port in use must stop us before any agent starts.
+    listener = _listen(host, port)
     ctx = mission_context()
     metrics = Metrics()
     loop = ReconcileLoop(
@@ -80,7 +84,7 @@ def serve(
     stop = threading.Event()
     server = _dashboard(loop, metrics, host, port, token)
     threads = [
-        threading.Thread(target=server.run, name="dashboard", daemon=True),
+        threading.Thread(target=server.run, args=([listener],), name="dashboard", daemon=True),
         threading.Thread(
             target=watch_git, args=(ctx.repo.root, loop, stop), name="watch", daemon=True
         ),
@@ -109,6 +113,25 @@ def serve(
 def _write_line(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()  # a log read through a pipe (systemd, docker) shows each line at once
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The dashboard's listening socket, bound now (uvicorn serves on it later).
+
+    Raises MCError (exit 1, one line) when the address cannot be bound, e.g. another
+    `mc serve` holds the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        hint = " (another mc serve? pick --port)" if exc.errno == errno.EADDRINUSE else ""
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise MCError(f"cannot listen on {host}:{port}: {why.lower()}{hint}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _tune_for_a_long_life() -> None:
