@@ -244,6 +244,12 @@ def _eligible(task: TaskView, agents: Mapping[str, AgentView]) -> list[AgentView
     return [a for a in _candidates(task, agents) if a.status == "active"]
 
 
+def eligible(task: TaskView, agents: Mapping[str, AgentView]) -> list[AgentView]:
+    """The active agents that could take `task` (its agent name and capabilities), busy or
+    not: the agents whose load can hold it back (engine/why.py names them)."""
+    return _eligible(task, agents)
+
+
 def _unavailable(task: TaskView, agents: Mapping[str, AgentView]) -> str | None:
     """Why no agent can take the task now (all candidates paused, draining or quarantined)."""
     found = _candidates(task, agents)

@@ -30,6 +30,7 @@ from reconciler.engine.scheduler import (
     Rework,
     TaskView,
     Unblock,
+    eligible,
     schedule,
 )
 from reconciler.engine.views import scheduler_inputs, task_view
@@ -110,26 +111,39 @@ def _explain(world: World, task: TaskRec, decision: Decision, now: datetime) -> 
             assert_never(decision)
 
 
+# The scheduler inputs `_held` relaxes, in the order it names them: a backoff or an unfinished
+# dependency is what a person would look at first; an agent's load only once those are clear.
+_RELAXABLE = ("backoff", "dependencies", "mode", "load")
+
+
 def _held(world: World, view: TaskView, now: datetime) -> Why:
-    """An INBOX task the scheduler leaves alone: find which input holds it."""
-    if view.next_attempt_at is not None and _ask(world, view, now, backoff=True) is not None:
+    """An INBOX task the scheduler leaves alone: find which input holds it.
+
+    Several inputs can hold a task at once (its dependency is unfinished and the one agent that
+    could take it is busy running that dependency): the input named is the first in
+    `_RELAXABLE` that still holds it when every other input is relaxed.
+    """
+    everything = dict.fromkeys(_RELAXABLE, True)
+    if _ask(world, view, now, **everything) is None:
+        return Why(NO_AGENT, "no declared agent has the agent name or capabilities it asks for")
+    holding = [r for r in _RELAXABLE if _ask(world, view, now, **{**everything, r: False}) is None]
+    alone = [r for r in _RELAXABLE if _ask(world, view, now, **{r: True}) is not None]
+    found = (holding or alone or ["load"])[0]
+    if found == "backoff" and view.next_attempt_at is not None:
         at = view.next_attempt_at
         return Why(BACKOFF, f"retry backoff: next attempt at {at:%Y-%m-%d %H:%M:%S} UTC", at)
-    if _ask(world, view, now, dependencies=True) is not None:
+    if found == "dependencies":
         states = world.states()
         waiting = [f"{d} ({states.get(d, 'not declared')})" for d in view.depends_on]
         pending = [
             w for d, w in zip(view.depends_on, waiting, strict=True) if states.get(d) != S.DONE
         ]
         return Why(DEPENDENCY, "waiting for " + ", ".join(pending or waiting))
-    if _ask(world, view, now, mode=True) is not None:
+    if found == "mode":
         return Why(MISSION, f"the mission is {world.mission.mode} (mode: {world.mission.mode})")
-    if _ask(world, view, now, load=True) is not None:
-        busy = ", ".join(
-            f"{a.name} {a.running}/{a.spec.concurrency}" for a in world.agents.values()
-        )
-        return Why(CAPACITY, f"every agent that could take it is busy ({busy})")
-    return Why(NO_AGENT, "no declared agent has the agent name or capabilities it asks for")
+    agents, _ = scheduler_inputs(world)
+    busy = ", ".join(f"{a.name} {a.running}/{a.concurrency}" for a in eligible(view, agents))
+    return Why(CAPACITY, f"every agent that could take it is busy ({busy})")
 
 
 def _from_reason(reason: str, now: datetime) -> Why:

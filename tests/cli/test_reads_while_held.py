@@ -16,6 +16,8 @@ from helpers.waiting import wait_until
 
 def test_every_read_answers_while_mc_apply_drives_a_slow_agent(repo: ExecRepo) -> None:
     started, release = held_mission(repo)
+    repo.task("after-long", agent="slow", depends_on=["long"])  # its agent is busy with `long`
+    repo.commit("a task that waits for the slow one")
     apply = repo.mc_background("apply", "--auto-approve")
     try:
         wait_until(started.exists, 60, "the slow agent to start")
@@ -28,7 +30,12 @@ def test_every_read_answers_while_mc_apply_drives_a_slow_agent(repo: ExecRepo) -
         check_reads(repo, "mc apply", apply.pid)
         waiting = repo.mc_json("task", "long-2")
         assert waiting["why"]["category"] == "capacity", waiting["why"]
-        assert "slow 1/1" in waiting["why"]["detail"]
+        assert waiting["why"]["detail"] == "every agent that could take it is busy (slow 1/1)"
+        after = repo.mc_json("task", "after-long")["why"]
+        assert (after["category"], after["detail"]) == (
+            "dependency",
+            "waiting for long (IN_PROGRESS)",
+        ), after
 
         retried = repo.mc("retry", "broken")
         assert retried.returncode == 0, retried.stderr

@@ -112,6 +112,38 @@ CASES: list[tuple[str, World, str, str, datetime | None]] = [
         None,
     ),
     ("running", world(task("t", S.IN_PROGRESS)), "running", "running on agent", None),
+    (
+        "dependency run by its only agent",  # both hold it: the dependency is named
+        world(
+            task("a", S.IN_PROGRESS, agent="slow"),
+            task("t", agent="slow", depends_on=["a"]),
+            agents=(agent("slow", running=1, concurrency=1), agent("other", concurrency=2)),
+        ),
+        "dependency",
+        "waiting for a (IN_PROGRESS)",
+        None,
+    ),
+    (
+        "capacity names only the agents that could take it",
+        world(
+            task("a", S.DONE, agent="slow"),
+            task("t", agent="slow", depends_on=["a"]),
+            agents=(agent("slow", running=1, concurrency=1), agent("other", concurrency=2)),
+        ),
+        "capacity",
+        "every agent that could take it is busy (slow 1/1)",
+        None,
+    ),
+    (
+        "backoff before a dependency",
+        world(
+            task("a", S.IN_PROGRESS),
+            task("t", depends_on=["a"], next_attempt_at=LATER),
+        ),
+        "backoff",
+        "next attempt at 2026-11-29 12:05:00 UTC",
+        LATER,
+    ),
 ]
 
 
@@ -122,6 +154,8 @@ def test_why(case: str, w: World, category: str, detail: str, until: datetime | 
     found = why(w, w.tasks["t"], NOW)
     assert (found.category, found.until) == (category, until), found
     assert detail in found.detail, found.detail
+    if category == "capacity":
+        assert "other" not in found.detail
 
 
 def test_changes_requested_in_review_send_the_task_back_next() -> None:
