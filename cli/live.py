@@ -47,26 +47,40 @@ def render_engine(engine: Engine) -> Group:
 
 
 class Stopper:
-    """Ctrl-C asks the loop to stop at the next tick (children killed, state consistent)."""
+    """Ctrl-C (SIGINT) or SIGTERM (a timeout, CI, systemd) asks the loop to stop at the next
+    tick: running agents stopped, their runs recorded as canceled, state consistent. The
+    caller exits 128 + the signal's number (130 for SIGINT, 143 for SIGTERM)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
-        self.requested = False
+        self.signum: int | None = None  # the first stop signal received
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
 
     def __call__(self) -> bool:
         return self.requested
 
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number, the shell's convention for a death by that signal."""
+        return 128 + (self.signum or signal.SIGINT)
+
     @contextmanager
     def installed(self) -> Iterator[None]:
         def handler(signum: int, frame: FrameType | None) -> None:
-            if self.requested:  # a second Ctrl-C: the person really wants out
+            if self.requested:  # a second signal: the person (or supervisor) really wants out
                 raise KeyboardInterrupt
-            self.requested = True
+            self.signum = signum
 
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = {sig: signal.signal(sig, handler) for sig in self.SIGNALS}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, before in previous.items():
+                signal.signal(sig, before)
 
 
 class LiveView:

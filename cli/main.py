@@ -174,7 +174,8 @@ def apply(
     trust_anew: TrustAnewOpt = False,
 ) -> None:
     """Apply the plan (LOW risk now, the rest waits for approvals), then drive the work until
-    nothing more can happen without a person. Ctrl-C stops cleanly; `mc apply` carries on."""
+    nothing more can happen without a person. Ctrl-C or SIGTERM stops cleanly (running agents
+    stopped, exit 130 or 143); `mc apply` carries on."""
     from cli.live import LiveView, Stopper
 
     ctx = mission_context()
@@ -208,7 +209,7 @@ def apply(
     if done.converged is not None:
         render.print_converged(out, done.converged)
         if done.converged.interrupted:
-            raise typer.Exit(130)
+            raise typer.Exit(stopper.exit_code)
 
 
 def _confirm(plan: Plan, auto_approve: bool) -> bool:

@@ -134,20 +134,25 @@ def test_a_sandboxed_agent_dies_with_its_killed_reconciler_and_is_run_again(
     assert rerun.status == "done"
 
 
+@pytest.mark.parametrize(
+    ("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+)
 def test_ctrl_c_stops_cleanly_and_the_next_apply_carries_on(
-    sleeper_repo: tuple[ExecRepo, Path],
+    sleeper_repo: tuple[ExecRepo, Path], stop: signal.Signals, code: int
 ) -> None:
+    """Ctrl-C, or SIGTERM from a timeout, CI or systemd: the agent is stopped, its run
+    recorded as canceled, the task requeued; exit 128 + the signal's number."""
     repo, marker = sleeper_repo
     first = repo.mc_background("apply", "--auto-approve")
     try:
         pid = agent_pid(marker)
-        first.send_signal(signal.SIGINT)
+        first.send_signal(stop)
         out, err = first.communicate(timeout=30)
     finally:
         reap(first)
 
-    assert first.returncode == 130, out + err
-    assert "Stopped." in out
+    assert first.returncode == code, out + err
+    assert "Stopped. Running agents were stopped" in out
     assert not process_alive(pid), "Ctrl-C stopped the running agent"
     row = repo.task_row("nap")
     assert (row.state, row.attempts) == ("INBOX", 0)  # requeued, not counted as an attempt
