@@ -96,7 +96,7 @@ def judge_git_approvals(
     current content (re)appeared (`current`: target -> (digest, since)), it is rejected.
     """
     rows = [_malformed_row(p, signatures.get(p.path), oldest_valid) for p in malformed]
-    decided: set[tuple[str, str, str]] = set()
+    decided: set[tuple[str, str, str, str]] = set()
     for doc in sorted(docs, key=lambda d: _precedence(d, signatures.get(d.path))):
         sig = signatures.get(doc.path)
         target, digest = doc.spec["target"], doc.spec["digest"]
@@ -107,10 +107,16 @@ def judge_git_approvals(
         since = current.get(target, (digest, seen))[1]
         when = Timing(start, now, oldest_valid, seen, since)
         reason = _rejection(sig, approver, target, digest, target_digests, when)
-        if reason is None and approver is not None and (target, digest, approver) in decided:
-            reason = f"{approver} already decided on this digest (a second approval counts once)"
+        # one of each decision per approver and content: a deny stays final where it is
+        # (tally), but an approve after it is kept for a later review round to count
+        key = (target, digest, approver or "", doc.spec["decision"])
+        if reason is None and approver is not None and key in decided:
+            reason = (
+                f"{approver} already decided on this digest ({doc.spec['decision']};"
+                " a second one counts once)"
+            )
         if reason is None and approver is not None:
-            decided.add((target, digest, approver))
+            decided.add(key)
         rows.append(_judged_row(row_id, doc, sig, approver, reason, start, seen))
     return rows
 

@@ -203,10 +203,15 @@ def _decide(
         return PlannedAction(change, decision, "apply")
     if decision.risk == "DENY":
         return PlannedAction(change, decision, "denied", note="denied by policy")
-    if not approvers:
-        return PlannedAction(
-            change, decision, "unapprovable", note=no_approvers_note(subject, decision)
-        )
+    if len(approvers) < decision.approvals_needed:
+        note = no_approvers_note(subject, decision)
+        if approvers:  # RED with a single approver: two distinct people can never agree
+            note = (
+                f"needs {decision.approvals_needed} distinct approvers, but mission.yaml declares"
+                f" only {len(approvers)}; declare another approver (itself a RED change the"
+                " current ones approve), or lower it with a policy rule"
+            )
+        return PlannedAction(change, decision, "unapprovable", note=note)
     digest = change.old_digest if isinstance(change, DeleteResource) else change.digest
     key = key_of(change)
     votes = tally(observed.approvals.get(key, ()), key, digest, approvers, oldest_valid)

@@ -292,3 +292,43 @@ def test_an_agent_budget_raised_or_removed_waits_lowered_does_not(repo: GovRepo)
         assert "Agent/summarizer" in repo.pending(), budget
         rules = [e.data["rule"] for e in repo.events("plan.needs_approval", "Agent/summarizer")]
         assert rules and rules[-1] == AGENT_BUDGET
+
+
+def test_a_review_denied_then_retried_can_be_approved_in_its_new_round(
+    repo: GovRepo, alice: Signer
+) -> None:
+    """A deny is final for its round; `mc retry` opens a new one, where alice's approval of the
+    same content counts (it was rejected as 'already decided' before)."""
+    repo.task("draft", agent="summarizer", approval="after")
+    repo.commit("a reviewed task")
+    assert repo.mc("apply", "--auto-approve").returncode == 0
+    assert repo.task_row("draft").state == "REVIEW"
+    repo.approve(alice, "Task/draft", name="deny-draft", deny=True)
+    assert repo.mc("apply", "--auto-approve").returncode == 0
+    assert repo.task_row("draft").state == "FAILED"
+
+    retried = repo.mc("retry", "draft")
+    assert retried.returncode == 0, retried.stderr
+    assert repo.mc("apply", "--auto-approve").returncode == 0
+    assert repo.task_row("draft").state == "REVIEW"
+    path = repo.approve(alice, "Task/draft", name="ok-draft-round-2")
+    assert repo.mc("apply", "--auto-approve").returncode == 0
+
+    assert repo.row_for(path).status == "accepted"
+    assert repo.task_row("draft").state == "DONE"
+
+
+def test_red_with_a_single_approver_is_unapprovable_and_says_why(
+    tmp_path: Path, alice: Signer, bob: Signer
+) -> None:
+    repo = GovRepo(tmp_path / "solo", [alice])
+    repo.agent("summarizer")
+    repo.commit("mission")
+    assert repo.mc("apply", "--auto-approve").returncode == 0
+    repo.mission(approvers=[alice, bob])
+    repo.commit("add bob")
+
+    action = repo.action("Mission/governed")
+
+    assert (action.decision.risk, action.status) == ("RED", "unapprovable")
+    assert action.note is not None and "declares only 1" in action.note
