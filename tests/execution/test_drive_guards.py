@@ -29,6 +29,11 @@ def test_a_daily_budget_blocks_the_run_after_the_cap_and_raising_it_unblocks(
     """Without a per-run cap a run holds all that is left of the cap: b1 holds $1 and spends
     $0.60; b2 holds the $0.40 left and reports $0.60 at its end: recorded as reported, a
     `budget.overrun`, and a retry for when there is budget again (the day's budget ran out)."""
+    # raising an agent's cap is HIGH by default; this mission has no approvers, so its
+    # operators say budgets are theirs to change
+    ops = {"name": "budgets-are-ops", "match": {"kind": ["Agent"], "fields": ["spec.budget"]},
+           "decide": "LOW"}  # fmt: skip
+    repo.mission(policy={"rules": [ops]})
     repo.agent("spender", SPENDER, budget={"daily_usd": 1})
     for name in ("b1", "b2", "b3"):
         repo.task(name, agent="spender")
