@@ -10,9 +10,13 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
+from cli.ansi import terminal_safe
 from cli.main import JsonOpt, app, out
 from cli.reading import read
 from cli.render import id_column, money, when
+
+OUTPUT_CHARS = 2000  # of the latest run's output `mc task` prints; --json has it whole
+OUTPUT_LINES = 40
 
 WHY_STYLE = {
     "running": "cyan",
@@ -106,6 +110,7 @@ def print_task(t: dict[str, Any]) -> None:
             f"  rework round {r['round']} by {escape(str(r['by']))} at {when(r['at'])}:"
             f" {escape(str(r['feedback']))}"
         )
+    _output(t)
     _runs(t)
     if t["events"]:
         out.print("Recent events:")
@@ -115,6 +120,30 @@ def print_task(t: dict[str, Any]) -> None:
                 f"  [dim]{when(e['time'])}[/] {escape(e['kind'])} [dim]{escape(e['actor'])}[/]"
                 f" {escape(data[:160])}"
             )
+
+
+def bounded(text: str, chars: int = OUTPUT_CHARS, lines: int = OUTPUT_LINES) -> str:
+    """`text` cut to at most `chars` characters and `lines` lines, with a note of what was cut;
+    escape sequences removed (an agent wrote it)."""
+    text = terminal_safe(text)
+    kept = "\n".join(text.splitlines()[:lines])[:chars]
+    if len(kept) >= len(text.rstrip("\n")):
+        return text.rstrip("\n")
+    return f"{kept}\n… (truncated: {len(text) - len(kept)} more characters; --json shows it all)"
+
+
+def _output(t: dict[str, Any]) -> None:
+    """The latest run's result: what a reviewer approves."""
+    output, outputs = t.get("output"), t.get("outputs")
+    if output is None and not outputs:
+        return
+    if output is not None:
+        text = output if isinstance(output, str) else json.dumps(output, indent=2)
+        out.print("Output (latest run):")
+        out.print(escape(bounded(text)), highlight=False)
+    if outputs:
+        out.print("Outputs (latest run):")
+        out.print(escape(bounded(json.dumps(outputs, indent=2))), highlight=False)
 
 
 def _approvals(a: dict[str, Any]) -> None:

@@ -83,7 +83,7 @@ def _task(r: Readers, p: Params) -> Any:
 
 def _runs(r: Readers, p: Params) -> Any:
     found = r.state.runs(task=p.get("task") or None, limit=_int(p, "limit", 50))
-    return [work_ops.run_json(x) for x in found]
+    return work_ops.runs_json(r.state, found)
 
 
 def _run(r: Readers, p: Params) -> Any:

@@ -82,6 +82,7 @@ def task_detail(reader: StateReader, dash: DashboardReader, name: str, now: date
         raise MCError(f"no task {name!r} (see `mc tasks`)")
     found = why(world, rec, now)
     runs = reader.runs(task=name, limit=50)
+    row = next(iter(reader.tasks([name])), None)
     subject = f"Task/{name}"
     recent = dash.event_page(subject=subject, limit=RECENT_EVENTS)
     return {
@@ -103,6 +104,9 @@ def task_detail(reader: StateReader, dash: DashboardReader, name: str, now: date
             _neighbour(world, t.name) for t in world.tasks.values() if name in t.depends_on
         ],
         "feedback": rec.feedback,
+        # the latest run's result (as stored: redacted), what a reviewer approves
+        "output": row.output if row else None,
+        "outputs": row.outputs if row else None,
         "rework": rework_rounds(dash, subject),
         "events": [_event(e) for e in recent],
     }

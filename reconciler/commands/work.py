@@ -37,6 +37,27 @@ def run_json(r: RunRow) -> dict[str, Any]:
     }
 
 
+def runs_json(reader: StateReader, runs: list[RunRow]) -> list[dict[str, Any]]:
+    """`run_json` of each run (newest first, as `StateReader.runs` gives them), with `output`
+    and `outputs`: the result its task keeps (redacted, as stored) for the task's latest ended
+    run, null for the others (only the latest result is stored)."""
+    tasks = {t.name: t for t in reader.tasks(sorted({r.task for r in runs}))}
+    seen: set[str] = set()
+    found = []
+    for r in runs:
+        row = tasks.get(r.task) if r.task not in seen else None
+        seen.add(r.task)
+        latest = row is not None and r.state == "ENDED"
+        found.append(
+            run_json(r)
+            | {
+                "output": row.output if latest and row else None,
+                "outputs": row.outputs if latest and row else None,
+            }
+        )
+    return found
+
+
 @dataclass(frozen=True)
 class AgentReport:
     name: str

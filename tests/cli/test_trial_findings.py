@@ -1,0 +1,32 @@
+"""Issue 15's new-user trial, through the real CLI: what a reviewer sees of the work they
+approve, who denied a task, how gates are named, tables at 100 columns, lookups, the hints
+`mc` gives, and one money format."""
+
+from __future__ import annotations
+
+from helpers.exec_repo import ExecRepo
+
+LONG = "line of the report\n" * 200  # 3800 characters: more than `mc task` prints
+WRITES = f"result(status='done', output={LONG!r}, outputs={{'summary': 'short'}})\n"
+
+
+def test_a_reviewer_sees_the_output_they_approve(repo: ExecRepo) -> None:
+    repo.agent("writer", WRITES)
+    repo.task("draft", agent="writer", approval="after")
+    repo.commit("a task whose result waits for review")
+    assert repo.mc("apply", "--auto-approve").returncode == 0
+
+    text = repo.mc("task", "draft")
+    body = repo.mc_json("task", "draft")
+    runs = repo.mc_json("runs")
+
+    assert text.returncode == 0, text.stderr
+    assert body["state"] == "REVIEW"
+    assert "Output (latest run):" in text.stdout and "line of the report" in text.stdout
+    assert "(truncated: " in text.stdout and "--json shows it all" in text.stdout
+    assert text.stdout.count("line of the report") < 200
+    assert '"summary": "short"' in text.stdout
+    assert body["output"] == LONG and body["outputs"] == {"summary": "short"}
+    assert [(r["task"], r["output"], r["outputs"]) for r in runs] == [
+        ("draft", LONG, {"summary": "short"})
+    ]
