@@ -229,14 +229,19 @@ def _confirm(plan: Plan, auto_approve: bool) -> bool:
 @app.command()
 def status(as_json: JsonOpt = False) -> None:
     """Mission, applied commit, tasks by state, agents and pending approvals."""
-    from cli.reading import read
+    from cli.reading import note
+    from reconciler.commands import reads
 
-    body = read("status")
-    report = status_ops.status_from_json(body)
+    found = reads.read(mission_context(), "status")
+    note(found.source)
+    report = status_ops.status_from_json(found.body)
     if as_json:
-        sys.stdout.write(json.dumps(body, indent=2, default=str) + "\n")
-    else:
-        render.print_status(out, report)
+        sys.stdout.write(json.dumps(found.body, indent=2, default=str) + "\n")
+        return
+    render.print_status(out, report)
+    warning = None if found.source else status_ops.undriven(report)  # a holder drives its runs
+    if warning:
+        out.print(f"[bold yellow]{escape(warning)}[/]")
 
 
 @app.command()

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from cli.ansi import Styler
-from reconciler.commands.status import StatusReport, event_to_json, status_to_json
+from reconciler.commands.status import StatusReport, event_to_json, head_tag, status_to_json
 from reconciler.governance.confinement import Exposure, Unconfined
 from reconciler.governance.trust_chain import TrustBasis
 from reconciler.plan.actions import (
@@ -189,8 +189,12 @@ def print_status(console: Console, report: StatusReport) -> None:
     console.print(f"Mission: [bold]{escape(mission)}[/]  mode: {report.mode or '-'}")
     applied = report.applied_commit[:12] if report.applied_commit else "-"
     head = report.head[:12] if report.head else "-"
-    behind = "" if report.head_applied else "  [yellow](HEAD not applied)[/]"
+    tag = head_tag(report)
+    behind = f"  [yellow]({escape(tag)})[/]" if tag else ""
     console.print(f"Applied commit: {applied}  HEAD: {head}{behind}  serial: {report.serial}")
+    if report.head_error:
+        console.print(f"[red]HEAD could not be applied:[/] {escape(report.head_error['reason'])}")
+        console.print(f"  {escape(report.head_error['fix'])}")
     if report.dirty:
         console.print(f"[yellow]Uncommitted mission changes:[/] {escape(', '.join(report.dirty))}")
     if report.tasks:

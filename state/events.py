@@ -25,6 +25,15 @@ class EventReader(TableStore):
         )
         return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
 
+    def latest_event(self, kind: str, commit: str) -> Event | None:
+        """The newest event of `kind` recorded for `commit` (e.g. `reconcile.error`), or None."""
+        r = self.db.fetchone(
+            "SELECT seq, time, actor, kind, subject, data, commit FROM events"
+            " WHERE kind = ? AND commit = ? ORDER BY seq DESC LIMIT 1",
+            [kind, commit],
+        )
+        return Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) if r else None
+
 
 class EventWriter(TableStore):
     """Appending to the event log."""

@@ -18,6 +18,7 @@ from reconciler.plan.pipeline import matches_applied
 from reconciler.repo.source import MissionRepo
 from reconciler.tasks.lifecycle import ATTENTION
 from specs.errors import MCError
+from state.dashboard import IN_FLIGHT
 from state.records import Event, PendingAction
 from state.store import StateReader
 
@@ -37,6 +38,8 @@ class StatusReport:
     attention: list[dict[str, Any]]  # tasks that need a person, with why
     overrides: dict[str, Any]
     exposure: Exposure  # agents without the sandbox or on the host network (shown loudly)
+    runs_in_flight: int = 0  # runs LAUNCHING or RUNNING, as the state records them
+    head_error: dict[str, str] | None = None  # HEAD not applied: why ("reason") and "fix"
 
 
 def status(ctx: MissionContext) -> StatusReport:
@@ -67,12 +70,13 @@ def status_with(r: StateReader, repo: MissionRepo) -> StatusReport:
         if res.kind == "Agent"
     ]
     specs = [(res.name, res.spec) for res in resources.values() if res.kind == "Agent"]
+    head_applied = head is not None and _head_applied(r, repo)
     return StatusReport(
         mission=mission.name if mission else None,
         mode=mission.spec.get("mode") if mission else None,
         applied_commit=r.applied_commit(),
         head=head,
-        head_applied=head is not None and _head_applied(r, repo),
+        head_applied=head_applied,
         serial=r.serial(),
         tasks=r.task_counts(),
         pending=r.pending(),
@@ -87,6 +91,48 @@ def status_with(r: StateReader, repo: MissionRepo) -> StatusReport:
             for k, v in r.overrides().items()
         },
         exposure=exposure(specs, mission_spec),
+        runs_in_flight=len(r.runs(states=IN_FLIGHT)),
+        head_error=None if head is None or head_applied else head_error(r, head),
+    )
+
+
+def head_error(r: StateReader, head: str) -> dict[str, str] | None:
+    """Why `mc serve` could not apply HEAD (its `reconcile.error` event for that commit): the
+    first line of the reason, and what to do about it."""
+    event = r.latest_event("reconcile.error", head)
+    if event is None:
+        return None
+    errors = [str(e) for e in event.data.get("errors") or [event.data.get("reason", "error")]]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    reason = (errors[0].splitlines() or ["error"])[0] + more
+    if "stage" in event.data:  # a fault inside the loop, not a bad commit
+        fix = "mc serve retries on the next commit or resync; its log has the details"
+    else:
+        fix = "fix it and commit again (`mc validate` lists every problem)"
+    return {"reason": reason, "fix": fix}
+
+
+def head_tag(report: StatusReport) -> str | None:
+    """The note after HEAD in `mc status`: None when HEAD is applied and nothing waits."""
+    if report.head is None or report.head_applied:
+        return None
+    waiting = len(report.pending)
+    if waiting and (
+        report.applied_commit == report.head or any(p.commit == report.head for p in report.pending)
+    ):  # HEAD was applied as far as the policy allows; the rest waits for approvals
+        return f"HEAD applied; {waiting} action(s) wait for approval: mc approvals"
+    return "HEAD not applied"
+
+
+def undriven(report: StatusReport) -> str | None:
+    """The warning when runs are in flight in a state no process holds (read straight from the
+    file, so no `mc apply` or `mc serve` is driving them)."""
+    n = report.runs_in_flight
+    if not n:
+        return None
+    return (
+        f"{n} run(s) in flight, but no mc process is driving them:"
+        " run `mc apply` or `mc serve` to recover them"
     )
 
 
@@ -129,6 +175,8 @@ def status_to_json(report: StatusReport) -> dict[str, Any]:
             k: {**v, "since": v["since"].isoformat()} for k, v in report.overrides.items()
         },
         "sandbox": exposure_to_json(report.exposure),
+        "runs_in_flight": report.runs_in_flight,
+        "head_error": report.head_error,
     }
 
 
@@ -162,6 +210,8 @@ def status_from_json(data: dict[str, Any]) -> StatusReport:
             for k, v in data["overrides"].items()
         },
         exposure=exposure_from_json(data["sandbox"]),
+        runs_in_flight=data.get("runs_in_flight", 0),
+        head_error=data.get("head_error"),
     )
 
 

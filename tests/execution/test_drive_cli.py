@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from helpers.exec_repo import ExecRepo, process_alive, wait_for
-from helpers.mc import reap
+from helpers.mc import flat, reap
 from helpers.sandboxed import kill_marked_run, marked_leader, marked_pid, read_marker, run_processes
 
 pytestmark = pytest.mark.timeout(90)
@@ -121,6 +121,12 @@ def test_a_sandboxed_agent_dies_with_its_killed_reconciler_and_is_run_again(
         reap(first)
     [left] = repo.runs("nap")
     assert (left.state, left.pid) == ("RUNNING", leader)
+    status = repo.mc("status")
+    assert status.returncode == 0, status.stderr
+    assert (
+        "1 run(s) in flight, but no mc process is driving them:"
+        " run `mc apply` or `mc serve` to recover them"
+    ) in flat(status.stdout)
 
     second = repo.mc("apply", "--auto-approve")
 
@@ -278,6 +284,7 @@ def test_the_state_lock_is_reported_while_apply_runs(
     try:
         agent_pid(marker)
         read = repo.mc("runs", "--json")
+        status = repo.mc("status")
         busy = repo.mc("apply", "--auto-approve")
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=30)
@@ -285,6 +292,7 @@ def test_the_state_lock_is_reported_while_apply_runs(
         reap(first)
     assert read.returncode == 0 and json.loads(read.stdout)[0]["state"] == "RUNNING"
     assert f"(from `mc apply`, pid {first.pid}, which holds the state)" in read.stderr
+    assert status.returncode == 0 and "no mc process is driving" not in status.stdout
     assert busy.returncode == 1
     assert "locked" in busy.stderr and "Traceback" not in busy.stderr
     assert len(busy.stderr.strip().splitlines()) == 1
