@@ -15,10 +15,10 @@ import yaml
 
 from api.telegram.awaiting import read_governance, task_dispatch_risk
 from api.views import Readers
+from reconciler.commands import denials
+from reconciler.commands.denials import DENIED_PREFIX
 from reconciler.tasks.workflow_runs import step_task_name
 from state.records import TaskRow
-
-DENIED_PREFIX = "denied"  # the engine's reason for a task whose dispatch was denied
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,31 +56,16 @@ def task_links(r: Readers, name: str, row: TaskRow | None, spec: dict[str, Any])
 
 
 def denied_by(r: Readers, row: TaskRow | None, digest: str | None, now: datetime) -> str | None:
-    """Who or what denied a task the engine failed as denied: the approvers whose deny of its
-    current content counts, else the policy rule that denies its dispatch."""
+    """Who or what denied a task the engine failed as denied (reconciler/commands/denials.py):
+    the approvers whose deny of its current content counts, else the policy rule."""
     if row is None or row.state != "FAILED" or not (row.reason or "").startswith(DENIED_PREFIX):
         return None
-    target = f"Task/{row.name}"
-    denies = [
-        a
-        for a in r.dash.approvals(targets=[target])
-        if a.decision == "deny"
-        and a.status == "accepted"
-        and (digest is None or a.digest == digest)
-    ]
-    if denies:
-        return "; ".join(_deny_line(a.approver, a.channel, a.evidence) for a in denies)
-    gov = read_governance(r.dash)
-    judged = task_dispatch_risk(r.state, gov, row, now) if gov is not None else None
-    if judged is not None and judged[0] == "DENY":
-        return f"denied by policy: {judged[1]} of mission.yaml decides DENY for its dispatch"
-    return None
 
+    def policy() -> tuple[str, str] | None:
+        gov = read_governance(r.dash)
+        return task_dispatch_risk(r.state, gov, row, now) if gov is not None else None
 
-def _deny_line(approver: str | None, channel: str, evidence: dict[str, Any]) -> str:
-    line = f"denied by {approver or 'an approver'} via {channel}"
-    note = evidence.get("comment")
-    return f"{line}: “{note}”" if note else line
+    return denials.denied_by(r.dash, f"Task/{row.name}", digest, policy)
 
 
 def spec_yaml(spec: dict[str, Any]) -> str:

@@ -96,7 +96,8 @@ def print_task(t: dict[str, Any]) -> None:
         f"   approval: {spec['approval']}   max attempts {spec['max_attempts']}"
         f"   max rework {spec['max_rework'] if spec['max_rework'] is not None else 'default'}"
     )
-    out.print(f"State: [bold]{t['state']}[/]  {escape(t['reason'] or '')}")
+    reason = t.get("denied_by") or t["reason"] or ""
+    out.print(f"State: [bold]{t['state']}[/]  {escape(reason)}")
     why = t["why"]
     until = f" (until {when(why['until'])})" if why["until"] else ""
     out.print(f"Why: {why_text(why)}{until}")

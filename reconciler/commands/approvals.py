@@ -18,6 +18,7 @@ from reconciler.repo.git import GitError, run_git
 from reconciler.repo.source import MissionRepo
 from specs.errors import MCError
 from specs.fields import NAME_PATTERN
+from state.dashboard import DashboardReader
 from state.records import ApprovalRow, PendingAction
 from state.store import StateReader
 
@@ -146,12 +147,13 @@ class Explanation:
     why: Why | None = None  # for tasks: why it is not running (engine/why.py)
 
 
-def explain(r: StateReader, repo: MissionRepo, target: str, now: datetime) -> Explanation:
+def explain(
+    r: StateReader, dash: DashboardReader, repo: MissionRepo, target: str, now: datetime
+) -> Explanation:
     """The policy decision for a resource's planned change; for a task, also its dispatch
     risk and why it is not running."""
-    from reconciler.commands.task_views import engine_view
+    from reconciler.commands.task_views import engine_view, named_why
     from reconciler.engine.approval_gates import dispatch_risk
-    from reconciler.engine.why import why
 
     desired = repo.desired("HEAD")
     plan = plan_commit(r, repo, desired, now).plan
@@ -160,7 +162,8 @@ def explain(r: StateReader, repo: MissionRepo, target: str, now: datetime) -> Ex
         world = engine_view(r, now)
         task = world.tasks.get(target[5:]) if world else None
         if world is not None and task is not None:
-            dispatch, waiting = dispatch_risk(world, task), why(world, task, now)
+            dispatch = dispatch_risk(world, task)
+            waiting = named_why(dash, world, task, now)
     action = next((a for a in plan.actions if a.key == target), None)
     if action is None and dispatch is None and desired.docs.get(target) is None:
         raise MCError(f"{target}: not declared at HEAD and not in the state")

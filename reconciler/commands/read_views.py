@@ -184,7 +184,7 @@ def _drops(r: Readers, p: Params) -> Any:
 
 
 def _explain(r: Readers, p: Params) -> Any:
-    found = approval_ops.explain(r.state, r.repo, p.get("target", ""), r.now)
+    found = approval_ops.explain(r.state, r.dash, r.repo, p.get("target", ""), r.now)
     action = None
     if found.action is not None:
         a = found.action

@@ -5,20 +5,23 @@ through the process that holds the state.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from reconciler.engine.approval_gates import gate
+from reconciler.commands.denials import DENIED_PREFIX, denied_by
+from reconciler.engine.approval_gates import dispatch_risk, gate
 from reconciler.engine.launch import per_run_cap
 from reconciler.engine.mirror import InFlight, TaskRec, World, load_world
-from reconciler.engine.why import Why, why
+from reconciler.engine.why import DENIED, FAILED, Why, why
 from specs.errors import MCError
 from state.dashboard import IN_FLIGHT, DashboardReader, TaskFilter
 from state.records import Event, RunRow
 from state.store import StateReader
 
+UNNAMED_DENIAL = "denied (by an approver, or by policy)"  # engine/enact.py's reason
 REWORK_EVENTS = ("task.changes_requested", "workflow.rework")
 RECENT_EVENTS = 20
 MAX_LIST = 10_000
@@ -80,7 +83,8 @@ def task_detail(reader: StateReader, dash: DashboardReader, name: str, now: date
     rec = world.tasks.get(name) if world is not None else None
     if world is None or rec is None:
         raise MCError(f"no task {name!r} (see `mc tasks`)")
-    found = why(world, rec, now)
+    found = named_why(dash, world, rec, now)
+    denied = found.detail.split(";")[0] if found.detail.startswith("denied by ") else None
     runs = reader.runs(task=name, limit=50)
     row = next(iter(reader.tasks([name])), None)
     subject = f"Task/{name}"
@@ -90,6 +94,7 @@ def task_detail(reader: StateReader, dash: DashboardReader, name: str, now: date
         "title": rec.spec.title,
         "state": rec.state.value,
         "reason": rec.reason,
+        "denied_by": denied,  # the approver(s) with their comments, or the policy rule
         "agent": rec.agent or rec.spec.agent,
         "attempts": len(runs),
         "labels": rec.labels,
@@ -110,6 +115,21 @@ def task_detail(reader: StateReader, dash: DashboardReader, name: str, now: date
         "rework": rework_rounds(dash, subject),
         "events": [_event(e) for e in recent],
     }
+
+
+def named_why(dash: DashboardReader, world: World, rec: TaskRec, now: datetime) -> Why:
+    """engine/why.py's answer, with a denial naming who denied the task (approver, channel,
+    comment) or the policy rule (reconciler/commands/denials.py), as the dashboard does."""
+    found = why(world, rec, now)
+    denied = found.category == DENIED or (
+        found.category == FAILED and (rec.reason or "").startswith(DENIED_PREFIX)
+    )
+    if not denied or UNNAMED_DENIAL not in found.detail:
+        return found
+    named = denied_by(dash, f"Task/{rec.name}", rec.digest, lambda: dispatch_risk(world, rec))
+    if named is None:
+        return found
+    return dataclasses.replace(found, detail=found.detail.replace(UNNAMED_DENIAL, named))
 
 
 def engine_view(reader: StateReader, now: datetime) -> World | None:

@@ -30,3 +30,19 @@ def test_a_reviewer_sees_the_output_they_approve(repo: ExecRepo) -> None:
     assert [(r["task"], r["output"], r["outputs"]) for r in runs] == [
         ("draft", LONG, {"summary": "short"})
     ]
+
+
+def test_mc_task_names_the_policy_rule_that_denied_a_task(repo: ExecRepo) -> None:
+    rule = {"name": "no-prod", "match": {"action": ["dispatch"], "labels": {"env": "prod"}}}
+    repo.mission(policy={"rules": [{**rule, "decide": "DENY"}]})
+    repo.agent("writer", WRITES)
+    spec = {"title": "Deploy", "agent": "writer", "retry": {"max_attempts": 1}}
+    repo.write_doc("tasks/deploy.yaml", "Task", "deploy", spec, labels={"env": "prod"})
+    repo.commit("a task the policy denies")
+    assert repo.mc("apply", "--auto-approve").returncode == 0
+
+    body = repo.mc_json("task", "deploy")
+
+    named = "denied by policy: rule 'no-prod' of mission.yaml decides DENY for its dispatch"
+    assert body["denied_by"] == named
+    assert named in body["why"]["detail"]

@@ -126,3 +126,22 @@ def test_approving_the_same_content_twice_deletes_nothing(waiting: GovRepo, alic
     assert git(waiting.root, "status", "--porcelain") == ""  # nothing deleted, nothing dirty
     action = waiting.action(HIGH)
     assert (action.status, action.approved_by) == ("apply", ("alice",))
+
+
+def test_mc_task_names_who_denied_a_task_and_why(repo: GovRepo, alice: Signer) -> None:
+    repo.task("deploy", agent="summarizer", approval="before")
+    repo.commit("mission")
+    repo.apply()
+    repo.approval_file("deny-deploy", "Task/deploy", deny=True, reason="not during the freeze")
+    repo.commit("Deny Task/deploy", alice)
+    repo.apply(drive=True)
+
+    shown = repo.mc("task", "deploy")
+    explained = repo.mc("explain", "Task/deploy")
+
+    assert shown.returncode == 0, shown.stderr
+    named = "denied by alice via git: “not during the freeze”"
+    assert named in " ".join(shown.stdout.split()), shown.stdout
+    head = [line for line in shown.stdout.splitlines() if line.startswith(("State:", "Why:"))]
+    assert len(head) == 2 and all(named in line for line in head), head
+    assert named in " ".join(explained.stdout.split()), explained.stdout
