@@ -127,7 +127,9 @@ def explain(
         if a["note"]:
             out.print(f"  note: {escape(a['note'])}")
     if found["dispatch"] is not None:
-        out.print(f"dispatch: risk {found['dispatch']['risk']} by {found['dispatch']['rule']}")
+        d = found["dispatch"]
+        gate = f"; gate: {escape(d['gate'])}" if d.get("gate") else ""
+        out.print(f"dispatch: risk {d['risk']} by {escape(d['rule'])}{gate}")
     if found["why"] is not None:
         why = found["why"]
         until = f" (until {why['until'][:19].replace('T', ' ')})" if why["until"] else ""

@@ -145,6 +145,7 @@ class Explanation:
     action: PlannedAction | None
     dispatch: tuple[str, str] | None  # (risk, rule) for tasks
     why: Why | None = None  # for tasks: why it is not running (engine/why.py)
+    gate: str | None = None  # for tasks: what gates its dispatch (engine/why.gate_text)
 
 
 def explain(
@@ -154,17 +155,19 @@ def explain(
     risk and why it is not running."""
     from reconciler.commands.task_views import engine_view, named_why
     from reconciler.engine.approval_gates import dispatch_risk
+    from reconciler.engine.why import gate_text
 
     desired = repo.desired("HEAD")
     plan = plan_commit(r, repo, desired, now).plan
-    dispatch, waiting = None, None
+    dispatch, waiting, gated = None, None, None
     if target.startswith("Task/"):
         world = engine_view(r, now)
         task = world.tasks.get(target[5:]) if world else None
         if world is not None and task is not None:
             dispatch = dispatch_risk(world, task)
             waiting = named_why(dash, world, task, now)
+            gated = gate_text(task, *dispatch)
     action = next((a for a in plan.actions if a.key == target), None)
     if action is None and dispatch is None and desired.docs.get(target) is None:
         raise MCError(f"{target}: not declared at HEAD and not in the state")
-    return Explanation(target, action, dispatch, waiting)
+    return Explanation(target, action, dispatch, waiting, gated)

@@ -197,7 +197,11 @@ def _explain(r: Readers, p: Params) -> Any:
             "approved_by": list(a.approved_by),
             "note": a.note or a.decision.note,
         }
-    dispatch = {"risk": found.dispatch[0], "rule": found.dispatch[1]} if found.dispatch else None
+    dispatch = (
+        {"risk": found.dispatch[0], "rule": found.dispatch[1], "gate": found.gate}
+        if found.dispatch
+        else None
+    )
     return {
         "target": found.target,
         "action": action,

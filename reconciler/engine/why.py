@@ -168,6 +168,20 @@ def _approval(world: World, task: TaskRec, now: datetime) -> Why:
     what = "review of its result" if task.state == S.REVIEW else "approval before dispatch"
     detail = (
         f"waiting for {what}: {len(found.approved_by)}/{needed} given ({given});"
-        f" risk {found.risk} by {found.rule}; approvers: {who}"
+        f" gate: {gate_text(task, found.risk, found.rule)}; approvers: {who}"
     )
     return Why(REVIEW if task.state == S.REVIEW else APPROVAL, detail, None, found)
+
+
+def gate_text(task: TaskRec, risk: str, rule: str) -> str:
+    """What gates a task's dispatch (or its result, in REVIEW), for people: the spec's
+    `approval:` field and/or the risk with the rule that set it (engine/approval_gates.py)."""
+    risky = risk in ("HIGH", "RED", "DENY")
+    by_risk = f"risk {risk} by {rule}"
+    if task.state == S.REVIEW and task.spec.approval == "after":
+        field = "`approval: after` in its spec"
+    elif task.state != S.REVIEW and task.spec.approval == "before":
+        field = "`approval: before` in its spec"
+    else:
+        return by_risk if risky else f"none ({by_risk})"
+    return f"{field} and {by_risk}" if risky else f"{field} ({by_risk})"

@@ -46,3 +46,18 @@ def test_mc_task_names_the_policy_rule_that_denied_a_task(repo: ExecRepo) -> Non
     named = "denied by policy: rule 'no-prod' of mission.yaml decides DENY for its dispatch"
     assert body["denied_by"] == named
     assert named in body["why"]["detail"]
+
+
+def test_explain_names_the_approval_before_gate(repo: ExecRepo) -> None:
+    repo.agent("writer", WRITES)
+    repo.task("gated", agent="writer", approval="before")
+    repo.commit("a task that waits for an approval")
+    assert repo.mc("apply", "--auto-approve").returncode == 0
+
+    explained = repo.mc("explain", "Task/gated")
+
+    assert explained.returncode == 0, explained.stderr
+    shown = " ".join(explained.stdout.split())
+    gate = "gate: `approval: before` in its spec (risk LOW by default: low risk)"
+    assert f"dispatch: risk LOW by default: low risk; {gate}" in shown
+    assert f"waiting for approval before dispatch: 0/1 given (nobody yet); {gate}" in shown

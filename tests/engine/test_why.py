@@ -94,14 +94,22 @@ CASES: list[tuple[str, World, str, str, datetime | None]] = [
         "gated",
         world(task("t", approval="before")),
         "approval",
-        "0/1 given (nobody yet); risk LOW by default: low risk; approvers: alice",
+        "0/1 given (nobody yet); gate: `approval: before` in its spec (risk LOW by default:"
+        " low risk); approvers: alice",
         None,
     ),
     (
         "review",
         world(task("t", S.REVIEW, approval="after", review_since=NOW - timedelta(minutes=1))),
         "review",
-        "waiting for review of its result: 0/1 given",
+        "waiting for review of its result: 0/1 given (nobody yet); gate: `approval: after`",
+        None,
+    ),
+    (
+        "gated by its risk",
+        world(task("t", risk="HIGH")),
+        "approval",
+        "0/1 given (nobody yet); gate: risk HIGH by task risk; approvers: alice",
         None,
     ),
     (
