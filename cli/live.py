@@ -6,6 +6,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from types import FrameType
 
 from rich.console import Console, Group
@@ -15,6 +16,8 @@ from rich.text import Text
 
 from cli.render import id_column, money
 from reconciler.engine.engine import Engine
+from reconciler.serve.log_lines import records_of
+from reconciler.serve.log_lines import render as render_line
 from reconciler.tasks.lifecycle import TaskState
 
 STATE_ORDER = tuple(TaskState)  # the enum's order: the way work flows
@@ -84,15 +87,19 @@ class Stopper:
 
 
 class LiveView:
-    """Refreshes at most 4 times a second; silent when stdout is not a terminal."""
+    """On a terminal: the live view, refreshed at most 4 times a second. Otherwise (a pipe, a
+    CI log): one plain line per dispatch, finished run and error, as `mc serve` logs them."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, since: datetime) -> None:
         self.console = console
         self.live: Live | None = None
         self.last = 0.0
+        self.since = since  # events before this (earlier applies) are not this apply's news
+        self.seq: int | None = None  # the last audit event printed
 
     def __call__(self, engine: Engine) -> None:
         if not self.console.is_terminal:
+            self._print_lines(engine)
             return
         now = time.monotonic()
         if now - self.last < 0.25:
@@ -102,6 +109,18 @@ class LiveView:
             self.live = Live(render_engine(engine), console=self.console, auto_refresh=False)
             self.live.start()
         self.live.update(render_engine(engine), refresh=True)
+
+    def _print_lines(self, engine: Engine) -> None:
+        if self.seq is None:
+            found = engine.reader.events(since=self.since, limit=10_000)
+        else:
+            found = engine.reader.events(after_seq=self.seq, limit=10_000)
+        if found:
+            self.seq = found[-1].seq
+        file = self.console.file
+        for record in records_of(found):
+            file.write(render_line(record, "text") + "\n")
+        file.flush()  # a pipe shows each line as it happens, not at exit
 
     def close(self) -> None:
         if self.live is not None:

@@ -179,7 +179,7 @@ def apply(
     from cli.live import LiveView, Stopper
 
     ctx = mission_context()
-    view, stopper = LiveView(out), Stopper()
+    view, stopper = LiveView(out, ctx.clock()), Stopper()
     drive = None if no_wait else ops.Drive(progress=view, should_stop=stopper)
     try:
         with stopper.installed():

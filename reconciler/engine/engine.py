@@ -24,7 +24,7 @@ from reconciler.engine.views import decide
 from reconciler.runtime.boundary import checked_outcome
 from reconciler.runtime.executors import RoutingExecutor
 from reconciler.runtime.types import Executor, Outcome
-from state.store import State
+from state.store import State, StateReader
 from state.write_batch import write_batch
 
 BATCH_WINDOW_S = 0.004
@@ -72,6 +72,11 @@ class Engine:
     def world(self) -> World | None:
         """The mirror of the applied state (read it; only the engine writes it)."""
         return self._world
+
+    @property
+    def reader(self) -> StateReader:
+        """The state this engine writes, for reading (progress views tail its audit log)."""
+        return self._state.reader
 
     # --- setup -------------------------------------------------------------------------------
 

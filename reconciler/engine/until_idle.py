@@ -79,6 +79,8 @@ def converge(
             engine.stop()
         executor.shutdown()
     assert engine.world is not None
+    if interrupted and progress is not None:
+        progress(engine)  # once more: the runs the stop ended, as recorded
     return Converged(
         summary(engine.world),
         recovered,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from helpers.exec_repo import ExecRepo, process_alive, wait_for
 from helpers.mc import flat, reap
 from helpers.sandboxed import kill_marked_run, marked_leader, marked_pid, read_marker, run_processes
+from helpers.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -324,3 +326,32 @@ def test_ctrl_c_also_stops_what_the_agent_started(repo: ExecRepo) -> None:
         kill_marked_run(marker)
     assert first.returncode == 130
     wait_for(lambda: not process_alive(grandchild), 5, "the grandchild to be gone")
+
+
+def test_a_piped_apply_prints_a_line_per_dispatch_as_it_happens(
+    sleeper_repo: tuple[ExecRepo, Path],
+) -> None:
+    """stdout not a terminal (CI, `> file`): no live view, but the dispatch is printed while
+    the agent still runs, and the finished run once it ends."""
+    repo, marker = sleeper_repo
+    first = repo.mc_background("apply", "--auto-approve")
+    lines: list[str] = []
+    assert first.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(first.stdout or ()), daemon=True)
+    reader.start()
+    try:
+        agent_pid(marker)
+        dispatched = wait_until(
+            lambda: [line for line in lines if " dispatch " in line], 30, "a dispatch line"
+        )
+        assert first.poll() is None, "the line came while the apply still ran"
+        marker.unlink()  # the next run of the sleeper finishes at once
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+        reader.join(timeout=10)
+    finally:
+        reap(first)
+    [line] = dispatched
+    assert "task=nap" in line and "dispatched to sleeper" in line
+    finished = [line for line in lines if " run.finished " in line]
+    assert finished and "task=nap" in finished[0] and "status=canceled" in finished[0], lines
