@@ -23,13 +23,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
-from api.event_text import event_summary
 from api.guard import Guard
 from api.markdown import render_markdown
 from api.svg import STATE_FILL, STATE_STROKE, bar_chart
 from api.timeline import OUTCOME_FILL
 from api.views import Readers, ServeFacts, overrides, serve_facts
 from reconciler.commands.context import utcnow
+from reconciler.commands.event_text import event_summary
 from reconciler.engine.launch import Paths
 from reconciler.serve.metrics import Metrics
 from specs.errors import MCError

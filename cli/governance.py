@@ -13,6 +13,7 @@ from rich.table import Table
 
 from cli.main import JsonOpt, app, err, mission_context, out
 from cli.reading import read
+from cli.render import Note, print_rows
 from reconciler.commands import approvals as approve_ops
 from reconciler.commands import approve_checks
 from specs.errors import MCError
@@ -57,7 +58,7 @@ def approve(
     for item in checked:
         for warning in item.warnings:
             err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
-        done = approve_ops.approve(ctx, item.target, decision, words)
+        done = approve_ops.approve(ctx, item.target, decision, words, item.digest, item.approver)
         out.print(
             f"{verb[decision]} {item.target} at {done.digest[:19]}… in signed commit"
             f" {done.commit[:12]} ({done.path})."
@@ -86,25 +87,21 @@ def approvals(as_json: JsonOpt = False) -> None:
     for t in body["tasks"]:
         tasks.add_row(escape(t["task"]), t["state"], escape(t["reason"] or ""))
     out.print(tasks)
-    out.print(_decisions_table(body["decided"]))
+    _print_decisions(body["decided"])
 
 
-def _decisions_table(decided: Sequence[dict[str, Any]]) -> Table:
-    table = Table(
-        "target", "decision", "approver", "channel", "status", "why / evidence", title="Decisions"
-    )
+def _print_decisions(decided: Sequence[dict[str, Any]]) -> None:
+    """Each decision on one line, its reason or evidence (commit, whole key fingerprint)
+    beneath it (render.print_rows: never cut)."""
+    out.print("[italic]Decisions[/]")
+    rows, notes = [], []
     for d in decided:
         ev = d["evidence"].get("commit") or d["evidence"].get("message_id") or ""
         why = d["reason"] or f"commit {str(ev)[:12]} key {d['evidence'].get('key', '')}"
-        table.add_row(
-            escape(d["target"]),
-            d["decision"],
-            escape(d["approver"] or "-"),
-            d["channel"],
-            d["status"],
-            escape(why),
-        )
-    return table
+        rows.append((d["target"], d["decision"], d["approver"] or "-", d["channel"], d["status"]))
+        notes.append(Note("why" if d["reason"] else "evidence", why))
+    head = ("target", "decision", "approver", "channel", "status")
+    print_rows(out, head, rows, notes)
 
 
 @app.command()

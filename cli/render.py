@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, assert_never
 
@@ -11,7 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
-from cli.ansi import Styler
+from cli.ansi import Styler, terminal_safe
+from reconciler.commands.event_text import event_summary
 from reconciler.commands.status import StatusReport, event_to_json, head_tag, status_to_json
 from reconciler.governance.confinement import Exposure, Unconfined
 from reconciler.governance.trust_chain import TrustBasis
@@ -61,8 +64,68 @@ def id_column(header: str, values: Sequence[str] = ()) -> Column:
     return Column(header, no_wrap=True, min_width=max(widest, len(header)), overflow="ignore")
 
 
-def _value(v: Any) -> str:
-    return json.dumps(v, default=str, ensure_ascii=False)
+@dataclass(frozen=True, slots=True)
+class Note:
+    """The line `print_rows` prints under a row: `label: text`, the label in `style`."""
+
+    label: str
+    text: str = ""
+    style: str = "dim"
+
+
+def print_rows(
+    console: Console,
+    head: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    notes: Sequence[Note | None] = (),
+) -> None:
+    """A table for narrow terminals: one line per row, the columns padded to their widest
+    value and never cut (names, run ids, paths, key fingerprints), and each row's note
+    beneath it, wrapped at the console's width between words only, so a long reason takes a
+    line or two instead of a narrow column, and an id or path in it stays whole."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(head)]
+    width = max(console.width, 40)
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    console.print(f"[bold]{escape(line(head))}[/]", highlight=False)
+    for i, row in enumerate(rows):
+        console.print(escape(line(row)), highlight=False)
+        note = notes[i] if i < len(notes) else None
+        if note is None:
+            continue
+        text = f"{note.label}: {note.text}" if note.text else note.label
+        wrapped = textwrap.wrap(
+            text,
+            width,
+            initial_indent="  ",
+            subsequent_indent="    ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        rest = wrapped[0][2 + len(note.label) :]
+        console.print(f"  [{note.style}]{escape(note.label)}[/]{escape(rest)}", highlight=False)
+        for more in wrapped[1:]:
+            console.print(escape(more), highlight=False)
+
+
+def _field_lines(path: str, old: Any, new: Any, s: Styler) -> list[str]:
+    """One changed field: `old → new`; for two lists, the elements removed (-) and added (+),
+    one per line, so a long list (approvers, mounts) does not make one unreadable line."""
+    if not (isinstance(old, list) and isinstance(new, list)):
+        return [f"    {s('~', 'yellow')} {path}: {_value(old)} {s('→', 'dim')} {_value(new)}"]
+    before, after = [_value(v, sort=True) for v in old], [_value(v, sort=True) for v in new]
+    lines = [f"    {s('~', 'yellow')} {path}: {len(old)} → {len(new)} elements"]
+    lines += [f"        {s('-', 'red')} {v}" for v in before if v not in after]
+    lines += [f"        {s('+', 'green')} {v}" for v in after if v not in before]
+    if before != after and sorted(before) == sorted(after):
+        lines.append("        " + s("(same elements, new order)", "dim"))
+    return lines
+
+
+def _value(v: Any, sort: bool = False) -> str:
+    return json.dumps(v, default=str, ensure_ascii=False, sort_keys=sort)
 
 
 def plan_lines(plan: Plan, s: Styler) -> list[str]:
@@ -97,10 +160,7 @@ def _action_lines(action: PlannedAction, s: Styler) -> list[str]:
         case UpdateResource():
             if change.replace:
                 head += " " + s("(replace: the started run is canceled and run anew)", "bold")
-            extra = [
-                f"    {s('~', 'yellow')} {c.path}: {_value(c.old)} {s('→', 'dim')} {_value(c.new)}"
-                for c in change.changes
-            ]
+            extra = [line for c in change.changes for line in _field_lines(c.path, c.old, c.new, s)]
         case DeleteResource():
             if change.running:
                 head += " " + s("(running: its work will be stopped)", "bold", "red")
@@ -255,12 +315,17 @@ status_json = status_to_json
 event_json = event_to_json
 
 
+def event_line(kind: str, data: dict[str, Any]) -> str:
+    """An event's data as the dashboard words it (reconciler/commands/event_text.py: the fields,
+    as text), made safe for a terminal and for rich markup; `--json` has the raw data."""
+    return escape(terminal_safe(event_summary(kind, data))) if data else ""
+
+
 def print_events(console: Console, events: Sequence[Event]) -> None:
     for e in events:
-        data = json.dumps(e.data, default=str, ensure_ascii=False) if e.data else ""
         console.print(
             f"[dim]{e.seq:>6} {e.time.isoformat(timespec='seconds')}[/] {escape(e.kind):<22}"
-            f" {escape(e.subject)} [dim]{escape(e.actor)}[/] {escape(data)}",
+            f" {escape(e.subject)} [dim]{escape(e.actor)}[/] {event_line(e.kind, e.data)}",
             highlight=False,
         )
 

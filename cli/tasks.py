@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Column, Table
+from rich.table import Table
 
 from cli.ansi import terminal_safe
 from cli.main import JsonOpt, app, out
 from cli.reading import read
-from cli.render import id_column, money, when
+from cli.render import Note, event_line, id_column, money, print_rows, when
 
 OUTPUT_CHARS = 2000  # of the latest run's output `mc task` prints; --json has it whole
 OUTPUT_LINES = 40
@@ -56,22 +56,28 @@ def tasks(
     if as_json:
         sys.stdout.write(json.dumps(body["tasks"], indent=2) + "\n")
         return
-    names = [t["name"] for t in body["tasks"]]
-    updated = Column("updated", no_wrap=True)
-    table = Table(id_column("task", names), "state", "agent", "attempts", "why", updated)
-    for t in body["tasks"]:
-        table.add_row(
-            escape(t["name"]),
-            t["state"],
-            escape(t["agent"] or "-"),
-            str(t["attempts"]),
-            why_text(t["why"]) or escape(t["reason"] or ""),
-            when(t["updated_at"]),
-        )
-    out.print(table)
+    print_task_rows(body["tasks"])
     shown, total = len(body["tasks"]), body["total"]
     if shown < total:
         out.print(f"[dim]{shown} of {total} shown; narrow with --state/--agent/--label.[/]")
+
+
+def print_task_rows(rows: list[dict[str, Any]]) -> None:
+    """One line per task (names never cut) and why it waits beneath it (render.print_rows)."""
+    head = ("task", "state", "agent", "attempts", "updated")
+    cells = [
+        (t["name"], t["state"], t["agent"] or "-", str(t["attempts"]), when(t["updated_at"]))
+        for t in rows
+    ]
+    notes: list[Note | None] = []
+    for t in rows:
+        why = t["why"] or ({"category": "reason", "detail": t["reason"]} if t["reason"] else None)
+        if why is None or why["category"] == "done":  # the state says it
+            notes.append(None)
+            continue
+        detail = why["detail"] if why["detail"] != why["category"] else ""
+        notes.append(Note(why["category"], detail, WHY_STYLE.get(why["category"], "yellow")))
+    print_rows(out, head, cells, notes)
 
 
 @app.command()
@@ -116,10 +122,9 @@ def print_task(t: dict[str, Any]) -> None:
     if t["events"]:
         out.print("Recent events:")
         for e in t["events"][:10]:
-            data = json.dumps(e["data"], ensure_ascii=False) if e["data"] else ""
             out.print(
                 f"  [dim]{when(e['time'])}[/] {escape(e['kind'])} [dim]{escape(e['actor'])}[/]"
-                f" {escape(data[:160])}"
+                f" {event_line(e['kind'], e['data'])}"
             )
 
 

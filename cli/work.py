@@ -15,7 +15,7 @@ from rich.table import Table
 from cli.ansi import terminal_safe
 from cli.main import JsonOpt, app, mission_context, out
 from cli.reading import read
-from cli.render import id_column, money, when
+from cli.render import Note, id_column, money, print_rows, when
 from reconciler.commands import reads
 from reconciler.runtime.nofollow import NOT_REGULAR, read_part
 
@@ -190,14 +190,8 @@ def drops(
     if as_json:
         sys.stdout.write(json.dumps(found, indent=2) + "\n")
         return
-    table = Table("path", "media type", "size", "sha256", id_column("run"), "stored at")
-    for d in found:
-        table.add_row(
-            escape(d["path"]),
-            d["media_type"],
-            str(d["size"]),
-            d["sha256"][:16],
-            d["run_id"],
-            escape(d["file"]),
-        )
-    out.print(table)
+    head = ("path", "media type", "size", "sha256", "run")
+    rows = [
+        (d["path"], d["media_type"], str(d["size"]), d["sha256"][:16], d["run_id"]) for d in found
+    ]
+    print_rows(out, head, rows, [Note("stored at", d["file"]) for d in found])

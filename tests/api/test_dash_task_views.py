@@ -18,9 +18,9 @@ import yaml
 from dash_harness import Mission, file_readers, make_app
 from fastapi.testclient import TestClient
 
-from api.event_text import event_summary
 from api.timeline import build_timeline
 from reconciler.commands.context import utcnow
+from reconciler.commands.event_text import event_summary
 from state.records import ApprovalRow, RunRow
 from state.store import State
 

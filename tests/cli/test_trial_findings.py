@@ -5,6 +5,9 @@ approve, who denied a task, how gates are named, tables at 100 columns, lookups,
 from __future__ import annotations
 
 from helpers.exec_repo import ExecRepo
+from helpers.mc import reap
+from helpers.reads import stop
+from helpers.waiting import wait_until
 
 LONG = "line of the report\n" * 200  # 3800 characters: more than `mc task` prints
 WRITES = f"result(status='done', output={LONG!r}, outputs={{'summary': 'short'}})\n"
@@ -61,3 +64,54 @@ def test_explain_names_the_approval_before_gate(repo: ExecRepo) -> None:
     gate = "gate: `approval: before` in its spec (risk LOW by default: low risk)"
     assert f"dispatch: risk LOW by default: low risk; {gate}" in shown
     assert f"waiting for approval before dispatch: 0/1 given (nobody yet); {gate}" in shown
+
+
+SLOW = """
+import time
+(OUT / "a-report-with-a-rather-long-file-name.txt").write_text("a report")
+mark(Path({started!r}))
+deadline = time.monotonic() + 60
+while not Path({release!r}).exists() and time.monotonic() < deadline:
+    time.sleep(0.05)
+result(status="done", output="slow done")
+"""
+NARROW = {"COLUMNS": "100"}
+
+
+def test_nothing_is_cut_at_100_columns_and_events_read_as_text(repo: ExecRepo) -> None:
+    started, release = repo.scratch / "slow.started", repo.scratch / "slow.release"
+    repo.agent(
+        "a-slow-writer-agent",
+        SLOW.format(started=str(started), release=str(release)),
+        concurrency=1,
+        timeout="2m",
+    )
+    repo.task("a-long-running-task-name", agent="a-slow-writer-agent")
+    repo.task("waits-behind-the-long-one", agent="a-slow-writer-agent", priority=-1)
+    repo.commit("one slow agent, two tasks")
+    apply = repo.mc_background("apply", "--auto-approve")
+    try:
+        wait_until(started.exists, 60, "the slow agent to start")
+        tasks = repo.mc("tasks", env=NARROW)
+        run_id = repo.mc_json("runs")[0]["id"]
+    finally:
+        release.write_text("go")
+        stop(apply)
+        reap(apply)
+    drops = repo.mc("drops", "a-long-running-task-name", env=NARROW)
+    events = repo.mc("events", "--limit", "100", env=NARROW)
+    task = repo.mc("task", "a-long-running-task-name", env=NARROW)
+    [stored] = [d["file"] for d in repo.mc_json("drops", "a-long-running-task-name")]
+
+    assert tasks.returncode == 0, tasks.stderr
+    assert run_id in tasks.stdout  # whole, on one line
+    busy = "capacity: every agent that could take it is busy (a-slow-writer-agent 1/1)"
+    lines = tasks.stdout.splitlines()
+    why = lines.index(next(line for line in lines if "capacity:" in line))
+    assert " ".join(" ".join(lines[why : why + 2]).split()) == busy
+    assert all(len(line) <= 100 for line in lines), tasks.stdout
+    assert stored in drops.stdout and "a-report-with-a-rather-long-file-name.txt" in drops.stdout
+    assert "INBOX → ASSIGNED: dispatched to a-slow-writer-agent" in events.stdout
+    assert "done · by a-slow-writer-agent" in events.stdout
+    assert '{"' not in events.stdout and '{"' not in task.stdout
+    assert "ASSIGNED → IN_PROGRESS: agent started" in task.stdout

@@ -78,6 +78,8 @@ def test_approvals_json_lists_decisions_with_evidence(
     assert decided[good]["evidence"]["commit"] == signed
     fingerprint = run(["ssh-keygen", "-l", "-f", alice.signing_key]).split()[1]
     assert decided[good]["evidence"]["key"] == fingerprint  # SHA256:… of alice's key
+    shown = waiting.mc("approvals", env={"COLUMNS": "100"})
+    assert f"commit {signed[:12]} key {fingerprint}" in shown.stdout  # whole, never cut
     assert decided[good]["digest"] == waiting.digest(HIGH)
     assert decided[bad]["status"] == "rejected" and decided[bad]["approver"] is None
     assert "no applied approver declares" in decided[bad]["reason"]
@@ -145,3 +147,21 @@ def test_mc_task_names_who_denied_a_task_and_why(repo: GovRepo, alice: Signer) -
     head = [line for line in shown.stdout.splitlines() if line.startswith(("State:", "Why:"))]
     assert len(head) == 2 and all(named in line for line in head), head
     assert named in " ".join(explained.stdout.split()), explained.stdout
+
+
+def test_plan_shows_a_changed_approver_list_element_by_element(
+    repo: GovRepo, alice: Signer, bob: Signer, dave: Signer
+) -> None:
+    repo.commit("mission")
+    repo.apply()
+    repo.mission(approvers=[alice, bob, dave])
+    repo.commit("add dave as an approver")
+
+    shown = repo.mc("plan", env={"COLUMNS": "100"})
+
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "    ~ spec.approvers: 2 → 3 elements" in lines
+    added = [line for line in lines if line.startswith("        + ")]
+    assert len(added) == 1 and '"name": "dave"' in added[0]
+    assert not any('"name": "alice"' in line for line in lines)

@@ -1,4 +1,5 @@
-"""Audit events as one line of text for people (pure); the dashboard shows the raw JSON on demand.
+"""Audit events as one line of text for people (pure), shared by the dashboard (api/app.py) and
+the CLI (`mc events`, `mc task`); the dashboard shows the raw JSON on demand, the CLI with --json.
 
 `event_summary(kind, data)` picks the fields that matter for the kinds the reconciler writes
 (task moves, runs, approvals, plan and resource changes, errors) and falls back to
