@@ -47,7 +47,9 @@ def approve(
     Writes `approvals/NAME.yaml` naming the target's digest and commits it signed with your
     git signing key (SSH or GPG). It counts only if that key belongs to an approver declared
     in the applied mission.yaml; a later change to the target voids it. Warns first about an
-    approval that will not count (an undeclared key, a second decision on the same content)."""
+    approval that will not count (an undeclared key, a second decision on the same content) or
+    that nothing waits for (a DONE or ungated task, no planned change needing one). The file is
+    named after the approver whose key signs."""
     if deny and request_changes is not None:
         raise MCError("--deny and --request-changes exclude each other")
     decision = "deny" if deny else "approve" if request_changes is None else "request_changes"
@@ -106,11 +108,15 @@ def _print_decisions(decided: Sequence[dict[str, Any]]) -> None:
 
 @app.command()
 def explain(
-    target: Annotated[str, typer.Argument(help="Kind/name, e.g. Agent/writer or Task/deploy.")],
+    target: Annotated[
+        str,
+        typer.Argument(help="Kind/name, e.g. Agent/writer or Task/deploy (a bare name is a task)."),
+    ],
 ) -> None:
     """The policy decision for a resource and the rule that made it; for a task, also why it
     is not running (the scheduler's own answer: dependency, approval, agent, budget, …)."""
     found = read("explain", {"target": target})
+    target = found["target"]  # as resolved: `x` is `Task/x`, `task/x` is `Task/x`
     a = found["action"]
     if a is None:
         out.print(f"{target}: no change planned (the state matches HEAD).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -40,9 +41,15 @@ class Approved:
     commit: str
 
 
-def target_digest(ctx: MissionContext, target: str) -> str:
+DeletedDigest = Callable[[str], str | None]  # target -> the applied digest a delete removes
+
+
+def target_digest(ctx: MissionContext, target: str, deleted: DeletedDigest | None = None) -> str:
     """What an approval must name: the committed content of the target (or, for something
-    deleted in git, the content being deleted; for a workflow step, its run)."""
+    deleted in git, the content being deleted; for a workflow step, its run). Only a target
+    HEAD does not declare is looked up in the state, by `deleted` (default: the state file
+    itself; `mc approve` asks through the state's holder). Raises MCError for a malformed
+    target, or one neither declared at HEAD nor being deleted."""
     match = TARGET.match(target)
     if match is None:
         raise MCError(f"{target!r}: expected Kind/name, e.g. Task/deploy or Agent/writer")
@@ -55,11 +62,17 @@ def target_digest(ctx: MissionContext, target: str) -> str:
         run = desired.get("WorkflowRun", name.split(".", 1)[0])
         if run is not None:
             return run.digest
+    found = (deleted or (lambda key: _applied_digest(ctx, key)))(target)
+    if found is None:
+        raise MCError(f"{target}: not declared at HEAD and never applied; nothing to approve")
+    return found
+
+
+def _applied_digest(ctx: MissionContext, target: str) -> str | None:
+    kind, _, name = target.partition("/")
     with ctx.read_state() as state:
         applied = state.reader.resource(kind, name)
-    if applied is None:
-        raise MCError(f"{target}: not declared at HEAD and never applied; nothing to approve")
-    return applied.digest
+    return applied.digest if applied is not None else None
 
 
 DECISIONS = {
@@ -69,15 +82,23 @@ DECISIONS = {
 }
 
 
-def approve(ctx: MissionContext, target: str, decision: str, reason: str) -> Approved:
+def approve(
+    ctx: MissionContext,
+    target: str,
+    decision: str,
+    reason: str,
+    digest: str | None = None,
+    approver: str | None = None,
+) -> Approved:
     """Write approvals/<file>.yaml for the target's digest and commit it signed. `decision`:
-    approve | deny | request_changes (its `reason` is the feedback the agent gets)."""
+    approve | deny | request_changes (its `reason` is the feedback the agent gets). `digest`:
+    as checked beforehand (None: looked up now). The file is named after `approver`, the
+    declared approver whose key signs, else after git's user.name."""
     if not _git(ctx, "config", "user.signingkey", check=False):
         raise MCError(SIGNING_HELP)
-    digest = target_digest(ctx, target)
-    who = re.sub(
-        r"[^a-z0-9]+", "-", (_git(ctx, "config", "user.name", check=False) or "me").lower()
-    )
+    digest = digest or target_digest(ctx, target)
+    named = approver or _git(ctx, "config", "user.name", check=False) or "me"
+    who = re.sub(r"[^a-z0-9]+", "-", named.lower())
     name = _name(target, digest, who.strip("-") or "me", decision, ctx.clock())
     rel = f"approvals/{name}.yaml"
     doc = {

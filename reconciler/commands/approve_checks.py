@@ -14,6 +14,7 @@ from typing import Any
 from reconciler.commands import reads
 from reconciler.commands.approvals import _git, target_digest
 from reconciler.commands.context import MissionContext
+from reconciler.tasks.lifecycle import TERMINAL
 from specs.errors import MCError
 
 MAX_FEEDBACK = 4000  # characters of feedback; it lands in task.json and in the audit log
@@ -26,29 +27,85 @@ class Preflight:
     target: str
     digest: str
     warnings: list[str]
+    approver: str | None = None  # the declared approver whose key signs (None: not known)
 
 
 def preflight(
     ctx: MissionContext, targets: Sequence[str], decision: str, reason: str
 ) -> list[Preflight]:
-    """Check every target first (nothing is signed if one is refused)."""
+    """Check every target first (nothing is signed if one is refused). Reads go through the
+    state's holder when there is one; a target HEAD does not declare is refused from the
+    commit alone (or, when it is being deleted, checked against the plan)."""
     if not targets:
         raise MCError("name at least one target, e.g. `mc approve Task/deploy`")
     if decision == "request_changes":
         _check_feedback(reason)
     me = signer(ctx)
     decided = reads.read(ctx, "approvals").body["decided"] if me.approver else []
+    planned = _Planned(ctx)
     found = []
     for target in dict.fromkeys(targets):
-        digest = target_digest(ctx, target)
-        in_review = _task_state(ctx, target) == "REVIEW"
+        digest = target_digest(ctx, target, planned.deleted)
+        task = _task_view(ctx, target)
+        in_review = task is not None and task["state"] == "REVIEW"
         if decision == "request_changes" and not in_review:
             _refuse_outside_review(ctx, target)
-        warnings = [] if me.approver else [me.warning]
+        warnings: list[str | None] = [] if me.approver else [me.warning]
         if not in_review:  # a review is a new decision on the same content, not a duplicate
             warnings += duplicate_warnings(decided, target, digest, me.approver, decision)
-        found.append(Preflight(target, digest, [w for w in warnings if w]))
+            if decision != "request_changes":
+                warnings.append(idle_warning(target, planned.gated(), task))
+        approver = me.approver if me.approver != "?" else None
+        found.append(Preflight(target, digest, [w for w in warnings if w], approver))
     return found
+
+
+class _Planned:
+    """HEAD's plan as the state's holder (or the state file) sees it, asked for once."""
+
+    def __init__(self, ctx: MissionContext) -> None:
+        self.ctx = ctx
+        self._actions: list[dict[str, Any]] | None = None
+
+    def actions(self) -> list[dict[str, Any]]:
+        if self._actions is None:
+            self._actions = list(reads.read(self.ctx, "plan").body["actions"])
+        return self._actions
+
+    def deleted(self, target: str) -> str | None:
+        """The applied digest a planned delete of `target` removes (None: no such delete)."""
+        for a in self.actions():
+            if f"{a['kind']}/{a['name']}" == target and a["action"] == "delete":
+                return str(a["old_digest"])
+        return None
+
+    def gated(self) -> set[str]:
+        """Targets with a planned change that needs approvals."""
+        return {f"{a['kind']}/{a['name']}" for a in self.actions() if a["approvals_needed"]}
+
+
+def idle_warning(target: str, gated: set[str], task: Mapping[str, Any] | None) -> str | None:
+    """The warning for an approval nothing waits for: no planned change to the target needs
+    one, and (for a task) no dispatch gate or review does either. None when it may count."""
+    if target in gated:
+        return None
+    kind, _, name = target.partition("/")
+    nothing = f"{target}: nothing waits for this approval"
+    tail = "; it will be recorded but change nothing"
+    if kind == "Task":
+        if task is None:
+            return None  # not applied yet: its gate is not known before `mc apply`
+        state = task["state"]
+        if state == "REVIEW" or (task["approvals"]["gated"] and state not in TERMINAL):
+            return None
+        why = f"it is {state}" if state in TERMINAL else f"{state} and not gated"
+        return f"{nothing} ({why}, and no planned change to it needs one){tail}"
+    if kind == "WorkflowRun":
+        return (
+            f"{nothing} (no planned change to it needs one; a workflow run's steps are"
+            f" approved one by one: Task/{name}.STEP){tail}"
+        )
+    return f"{nothing} (no planned change to it needs one){tail}"
 
 
 def _check_feedback(reason: str) -> None:
@@ -58,16 +115,22 @@ def _check_feedback(reason: str) -> None:
         raise MCError(f"--request-changes: keep the feedback under {MAX_FEEDBACK} characters")
 
 
-def _task_state(ctx: MissionContext, target: str) -> str | None:
-    """The state of a task target (None: not a task, or not applied yet)."""
+def _task_view(ctx: MissionContext, target: str) -> dict[str, Any] | None:
+    """`mc task NAME --json` of a task target (None: not a task, or not applied yet)."""
     kind, _, name = target.partition("/")
     if kind != "Task":
         return None
     try:
-        state: str = reads.read(ctx, "task", {"name": name}).body["state"]
+        body: dict[str, Any] = reads.read(ctx, "task", {"name": name}).body
     except MCError:
         return None
-    return state
+    return body
+
+
+def _task_state(ctx: MissionContext, target: str) -> str | None:
+    """The state of a task target (None: not a task, or not applied yet)."""
+    task = _task_view(ctx, target)
+    return str(task["state"]) if task is not None else None
 
 
 def _refuse_outside_review(ctx: MissionContext, target: str) -> None:
