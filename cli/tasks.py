@@ -14,7 +14,9 @@ from cli.ansi import terminal_safe
 from cli.main import JsonOpt, app, out
 from cli.reading import read
 from cli.render import Note, event_line, id_column, money, print_rows, when
+from reconciler.tasks.lifecycle import TaskState
 
+STATES = tuple(s.value for s in TaskState)
 OUTPUT_CHARS = 2000  # of the latest run's output `mc task` prints; --json has it whole
 OUTPUT_LINES = 40
 
@@ -51,6 +53,10 @@ def tasks(
     as_json: JsonOpt = False,
 ) -> None:
     """Tasks, most recently changed first: state, agent, attempts, and why each waits."""
+    if state is not None and state.upper() not in STATES:
+        raise typer.BadParameter(
+            f"{state!r} is not a task state; one of {', '.join(STATES)}", param_hint="--state"
+        )
     params = {"state": state, "agent": agent, "label": label, "limit": str(limit)}
     body = read("tasks", params)
     if as_json:

@@ -18,6 +18,7 @@ from reconciler.commands.status import event_to_json, status_to_json, status_wit
 from reconciler.commands.task_views import TaskQuery, task_detail, task_list, why_json
 from reconciler.repo.source import MissionRepo
 from specs.errors import MCError
+from specs.models import KINDS
 from state.dashboard import DashboardReader
 from state.store import StateReader
 
@@ -82,8 +83,17 @@ def _task(r: Readers, p: Params) -> Any:
 
 
 def _runs(r: Readers, p: Params) -> Any:
-    found = r.state.runs(task=p.get("task") or None, limit=_int(p, "limit", 50))
+    task = p.get("task") or None
+    found = r.state.runs(task=task, limit=_int(p, "limit", 50))
+    if task is not None and not found:
+        _known_task(r, task)
     return work_ops.runs_json(r.state, found)
+
+
+def _known_task(r: Readers, name: str) -> None:
+    """MCError, as `mc task` gives, for a task the state has never heard of."""
+    if not r.state.task_states_of([name]):
+        raise MCError(f"no task {name!r} (see `mc tasks`)")
 
 
 def _run(r: Readers, p: Params) -> Any:
@@ -170,6 +180,7 @@ def _memory(r: Readers, p: Params) -> Any:
 
 
 def _drops(r: Readers, p: Params) -> Any:
+    _known_task(r, p.get("task", ""))
     return [
         {
             "run_id": d.run_id,
@@ -183,8 +194,30 @@ def _drops(r: Readers, p: Params) -> Any:
     ]
 
 
+KIND_OF = {k.lower(): k for k in KINDS}
+
+
+def explain_target(target: str) -> str:
+    """`Kind/name` as `mc explain` takes it: the kind in any case (`task/x`), and a bare name
+    meaning a task (`x` is `Task/x`)."""
+    kind, sep, name = target.partition("/")
+    if not sep:
+        return f"Task/{target}"
+    return f"{KIND_OF.get(kind.lower(), kind)}/{name}"
+
+
 def _explain(r: Readers, p: Params) -> Any:
-    found = approval_ops.explain(r.state, r.dash, r.repo, p.get("target", ""), r.now)
+    given = p.get("target", "")
+    target = explain_target(given)
+    try:
+        found = approval_ops.explain(r.state, r.dash, r.repo, target, r.now)
+    except MCError as exc:
+        if "/" in given:
+            raise
+        raise MCError(
+            f"{exc}; a bare name means a task: name another resource as Kind/NAME,"
+            f" e.g. Agent/{given}"
+        ) from exc
     action = None
     if found.action is not None:
         a = found.action

@@ -115,3 +115,29 @@ def test_nothing_is_cut_at_100_columns_and_events_read_as_text(repo: ExecRepo) -
     assert "done · by a-slow-writer-agent" in events.stdout
     assert '{"' not in events.stdout and '{"' not in task.stdout
     assert "ASSIGNED → IN_PROGRESS: agent started" in task.stdout
+
+
+def test_lookups_take_a_bare_task_name_and_refuse_unknown_names(repo: ExecRepo) -> None:
+    repo.agent("writer", WRITES)
+    repo.task("flaky2", agent="writer")
+    repo.commit("one task")
+    assert repo.mc("apply", "--auto-approve").returncode == 0
+
+    for given in ("flaky2", "task/flaky2", "TASK/flaky2", "Task/flaky2"):
+        explained = repo.mc("explain", given)
+        assert explained.returncode == 0, (given, explained.stderr)
+        assert "Task/flaky2: no change planned" in explained.stdout
+        assert "why not running: done" in explained.stdout
+    unknown = repo.mc("explain", "writer2")
+    assert unknown.returncode == 1
+    assert "a bare name means a task" in unknown.stderr and "Agent/writer2" in unknown.stderr
+
+    bogus = repo.mc("tasks", "--state", "bogus")
+    assert bogus.returncode == 2
+    assert "INBOX" in bogus.stderr and "CANCELED" in bogus.stderr
+    assert repo.mc("tasks", "--state", "done").returncode == 0
+    for args in (("runs", "nope"), ("drops", "nope"), ("task", "nope")):
+        done = repo.mc(*args)
+        assert (done.returncode, done.stdout) == (1, ""), (args, done)
+        assert "no task 'nope' (see `mc tasks`)" in done.stderr and "Traceback" not in done.stderr
+    assert repo.mc_json("runs", "flaky2")[0]["task"] == "flaky2"
