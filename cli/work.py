@@ -115,6 +115,7 @@ def logs(
     run = read("run", {"target": target})
     run_id, where = run["id"], Path(run["workspace"]) if run["workspace"] else None
     if where is None:
+        sys.stderr.write("(no output captured)\n")
         raise typer.Exit(0)
     names = {"stdout": ["stdout.log"], "stderr": ["stderr.log"]}.get(
         stream, ["stdout.log", "stderr.log"]
@@ -127,6 +128,8 @@ def logs(
         if not follow or _finished(run_id):
             break
         time.sleep(0.25)
+    if not any(offsets.values()):  # on stderr: `mc logs X > file` holds only what it printed
+        sys.stderr.write("(no output captured)\n")
 
 
 def _finished(run_id: str) -> bool:

@@ -141,3 +141,18 @@ def test_lookups_take_a_bare_task_name_and_refuse_unknown_names(repo: ExecRepo) 
         assert (done.returncode, done.stdout) == (1, ""), (args, done)
         assert "no task 'nope' (see `mc tasks`)" in done.stderr and "Traceback" not in done.stderr
     assert repo.mc_json("runs", "flaky2")[0]["task"] == "flaky2"
+
+
+def test_logs_of_a_silent_agent_say_nothing_was_captured(repo: ExecRepo) -> None:
+    repo.agent("silent", WRITES)
+    repo.agent("talker", "print('hello from the agent')\n" + WRITES)
+    repo.task("quiet", agent="silent")
+    repo.task("loud", agent="talker")
+    repo.commit("a silent agent and a talking one")
+    assert repo.mc("apply", "--auto-approve").returncode == 0
+
+    quiet, loud = repo.mc("logs", "quiet"), repo.mc("logs", "loud")
+
+    assert (quiet.returncode, quiet.stdout) == (0, "")
+    assert "(no output captured)" in quiet.stderr
+    assert "hello from the agent" in loud.stdout and "no output" not in loud.stderr
