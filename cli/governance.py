@@ -135,5 +135,6 @@ def explain(
         out.print(f"dispatch: risk {d['risk']} by {escape(d['rule'])}{gate}")
     if found["why"] is not None:
         why = found["why"]
-        until = f" (until {why['until'][:19].replace('T', ' ')})" if why["until"] else ""
+        at = (why["until"] or "")[:19].replace("T", " ")
+        until = f" (until {at})" if at and at not in why["detail"] else ""
         out.print(f"why not running: {why['category']}: {escape(why['detail'])}{until}")

@@ -112,6 +112,8 @@ def print_task(t: dict[str, Any]) -> None:
     out.print(f"State: [bold]{t['state']}[/]  {escape(reason)}")
     why = t["why"]
     until = f" (until {when(why['until'])})" if why["until"] else ""
+    if why["until"] and when(why["until"]) in why["detail"].replace(" UTC", ""):
+        until = ""  # the detail names the time already (a backoff's next attempt)
     out.print(f"Why: {why_text(why)}{until}")
     _approvals(t["approvals"])
     _neighbours("Depends on", t["depends_on"])

@@ -47,7 +47,13 @@ def run_workflow(
     ctx = mission_context()
     inputs_ = runs_ops.parse_inputs(inputs or [])
     new = runs_ops.start_run(ctx, workflow, inputs_, name, not no_commit)
-    if new.commit:
+    served = ctx.served_by()
+    if new.commit and served is not None:
+        out.print(
+            f"Committed {new.path} ({new.commit[:12]}). `mc serve` (pid {served[0]}) starts it"
+            " when it sees the commit."
+        )
+    elif new.commit:
         out.print(f"Committed {new.path} ({new.commit[:12]}). Start it with `mc apply`.")
     else:
         out.print(f"Wrote {new.path}. Commit it, then `mc apply`.")

@@ -170,7 +170,12 @@ class Explanation:
 
 
 def explain(
-    r: StateReader, dash: DashboardReader, repo: MissionRepo, target: str, now: datetime
+    r: StateReader,
+    dash: DashboardReader,
+    repo: MissionRepo,
+    target: str,
+    now: datetime,
+    driven: bool = True,
 ) -> Explanation:
     """The policy decision for a resource's planned change; for a task, also its dispatch
     risk and why it is not running."""
@@ -186,7 +191,7 @@ def explain(
         task = world.tasks.get(target[5:]) if world else None
         if world is not None and task is not None:
             dispatch = dispatch_risk(world, task)
-            waiting = named_why(dash, world, task, now)
+            waiting = named_why(dash, world, task, now, driven)
             gated = gate_text(task, *dispatch)
     action = next((a for a in plan.actions if a.key == target), None)
     if action is None and dispatch is None and desired.docs.get(target) is None:

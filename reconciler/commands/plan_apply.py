@@ -72,7 +72,7 @@ def apply_saved(
         check_fresh(plan, head, state.reader.serial())  # refuse before taking the write lock
     assert plan.commit is not None
     desired = ctx.repo.desired(plan.commit)
-    with ctx.write_state() as state, holding(ctx, state, HOLDER) as queue:
+    with ctx.write_state() as state, holding(ctx, state, HOLDER, drive is not None) as queue:
         # The file is only checksummed: trust nothing in it that planning would not produce
         # again now, so an edited status ("apply" for an unapproved action) is refused.
         again = plan_commit(state.reader, ctx.repo, desired, ctx.clock(), trust_anew)
@@ -96,7 +96,7 @@ def apply_now(
     Raises UntrustedHead, before asking or writing, when git history does not back HEAD's
     approvers and no Mission is applied (`trust_anew` trusts them anyway)."""
     desired = ctx.repo.desired("HEAD")
-    with ctx.write_state() as state, holding(ctx, state, HOLDER) as queue:
+    with ctx.write_state() as state, holding(ctx, state, HOLDER, drive is not None) as queue:
         found = plan_commit(state.reader, ctx.repo, desired, ctx.clock(), trust_anew)
         plan = found.plan
         if plan.trust is not None and plan.trust.refused:

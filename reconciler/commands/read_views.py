@@ -34,6 +34,7 @@ class Readers:
     repo: MissionRepo
     now: datetime
     trust_anew: bool = False  # the holder's own setting, for plans it makes (`mc serve`)
+    driven: bool = False  # a process (`mc apply`, `mc serve`, `mc bot`) drives the work
 
 
 View = Callable[[Readers, Params], Any]
@@ -75,11 +76,11 @@ def _plan(r: Readers, p: Params) -> Any:
 
 def _tasks(r: Readers, p: Params) -> Any:
     q = TaskQuery(p.get("state"), p.get("agent"), p.get("label"), _int(p, "limit", 500))
-    return task_list(r.state, r.dash, q, r.now)
+    return task_list(r.state, r.dash, q, r.now, r.driven)
 
 
 def _task(r: Readers, p: Params) -> Any:
-    return task_detail(r.state, r.dash, p.get("name", ""), r.now)
+    return task_detail(r.state, r.dash, p.get("name", ""), r.now, r.driven)
 
 
 def _runs(r: Readers, p: Params) -> Any:
@@ -210,7 +211,7 @@ def _explain(r: Readers, p: Params) -> Any:
     given = p.get("target", "")
     target = explain_target(given)
     try:
-        found = approval_ops.explain(r.state, r.dash, r.repo, target, r.now)
+        found = approval_ops.explain(r.state, r.dash, r.repo, target, r.now, r.driven)
     except MCError as exc:
         if "/" in given:
             raise

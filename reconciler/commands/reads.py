@@ -89,18 +89,25 @@ def _ask(ctx: MissionContext, locked: StateLocked, request: Mapping[str, Any]) -
         raise MCError(f"{locked} and it cannot be asked: {why}") from None
 
 
-def _readers(ctx: MissionContext, state: StateReader, dash: DashboardReader) -> Readers:
-    return Readers(state, dash, ctx.repo, ctx.clock())
+def _readers(
+    ctx: MissionContext, state: StateReader, dash: DashboardReader, driven: bool = False
+) -> Readers:
+    return Readers(state, dash, ctx.repo, ctx.clock(), driven=driven)
 
 
 def serve_holder(
-    ctx: MissionContext, holder: str, open_readers: OpenReaders, submit: SubmitFn
+    ctx: MissionContext,
+    holder: str,
+    open_readers: OpenReaders,
+    submit: SubmitFn,
+    driven: bool = True,
 ) -> HolderSocket:
-    """Start the holder socket of this process (which holds the state's write lock)."""
+    """Start the holder socket of this process (which holds the state's write lock); `driven`:
+    whether it drives the work (tasks' why says what moves them next)."""
 
     def read_view(view: str, params: Mapping[str, str]) -> Any:
         with open_readers() as (state, dash):
-            return answer(view, params, _readers(ctx, state, dash))
+            return answer(view, params, _readers(ctx, state, dash, driven))
 
     sock = HolderSocket(ctx.repo.mc_dir, holder, read_view, submit)
     sock.start()
@@ -144,15 +151,18 @@ class WriteQueue:
 
 
 @contextmanager
-def holding(ctx: MissionContext, state: State, holder: str) -> Iterator[WriteQueue]:
+def holding(
+    ctx: MissionContext, state: State, holder: str, driven: bool = True
+) -> Iterator[WriteQueue]:
     """While a command holds the state for writing (`mc apply`): serve reads and queue
-    writes over the holder socket; the queue is drained by the caller's loop."""
+    writes over the holder socket; the queue is drained by the caller's loop. `driven`:
+    whether the command drives the work (not `mc apply --no-drive`)."""
     from state.dashboard import cursor_readers
 
     queue = WriteQueue()
     try:
         sock: HolderSocket | None = serve_holder(
-            ctx, holder, cursor_readers(state.db), queue.submit
+            ctx, holder, cursor_readers(state.db), queue.submit, driven
         )
     except OSError as exc:  # reads then fail on the lock as before; the work goes on
         log.warning("mc: cannot serve reads on %s: %s", ctx.repo.mc_dir / SOCKET_NAME, exc)

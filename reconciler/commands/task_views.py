@@ -46,8 +46,11 @@ def why_json(found: Why) -> dict[str, Any]:
     }
 
 
-def task_list(reader: StateReader, dash: DashboardReader, q: TaskQuery, now: datetime) -> Any:
-    """Tasks matching the query, most recently changed first, each with why it waits."""
+def task_list(
+    reader: StateReader, dash: DashboardReader, q: TaskQuery, now: datetime, driven: bool = True
+) -> Any:
+    """Tasks matching the query, most recently changed first, each with why it waits
+    (`driven`: whether a process drives the work, engine/why.py)."""
     key, sep, value = (q.label or "").partition("=")
     filt = TaskFilter(
         state=q.state.upper() if q.state else None,
@@ -71,19 +74,22 @@ def task_list(reader: StateReader, dash: DashboardReader, q: TaskQuery, now: dat
                 "title": t.title,
                 "labels": t.labels,
                 "workflow_run": t.workflow_run,
-                "why": why_json(why(world, rec, now)) if world and rec else None,
+                "why": why_json(why(world, rec, now, driven)) if world and rec else None,
             }
         )
     return {"tasks": rows, "total": page.total}
 
 
-def task_detail(reader: StateReader, dash: DashboardReader, name: str, now: datetime) -> Any:
-    """Everything `mc task NAME` shows; MCError when no such task exists."""
+def task_detail(
+    reader: StateReader, dash: DashboardReader, name: str, now: datetime, driven: bool = True
+) -> Any:
+    """Everything `mc task NAME` shows; MCError when no such task exists. `driven`: whether a
+    process drives the work (engine/why.py)."""
     world = engine_view(reader, now)
     rec = world.tasks.get(name) if world is not None else None
     if world is None or rec is None:
         raise MCError(f"no task {name!r} (see `mc tasks`)")
-    found = named_why(dash, world, rec, now)
+    found = named_why(dash, world, rec, now, driven)
     denied = found.detail.split(";")[0] if found.detail.startswith("denied by ") else None
     runs = reader.runs(task=name, limit=50)
     row = next(iter(reader.tasks([name])), None)
@@ -117,10 +123,12 @@ def task_detail(reader: StateReader, dash: DashboardReader, name: str, now: date
     }
 
 
-def named_why(dash: DashboardReader, world: World, rec: TaskRec, now: datetime) -> Why:
+def named_why(
+    dash: DashboardReader, world: World, rec: TaskRec, now: datetime, driven: bool = True
+) -> Why:
     """engine/why.py's answer, with a denial naming who denied the task (approver, channel,
     comment) or the policy rule (reconciler/commands/denials.py), as the dashboard does."""
-    found = why(world, rec, now)
+    found = why(world, rec, now, driven)
     denied = found.category == DENIED or (
         found.category == FAILED and (rec.reason or "").startswith(DENIED_PREFIX)
     )

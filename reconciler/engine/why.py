@@ -54,8 +54,13 @@ class Why:
     approvals: Gate | None = None  # for approval/review waits: the votes so far
 
 
-def why(world: World, task: TaskRec, now: datetime) -> Why:
-    """The blocking condition of one task at `now` (pure over the mirror)."""
+UNDRIVEN = "when `mc apply` or `mc serve` drives the mission"
+
+
+def why(world: World, task: TaskRec, now: datetime, driven: bool = True) -> Why:
+    """The blocking condition of one task at `now` (pure over the mirror). `driven`: a process
+    (`mc apply`, `mc serve`, `mc bot`) is driving the work, so a ready task moves at its next
+    tick; else it says what would move it."""
     if task.state in ACTIVE:
         return Why(RUNNING, f"running on agent {task.agent or '?'} (run {task.run or '?'})")
     if task.state == S.DONE:
@@ -67,7 +72,7 @@ def why(world: World, task: TaskRec, now: datetime) -> Why:
     view = task_view(world, task, now)
     found = _ask(world, view, now)
     if found is not None:
-        return _explain(world, task, found, now)
+        return _explain(world, task, found, now, "at the next tick" if driven else UNDRIVEN)
     if task.state in (S.NEEDS_APPROVAL, S.REVIEW):
         return _approval(world, task, now)
     if task.state == S.BLOCKED:
@@ -91,18 +96,21 @@ def _ask(world: World, view: TaskView, now: datetime, **relax: object) -> Decisi
     return next((d for d in decisions if d.task == view.name), None)
 
 
-def _explain(world: World, task: TaskRec, decision: Decision, now: datetime) -> Why:
+def _explain(world: World, task: TaskRec, decision: Decision, now: datetime, at: str) -> Why:
+    """`at`: when a ready task moves (the next tick, or once something drives the mission)."""
     match decision:
         case Dispatch(agent=agent):
-            return Why(READY, f"dispatches to agent {agent} on the next tick")
+            if at == UNDRIVEN:
+                return Why(READY, f"runs {at} (agent {agent} is free)")
+            return Why(READY, f"dispatches to agent {agent} {at}")
         case Block(reason=reason):
             return _from_reason(reason, now)
         case Unblock(reason=reason):
-            return Why(READY, f"unblocks on the next tick ({reason})")
+            return Why(READY, f"unblocks {at} ({reason})")
         case Release() | Complete():
-            return Why(READY, "approved; moves on at the next tick")
+            return Why(READY, f"approved; moves on {at}")
         case Rework(by=by):
-            return Why(READY, f"{by} asked for changes; back to its agent at the next tick")
+            return Why(READY, f"{by} asked for changes; back to its agent {at}")
         case AwaitApproval():
             return _approval(world, task, now)
         case Deny():

@@ -123,7 +123,8 @@ class ReconcileLoop:
         the state: for the holder socket and the dashboard's /api/cli/ routes."""
         with self.open_reader() as (reader, dash):
             now = self.ctx.clock()
-            return answer(view, params, Readers(reader, dash, self.ctx.repo, now, self.trust_anew))
+            readers = Readers(reader, dash, self.ctx.repo, now, self.trust_anew, driven=True)
+            return answer(view, params, readers)
 
     # --- lifecycle --------------------------------------------------------------------------
 

@@ -4,9 +4,12 @@ approve, who denied a task, how gates are named, tables at 100 columns, lookups,
 
 from __future__ import annotations
 
+import signal
+
 from helpers.exec_repo import ExecRepo
 from helpers.mc import reap
 from helpers.reads import stop
+from helpers.serve import served
 from helpers.waiting import wait_until
 
 LONG = "line of the report\n" * 200  # 3800 characters: more than `mc task` prints
@@ -156,3 +159,50 @@ def test_logs_of_a_silent_agent_say_nothing_was_captured(repo: ExecRepo) -> None
     assert (quiet.returncode, quiet.stdout) == (0, "")
     assert "(no output captured)" in quiet.stderr
     assert "hello from the agent" in loud.stdout and "no output" not in loud.stderr
+
+
+RETRY_LATER = 'result(status="retry", error="the service is down")\n'
+
+
+def test_hints_say_what_moves_a_task_and_do_not_repeat_themselves(repo: ExecRepo) -> None:
+    repo.agent("writer", WRITES)
+    repo.agent("down", RETRY_LATER)
+    repo.task("ready-one", agent="writer")
+    repo.task(
+        "later",
+        agent="down",
+        retry={"max_attempts": 3, "initial_interval": "1h", "max_interval": "2h"},
+    )
+    repo.write_doc(
+        "workflows/wf.yaml", "Workflow", "wf", {"steps": [{"id": "s", "agent": "writer"}]}
+    )
+    repo.commit("a task that can run, one that retries in an hour, a workflow")
+    assert repo.mc("apply", "--auto-approve", "--no-wait").returncode == 0
+
+    idle = repo.mc_json("task", "ready-one")["why"]
+    assert (idle["category"], idle["detail"]) == (
+        "ready",
+        "runs when `mc apply` or `mc serve` drives the mission (agent writer is free)",
+    )
+
+    apply = repo.mc_background("apply", "--auto-approve")
+    try:
+        wait_until(
+            lambda: repo.mc_json("task", "later")["why"]["category"] == "backoff",
+            60,
+            "the task to wait for its retry",
+        )
+        later = repo.mc("task", "later")
+    finally:
+        apply.send_signal(signal.SIGINT)
+        stop(apply)
+        reap(apply)
+    [why] = [line for line in later.stdout.splitlines() if line.startswith("Why:")]
+    assert "next attempt at" in why and "(until" not in why, why
+
+    with served(repo.root):
+        started = repo.mc("run", "wf", "--name", "wf-1")
+    assert started.returncode == 0, started.stderr
+    shown = " ".join(started.stdout.split())
+    assert "`mc serve` (pid" in shown and "starts it when it sees the commit" in shown
+    assert "Start it with `mc apply`" not in shown

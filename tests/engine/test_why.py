@@ -174,3 +174,12 @@ def test_changes_requested_in_review_send_the_task_back_next() -> None:
         "ready",
         "alice asked for changes; back to its agent at the next tick",
     )
+
+
+def test_a_ready_task_with_nothing_driving_the_mission_says_what_runs_it() -> None:
+    w = world(task("t"))
+    found = why(w, w.tasks["t"], NOW, driven=False)
+    assert (found.category, found.detail) == (
+        "ready",
+        "runs when `mc apply` or `mc serve` drives the mission (agent w is free)",
+    )
