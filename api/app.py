@@ -33,6 +33,7 @@ from reconciler.commands.event_text import event_summary
 from reconciler.engine.launch import Paths
 from reconciler.serve.metrics import Metrics
 from specs.errors import MCError
+from specs.money import money_text
 from state.dashboard import DashboardReader
 from state.errors import StateError
 from state.store import StateReader
@@ -153,8 +154,9 @@ def _ts(when: datetime | None) -> str:
     return when.isoformat(sep=" ", timespec="seconds") if when else "-"
 
 
-def _money(value: Any, digits: int = 4) -> str:
-    return "-" if value is None else f"${float(value):.{digits}f}"
+def _money(value: Any) -> str:
+    """The one money format of tables and pages (specs/money.py): `$0.13` for 0.125."""
+    return money_text(value)
 
 
 def _pretty(value: Any) -> str:

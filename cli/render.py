@@ -6,7 +6,6 @@ import json
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, assert_never
 
 from rich.console import Console
@@ -27,6 +26,7 @@ from reconciler.plan.actions import (
     verb_of,
 )
 from reconciler.tasks.lifecycle import ATTENTION
+from specs.money import money_text
 from state.records import Event
 
 if TYPE_CHECKING:
@@ -43,11 +43,9 @@ STATUS_TEXT = {
 
 
 def money(value: Any) -> str:
-    """One money format for every table: dollars with 2 decimals (`$0.16`); '-' for none.
-    JSON keeps the full precision (a decimal string)."""
-    if value is None or value == "":
-        return "-"
-    return f"${Decimal(str(value)):,.2f}"
+    """One money format for every table (specs/money.py): dollars with 2 decimals rounded
+    half up (`$0.13` for 0.125); '-' for none. JSON keeps the full precision."""
+    return money_text(value)
 
 
 def when(iso: str | None) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from specs.money import money_text
+
 MAX_LEN = 300
 
 
@@ -36,10 +38,18 @@ def _run_ended(d: Mapping[str, Any]) -> str:
     if d.get("agent"):
         parts.append(f"by {d['agent']}")
     if d.get("cost_usd") not in (None, "0", 0):
-        parts.append(f"cost ${d['cost_usd']}")
+        parts.append(f"cost {_money(d['cost_usd'])}")
     if d.get("error"):
         parts.append(f"error: {d['error']}")
     return " · ".join(parts)
+
+
+def _money(value: Any) -> str:
+    """The tables' money format (specs/money.py); an odd value as written."""
+    try:
+        return money_text(value)
+    except ValueError:
+        return f"${value}"
 
 
 def _approval(d: Mapping[str, Any]) -> str:

@@ -19,6 +19,7 @@ from reconciler.commands.task_views import TaskQuery, task_detail, task_list, wh
 from reconciler.repo.source import MissionRepo
 from specs.errors import MCError
 from specs.models import KINDS
+from specs.money import money_json
 from state.dashboard import DashboardReader
 from state.store import StateReader
 
@@ -120,8 +121,8 @@ def _agents(r: Readers, p: Params) -> Any:
     return [
         {
             **a.__dict__,
-            "spent_today": str(a.spent_today),
-            "daily_cap": str(a.daily_cap) if a.daily_cap is not None else None,
+            "spent_today": money_json(a.spent_today),
+            "daily_cap": money_json(a.daily_cap),
         }
         for a in work_ops.agents(r.state, r.now.date())
     ]

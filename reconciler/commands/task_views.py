@@ -17,6 +17,7 @@ from reconciler.engine.launch import per_run_cap
 from reconciler.engine.mirror import InFlight, TaskRec, World, load_world
 from reconciler.engine.why import DENIED, FAILED, Why, why
 from specs.errors import MCError
+from specs.money import money_json
 from state.dashboard import IN_FLIGHT, DashboardReader, TaskFilter
 from state.records import Event, RunRow
 from state.store import StateReader
@@ -109,7 +110,7 @@ def task_detail(
         "why": why_json(found),
         "approvals": _approvals(world, rec, found, now),
         "runs": [_run(r) for r in runs],
-        "cost_usd": str(sum((r.cost_usd for r in runs), Decimal(0))),
+        "cost_usd": money_json(sum((r.cost_usd for r in runs), Decimal(0))),
         "depends_on": [_neighbour(world, d) for d in rec.depends_on],
         "dependents": [
             _neighbour(world, t.name) for t in world.tasks.values() if name in t.depends_on
@@ -223,7 +224,7 @@ def _run(r: RunRow) -> dict[str, Any]:
         "state": r.state,
         "status": r.status,
         "error": r.error,
-        "cost_usd": str(r.cost_usd),
+        "cost_usd": money_json(r.cost_usd),
         "started_at": r.started_at.isoformat(),
         "ended_at": r.ended_at.isoformat() if r.ended_at else None,
         "duration_s": duration,

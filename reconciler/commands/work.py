@@ -12,6 +12,7 @@ from typing import Any
 from reconciler.engine.launch import Paths
 from reconciler.repo.source import MissionRepo
 from specs.errors import MCError
+from specs.money import money_json
 from state.records import DropRow, RunRow
 from state.store import StateReader
 
@@ -31,7 +32,7 @@ def run_json(r: RunRow) -> dict[str, Any]:
         "pid": r.pid,
         "started_at": r.started_at.isoformat(),
         "ended_at": r.ended_at.isoformat() if r.ended_at else None,
-        "cost_usd": str(r.cost_usd),
+        "cost_usd": money_json(r.cost_usd),
         "tokens": r.tokens,
         "workspace": r.workspace,
     }

@@ -32,6 +32,7 @@ from reconciler.engine.scheduler import (
 from reconciler.engine.workflow_steps import SendBack, StepJudgement
 from reconciler.runtime.types import LaunchRequest, Outcome
 from reconciler.tasks.lifecycle import PRODUCED, TaskState, transition
+from specs.money import money_json
 from state.records import NewEvent
 from state.write_batch import AgentStatusWrite, RunStart, RunStatusWrite, RunUpdate, WriteBatch
 
@@ -297,7 +298,7 @@ class Enact:
             "agent": flight.agent,
             "status": status,
             "error": error,
-            "cost_usd": str(outcome.cost_usd),
+            "cost_usd": money_json(outcome.cost_usd),
         }
         self.batch.events.append(NewEvent(ACTOR, "run.ended", f"Run/{outcome.run_id}", data))
 

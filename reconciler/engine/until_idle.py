@@ -15,6 +15,7 @@ from reconciler.engine.mirror import World
 from reconciler.repo.source import MissionRepo
 from reconciler.runtime.executors import RoutingExecutor
 from reconciler.runtime.local import LocalExecutor
+from specs.money import money_json
 from state.store import State
 
 Progress = Callable[[Engine], None]
@@ -98,5 +99,5 @@ def summary(world: World) -> dict[str, Any]:
     return {
         "tasks": counts,
         "running": len(world.in_flight),
-        "spent_today": str(world.mission_spent_today),
+        "spent_today": money_json(world.mission_spent_today),
     }

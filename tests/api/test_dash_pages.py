@@ -154,7 +154,7 @@ def test_task_page_shows_prompt_result_drops_attempts_logs_history(client: TestC
     assert "&lt;script&gt;alert(&#39;html drop&#39;)&lt;/script&gt;" in page
     assert ">blob.bin</a>" in page
     # the attempt with its escaped stdout, the secret redacted by the runtime
-    assert "Attempt 1" in text and "$0.2500 · 42 tokens" in text
+    assert "Attempt 1" in text and "$0.25 · 42 tokens" in text
     assert "writing &lt;b&gt;bold&lt;/b&gt; for write-report" in page
     assert "secret is [redacted]" in page
     assert "INBOX → ASSIGNED: dispatched to writer" in text
@@ -196,7 +196,7 @@ def test_agents_page(client: TestClient) -> None:
     breaker = re.search(r'<tr data-agent="breaker">(.*?)</tr>', page, re.S)
     assert writer and breaker
     w = flat(writer.group(1))
-    assert "active" in w and "0/4" in w and "idle" in w and "$1.5000 / $5.00" in w and "0/6" in w
+    assert "active" in w and "0/4" in w and "idle" in w and "$1.50 / $5.00" in w and "0/6" in w
     assert "1/1" in flat(breaker.group(1))  # one failure among one run
     assert f"SECRET_TOKEN = {{from_env: {SECRET_ENV}}}" in text
     assert "PLAIN = visible" in text

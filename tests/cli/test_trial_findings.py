@@ -206,3 +206,29 @@ def test_hints_say_what_moves_a_task_and_do_not_repeat_themselves(repo: ExecRepo
     shown = " ".join(started.stdout.split())
     assert "`mc serve` (pid" in shown and "starts it when it sees the commit" in shown
     assert "Start it with `mc apply`" not in shown
+
+
+EIGHTH = "result(status='done', output='priced', cost_usd=0.125)\n"
+
+
+def test_money_has_one_format_tables_round_half_up_and_json_is_normalized(
+    repo: ExecRepo,
+) -> None:
+    repo.agent("priced", EIGHTH, budget={"daily_usd": 1})
+    repo.task("costly", agent="priced")
+    repo.commit("a run that costs an eighth of a dollar")
+    assert repo.mc("apply", "--auto-approve").returncode == 0
+
+    runs, agents = repo.mc("runs"), repo.mc("agents")
+    [run] = repo.mc_json("runs")
+    [agent] = repo.mc_json("agents")
+    task = repo.mc_json("task", "costly")
+    [ended] = [e for e in repo.mc_json("events", "--limit", "1000") if e["kind"] == "run.ended"]
+
+    assert "$0.13" in runs.stdout and "$0.12" not in runs.stdout  # half up, not banker's
+    assert "$0.13 / $1.00" in agents.stdout
+    assert run["cost_usd"] == "0.125" and task["cost_usd"] == "0.125"
+    assert task["runs"][0]["cost_usd"] == "0.125"
+    assert (agent["spent_today"], agent["daily_cap"]) == ("0.125", "1")
+    assert ended["data"]["cost_usd"] == "0.125"
+    assert "cost $0.13" in repo.mc("events").stdout

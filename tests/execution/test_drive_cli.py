@@ -241,6 +241,8 @@ RUN_KEYS: dict[str, type | tuple[type, ...]] = {
     "cost_usd": str,
     "tokens": int,
     "workspace": str,
+    "output": (str, dict, list, int, float, bool, type(None)),  # its task's latest result only
+    "outputs": (dict, type(None)),
 }
 
 TWICE = """
@@ -268,7 +270,8 @@ def test_runs_json_shape(repo: ExecRepo) -> None:
             assert isinstance(run[key], kind), (key, run[key])
     newest, oldest = runs
     assert (newest["attempt"], newest["status"], newest["exit_code"]) == (2, "done", 0)
-    assert (newest["cost_usd"], newest["tokens"]) == ("0.250000", 7)
+    assert (newest["cost_usd"], newest["tokens"]) == ("0.25", 7)  # normalized, full precision
+    assert (newest["output"], oldest["output"]) == ("ok", None)
     assert (oldest["attempt"], oldest["status"], oldest["exit_code"]) == (1, "retry", 2)
     assert (oldest["error_class"], oldest["error"]) == ("temporary", "exited with code 2")
     assert newest["started_at"] >= oldest["ended_at"]
