@@ -19,6 +19,7 @@ from api.sync import summary as sync_summary
 from reconciler.commands.pending import PendingApprovals, pending_approvals
 from reconciler.governance.confinement import Exposure, exposure
 from reconciler.tasks.lifecycle import TaskState
+from specs.money import normalized
 from state.dashboard import DashboardReader
 from state.records import AppliedResource, ApprovalRow, Event
 from state.store import StateReader
@@ -37,7 +38,8 @@ class Readers:
 
 
 def money(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
+    """An amount from a spec, normalized (`5`, `0.25`) as the API's JSON gives it."""
+    return None if value is None else normalized(Decimal(str(value)))
 
 
 # --- serve-loop facts --------------------------------------------------------------------------

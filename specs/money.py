@@ -36,6 +36,16 @@ def money_text(value: Any) -> str:
     return f"${found.quantize(CENT, rounding=ROUND_HALF_UP):,.2f}"
 
 
+def normalized(value: Decimal) -> Decimal:
+    """`value` without trailing zeros (`0.250000` -> `0.25`, `100.00` -> `100`, never `1E+2`):
+    what `str()` of an amount gives in JSON the dashboard's API serializes itself."""
+    found = value.normalize()
+    exponent = found.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:
+        found = found.quantize(Decimal(1))
+    return found if found else Decimal(0)
+
+
 def money_json(value: Any) -> str | None:
     """The full-precision normalized decimal string (`"0.125"`, not `"0.125000"`); None for
     none."""

@@ -5,10 +5,12 @@ Written only through `state.write_batch`, in the engine's batches."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from specs.money import normalized
 from state.records import DropRow, RunRow
 from state.table_store import TableStore
 
@@ -16,6 +18,12 @@ RUN_COLUMNS = (
     "id, task, attempt, agent, executor, state, owner_pid, pid, proc_start, workspace,"
     " started_at, ended_at, exit_code, status, error_class, error, cost_usd, tokens"
 )
+
+
+def _run_row(r: Sequence[Any]) -> RunRow:
+    """A row of RUN_COLUMNS; its cost without the column's trailing zeros (specs/money.py)."""
+    row = RunRow(*r)
+    return replace(row, cost_usd=normalized(Decimal(row.cost_usd)))
 
 
 class RunReader(TableStore):
@@ -38,11 +46,11 @@ class RunReader(TableStore):
             " ORDER BY started_at DESC, id DESC LIMIT ?",
             [*params, limit],
         )
-        return [RunRow(*r) for r in rows]
+        return [_run_row(r) for r in rows]
 
     def run(self, run_id: str) -> RunRow | None:
         row = self.db.fetchone(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", [run_id])
-        return RunRow(*row) if row else None
+        return _run_row(row) if row else None
 
     def run_counts(self, tasks: Sequence[str] | None = None) -> dict[str, int]:
         """Task -> its attempts: THE definition every surface shows. An attempt is one run of
@@ -97,7 +105,7 @@ class RunReader(TableStore):
         rows = self.db.fetchall(
             "SELECT agent, sum(cost_usd) FROM ledger WHERE day = ? GROUP BY agent", [day]
         )
-        return {r[0]: Decimal(r[1]) for r in rows}
+        return {r[0]: normalized(Decimal(r[1])) for r in rows}
 
     def spend_since(self, day: date) -> list[tuple[str, date, Decimal]]:
         rows = self.db.fetchall(
@@ -105,4 +113,4 @@ class RunReader(TableStore):
             " ORDER BY day, agent",
             [day],
         )
-        return [(r[0], r[1], Decimal(r[2])) for r in rows]
+        return [(r[0], r[1], normalized(Decimal(r[2]))) for r in rows]

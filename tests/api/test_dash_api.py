@@ -78,7 +78,7 @@ def test_tasks_and_task_detail(client: TestClient) -> None:
         "blob.bin",
     }
     run = t["runs"][0]
-    assert run["run"]["status"] == "done" and run["run"]["cost_usd"] == "0.250000"
+    assert run["run"]["status"] == "done" and run["run"]["cost_usd"] == "0.25"
     assert "secret is [redacted]" in run["stdout"]["text"]
     assert t["events"][0]["data"]["to"] == "DONE"
     assert client.get("/api/tasks/nope").json() == {"detail": "no task 'nope'"}
@@ -90,6 +90,7 @@ def test_agents_runs_approvals_events(client: TestClient) -> None:
     assert agents["writer"]["env"]["SECRET_TOKEN"] == {"from_env": "MC_DASH_TEST_SECRET"}
     assert Decimal(agents["writer"]["spent_today"]) == Decimal("1.5")
     assert Decimal(agents["writer"]["daily_cap"]) == 5
+    assert (agents["writer"]["spent_today"], agents["writer"]["daily_cap"]) == ("1.5", "5")
     assert agents["breaker"]["recent_failures"] == 1
     assert agents["breaker"]["failures"][0]["task"] == "broken"
     runs = client.get("/api/runs").json()

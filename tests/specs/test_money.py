@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from specs.money import money_json, money_text
+from specs.money import money_json, money_text, normalized
 
 
 @pytest.mark.parametrize(
@@ -35,3 +35,14 @@ def test_money(value: Any, text: str, json: str | None) -> None:
 def test_what_is_not_money_is_refused(value: Any) -> None:
     with pytest.raises(ValueError, match="not an amount of money"):
         money_text(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("0.250000", "0.25"), ("100.00", "100"), ("0.000000", "0"), ("1.5", "1.5")],
+)
+def test_normalized_amounts_print_without_trailing_zeros_or_exponents(
+    value: str, shown: str
+) -> None:
+    found = normalized(Decimal(value))
+    assert (str(found), found) == (shown, Decimal(value))
