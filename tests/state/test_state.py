@@ -225,7 +225,7 @@ READS = {
     "workflow_runs", "runs", "run", "run_counts", "recent_outcomes", "drops", "drop_count",
     "spend_by_agent",
     "spend_since", "approvals", "overrides", "events", "agent_overrides", "agent_status_rows",
-    "memory", "proposed_policy", "target_digests_since",
+    "memory", "proposed_policy", "target_digests_since", "latest_event",
 }  # fmt: skip
 WRITES = {
     "bump_serial", "set_meta", "upsert_resources", "delete_resources", "replace_pending",
