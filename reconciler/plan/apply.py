@@ -16,7 +16,7 @@ from reconciler.plan.actions import (
     UpdateResource,
     verb_of,
 )
-from reconciler.plan.governed import approvable_targets, record_git_approvals
+from reconciler.plan.governed import current_targets, record_git_approvals
 from reconciler.plan.task_effects import run_names, task_effects, task_names, touched
 from specs.desired import Desired
 from specs.errors import MCError
@@ -87,7 +87,9 @@ def apply_plan(
         _write_task_effects(writer, applied, desired, actor, plan.commit, now)
         record_git_approvals(writer, list(approvals), actor, plan.commit, now)
         writer.record_target_digests(
-            current if current is not None else _current_targets(writer, desired, now)
+            current
+            if current is not None
+            else current_targets(writer.target_digests_since(), desired, now)
         )
         writer.replace_pending(waiting, plan.commit, now)
         writer.append_events(events, now)
@@ -97,16 +99,6 @@ def apply_plan(
         # a rule arrives with the commit that adds it: dispatch gates judge by it at once
         writer.set_meta("proposed_policy", json.dumps(desired.mission.spec.get("policy") or {}))
     return ApplyResult(tuple(applied), tuple(pending), tuple(refused), serial)
-
-
-def _current_targets(
-    writer: StateWriter, desired: Desired, now: datetime
-) -> dict[str, tuple[str, datetime]]:
-    recorded = writer.target_digests_since()
-    return {
-        t: (d, recorded[t][1] if recorded.get(t, ("",))[0] == d else now)
-        for t, d in approvable_targets(desired).items()
-    }
 
 
 def _resource_write(

@@ -71,6 +71,17 @@ def approvable_targets(desired: Desired) -> dict[str, str]:
     return out
 
 
+def current_targets(
+    recorded: Mapping[str, tuple[str, datetime]], desired: Desired, now: datetime
+) -> dict[str, tuple[str, datetime]]:
+    """Each approvable target -> (its digest in `desired`, since when it has had it): the
+    recorded `since` while the digest is unchanged, else `now` (it appears with this apply)."""
+    return {
+        target: (digest, recorded[target][1] if recorded.get(target, ("",))[0] == digest else now)
+        for target, digest in approvable_targets(desired).items()
+    }
+
+
 def observe_governed(
     reader: StateReader, repo: MissionRepo, desired: Desired, now: datetime
 ) -> tuple[Observed, list[ApprovalRow]]:
@@ -79,10 +90,7 @@ def observe_governed(
     known = reader.approvals(channel="git")
     first_seen = {r.id: r.seen for r in known if r.seen is not None}
     recorded = reader.target_digests_since()
-    current = {  # a digest not recorded yet appears with this apply: now
-        target: (digest, recorded[target][1] if recorded.get(target, ("",))[0] == digest else now)
-        for target, digest in approvable_targets(desired).items()
-    }
+    current = current_targets(recorded, desired, now)
     rows = git_approvals(repo, desired, observed, now, first_seen, current)
     others = reader.approvals(status="accepted", channel="telegram")
     counted = unchanged_since_seen(accepted([*rows, *others]), current)
