@@ -35,7 +35,7 @@ from reconciler.repo.tree_files import (
     tree_entries,
 )
 
-from .nofollow import PlantedLink, open_dir_at, open_dirs, split_at_control
+from .nofollow import PlantedLink, exists_at, open_dir_at, open_dirs, split_at_control
 from .sandbox import MissionTree
 
 TREES_DIR = "trees"  # under the mission's .mc/
@@ -133,19 +133,11 @@ def _export_into(trees_fd: int, tree: MissionTree) -> None:
         try:
             os.rename(tmp.name, tree.commit, src_dir_fd=trees_fd, dst_dir_fd=trees_fd)
         except OSError:  # something is there: another process's export (checked next, as any
-            if not _exists_at(trees_fd, tree.commit):  # export is) or a plant (refused then)
+            if not exists_at(trees_fd, tree.commit):  # export is) or a plant (refused then)
                 raise
     finally:
         if os.path.lexists(tmp):
             _remove(tmp)
-
-
-def _exists_at(dir_fd: int, name: str) -> bool:
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return True
 
 
 def _export(repo: Path, commit: str, dest: Path) -> None:

@@ -64,6 +64,15 @@ def open_dir_at(dir_fd: int, name: str, where: Path, *, create: bool) -> int:
         raise
 
 
+def exists_at(dir_fd: int, name: str) -> bool:
+    """Whether anything (a link too, not followed) is at `name` in the directory `dir_fd`."""
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def open_dirs(top: Path, names: Sequence[str], *, create: bool) -> int:
     """Open top (followed), then each of names below it without following; returns the last
     descriptor (the caller closes it). Raises PlantedLink, FileNotFoundError or OSError."""

@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .nofollow import CONTROL_DIR, CappedRead, open_dir_at, open_file_at, opened_dir, read_whole
+from .nofollow import (
+    CONTROL_DIR,
+    CappedRead,
+    exists_at,
+    open_dir_at,
+    open_file_at,
+    opened_dir,
+    read_whole,
+)
 from .types import ExecutorError, LaunchRequest
 
 # Inherited from the reconciler's own environment; everything else (tokens, keys) stays out.
@@ -117,17 +125,9 @@ def _move_aside_if_used(task_fd: int, name: str, root: Path) -> None:
     finally:
         os.close(fd)
     n = 1
-    while _exists_at(task_fd, aside := f"{name}.stale-{n}"):
+    while exists_at(task_fd, aside := f"{name}.stale-{n}"):
         n += 1
     os.rename(name, aside, src_dir_fd=task_fd, dst_dir_fd=task_fd)
-
-
-def _exists_at(dir_fd: int, name: str) -> bool:
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return True
 
 
 def child_env(
