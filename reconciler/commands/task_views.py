@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from reconciler.commands.denials import DENIED_PREFIX, denied_by
+from reconciler.commands.status import event_to_json
 from reconciler.engine.approval_gates import dispatch_risk, gate
 from reconciler.engine.launch import per_run_cap
 from reconciler.engine.mirror import InFlight, TaskRec, World, load_world
@@ -120,7 +121,7 @@ def task_detail(
         "output": row.output if row else None,
         "outputs": row.outputs if row else None,
         "rework": rework_rounds(dash, subject),
-        "events": [_event(e) for e in recent],
+        "events": [event_to_json(e) for e in recent],
     }
 
 
@@ -228,14 +229,4 @@ def _run(r: RunRow) -> dict[str, Any]:
         "started_at": r.started_at.isoformat(),
         "ended_at": r.ended_at.isoformat() if r.ended_at else None,
         "duration_s": duration,
-    }
-
-
-def _event(e: Event) -> dict[str, Any]:
-    return {
-        "seq": e.seq,
-        "time": e.time.isoformat(),
-        "actor": e.actor,
-        "kind": e.kind,
-        "data": e.data,
     }
